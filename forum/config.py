@@ -1,0 +1,19 @@
+"""Default settings. No secrets here: the secret key is generated into the instance folder."""
+
+SQLALCHEMY_DATABASE_URI = None  # filled in by create_app: sqlite:///<instance>/forum.db
+SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+MAX_CONTENT_LENGTH = 256 * 1024  # request bodies; a friendly 413 past this
+WTF_CSRF_TIME_LIMIT = None
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+REMEMBER_COOKIE_HTTPONLY = True
+REMEMBER_COOKIE_SAMESITE = "Lax"
+
+TITLE_MAX = 200
+BODY_MAX = 20_000
+PER_PAGE = 20
+API_MAX_PER_PAGE = 100
+
+LOAD_DEMO_ON_FIRST_START = True
+SEARCH_INDEX_DIR = None  # filled in by create_app: <instance>/search-index
+SEARCH_SYNC = True  # apply recorded search changes after each commit

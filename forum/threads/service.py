@@ -1,0 +1,345 @@
+"""Every write to threads, posts, tags and votes goes through here.
+
+Web forms, the JSON API and the CLI importer all call these functions. Each public
+function is one transaction: it validates, changes rows, records the search change,
+sends its signal (so feature packages add their rows to the same transaction), and
+commits. A refused request raises a ``ServiceError`` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import signals, vocabulary
+from ..extensions import db
+from ..markdown import render
+from ..models import HelpfulVote, Post, Thread, ThreadTag, User, utcnow
+from ..services import (
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+    commit,
+    record_search_change,
+)
+
+MAX_CONDITIONS = 3
+MAX_SIDE_EFFECTS = 10
+MAX_MEDICATIONS = 10
+
+
+def clean_title(title: str | None) -> str:
+    """Trimmed, single-spaced title or a ValidationError naming the problem."""
+    title = " ".join((title or "").replace("\x00", "").split())
+    limit = current_app.config["TITLE_MAX"]
+    if not title:
+        raise ValidationError("Please give your question a title.", {"title": "Required."})
+    if len(title) > limit:
+        raise ValidationError(
+            f"The title is {len(title)} characters; the limit is {limit}.",
+            {"title": f"At most {limit} characters."},
+        )
+    return title
+
+
+def clean_body(body: str | None, field: str = "body") -> str:
+    body = (body or "").replace("\x00", "").replace("\r\n", "\n").strip()
+    limit = current_app.config["BODY_MAX"]
+    if not body:
+        raise ValidationError("Please write something first.", {field: "Required."})
+    if len(body) > limit:
+        raise ValidationError(
+            f"The text is {len(body):,} characters; the limit is {limit:,}.",
+            {field: f"At most {limit:,} characters."},
+        )
+    return body
+
+
+def resolve_tags(
+    conditions: Sequence[str],
+    side_effects: Sequence[str] = (),
+    medications: Sequence[str] = (),
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Map names/slugs/synonyms to slugs.
+
+    Returns ({kind: [slugs]}, warnings). An unknown condition, no condition, or more
+    than three is a ValidationError; unknown side effects and medications become
+    warnings and are dropped (the text that mentions them stays searchable).
+    """
+    result: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    for kind, names, limit in (
+        ("condition", conditions, MAX_CONDITIONS),
+        ("side_effect", side_effects, MAX_SIDE_EFFECTS),
+        ("medication", medications, MAX_MEDICATIONS),
+    ):
+        slugs: list[str] = []
+        for name in names or ():
+            if not isinstance(name, str) or not name.strip():
+                continue
+            slug = vocabulary.resolve(kind, name)
+            if slug is None:
+                label = kind.replace("_", " ")
+                if kind == "condition":
+                    raise ValidationError(
+                        f"Unknown condition: {name[:60]!r}.",
+                        {"conditions": f"Unknown condition {name[:60]!r}."},
+                    )
+                warnings.append(f"unknown {label} {name[:60]!r} was not tagged")
+                continue
+            if slug not in slugs:
+                slugs.append(slug)
+        if len(slugs) > limit:
+            field = kind + "s"
+            raise ValidationError(
+                f"Choose at most {limit} {field.replace('_', ' ')}.",
+                {field: f"At most {limit}."},
+            )
+        result[kind] = slugs
+    if not result["condition"]:
+        raise ValidationError(
+            "Choose at least one condition so people like you can find your question.",
+            {"conditions": "Choose at least one condition."},
+        )
+    return result, warnings
+
+
+def _set_tags(thread: Thread, tags: dict[str, list[str]]) -> None:
+    thread.tags.clear()
+    db.session.flush()
+    for kind, slugs in tags.items():
+        for slug in slugs:
+            thread.tags.append(ThreadTag(kind=kind, slug=slug))
+
+
+def create_thread(
+    author: User,
+    title: str,
+    body: str,
+    conditions: Sequence[str],
+    side_effects: Sequence[str] = (),
+    medications: Sequence[str] = (),
+    *,
+    created: datetime | None = None,
+    replies: Sequence[tuple[User, str, datetime | None]] = (),
+    import_key: str | None = None,
+) -> tuple[Thread, list[str]]:
+    """Ask a question (with optional replies, for import) in one transaction.
+
+    Returns the thread and any tag warnings. Raises ValidationError on bad input.
+    """
+    _check_can_post(author)
+    title = clean_title(title)
+    body = clean_body(body)
+    tags, warnings = resolve_tags(conditions, side_effects, medications)
+    cleaned_replies = [(u, clean_body(b, "replies"), c) for u, b, c in replies]
+    when = created or utcnow()
+    thread = Thread(title=title, created_at=when, last_activity_at=when, import_key=import_key)
+    db.session.add(thread)
+    thread.author = author
+    thread.posts.append(Post(author=author, is_question=True, body=body, body_html=render(body),
+                             created_at=when))
+    _set_tags(thread, tags)
+    for reply_author, reply_body, reply_created in cleaned_replies:
+        reply_when = reply_created or utcnow()
+        thread.posts.append(Post(author=reply_author, body=reply_body,
+                                 body_html=render(reply_body), created_at=reply_when))
+        thread.last_activity_at = max(thread.last_activity_at, reply_when)
+    thread.reply_count = len(cleaned_replies)
+    db.session.flush()
+    record_search_change([thread.id])
+    signals.thread_created.send(current_app._get_current_object(), thread=thread)
+    try:
+        commit()
+    except IntegrityError as exc:
+        raise ValidationError("This thread already exists.", {"title": "Duplicate."}) from exc
+    return thread, warnings
+
+
+def _check_can_post(user: User) -> None:
+    if user.is_suspended:
+        raise PermissionDenied("Your account is suspended, so you cannot post right now.")
+
+
+def get_thread(thread_id: int, viewer: User | None = None) -> Thread:
+    """The thread, or NotFound when it does not exist, was deleted, or is hidden from the viewer."""
+    thread = db.session.get(Thread, thread_id)
+    if thread is None or thread.is_deleted:
+        raise NotFound("That thread does not exist.")
+    if thread.is_hidden and not (viewer and viewer.is_authenticated and viewer.is_moderator):
+        raise NotFound("That thread does not exist.")
+    return thread
+
+
+def get_post(post_id: int) -> Post:
+    post = db.session.get(Post, post_id)
+    if post is None or post.is_deleted:
+        raise NotFound("That post does not exist.")
+    return post
+
+
+def add_reply(author: User, thread: Thread, body: str,
+              created: datetime | None = None) -> Post:
+    """Reply to a thread. Locked threads refuse replies (403)."""
+    _check_can_post(author)
+    if thread.is_locked:
+        raise PermissionDenied("This thread is locked, so it cannot take new replies.")
+    body = clean_body(body)
+    when = created or utcnow()
+    post = Post(thread=thread, author=author, body=body, body_html=render(body), created_at=when)
+    db.session.add(post)
+    thread.reply_count = Thread.reply_count + 1
+    thread.last_activity_at = when
+    db.session.flush()
+    record_search_change([thread.id])
+    signals.reply_created.send(current_app._get_current_object(), post=post)
+    commit()
+    return post
+
+
+def _own(user: User, post: Post) -> None:
+    if post.author_id is None or user is None or post.author_id != user.id:
+        raise PermissionDenied("You can only change your own posts.")
+
+
+def edit_post(
+    user: User,
+    post: Post,
+    body: str,
+    *,
+    title: str | None = None,
+    conditions: Sequence[str] | None = None,
+    side_effects: Sequence[str] | None = None,
+    medications: Sequence[str] | None = None,
+) -> list[str]:
+    """Edit one's own post (and, for the question, the title and tags). Marked as edited."""
+    _own(user, post)
+    body = clean_body(body)
+    warnings: list[str] = []
+    thread = post.thread
+    if post.is_question:
+        if title is not None:
+            thread.title = clean_title(title)
+        if conditions is not None:
+            tags, warnings = resolve_tags(conditions, side_effects or (), medications or ())
+            _set_tags(thread, tags)
+    post.body = body
+    post.body_html = render(body)
+    post.edited_at = utcnow()
+    record_search_change([thread.id])
+    signals.post_edited.send(current_app._get_current_object(), post=post)
+    commit()
+    return warnings
+
+
+def delete_post(user: User, post: Post) -> None:
+    """Delete one's own post: the text is gone, the thread shows a post was removed.
+
+    Deleting the question deletes the whole thread.
+    """
+    _own(user, post)
+    thread = post.thread
+    post.is_deleted = True
+    post.body = ""
+    post.body_html = ""
+    if post.is_question:
+        thread.is_deleted = True
+    else:
+        thread.reply_count = Thread.reply_count - 1
+        if thread.resolved_post_id == post.id:
+            thread.resolved_post_id = None
+        _recount_helpful(thread)
+    record_search_change([thread.id])
+    signals.post_deleted.send(current_app._get_current_object(), post=post)
+    commit()
+
+
+def _recount_helpful(thread: Thread) -> None:
+    db.session.flush()
+    total = db.session.scalar(
+        select(func.coalesce(func.sum(Post.helpful_count), 0)).where(
+            Post.thread_id == thread.id, Post.is_deleted.is_(False), Post.is_hidden.is_(False)
+        )
+    )
+    thread.helpful_count = int(total or 0)
+
+
+def mark_helpful(user: User, post: Post) -> bool:
+    """'This helped me' on a reply, once per person. Returns False when already marked.
+
+    Not on one's own posts or on the question itself.
+    """
+    if post.is_question:
+        raise ValidationError("Only replies can be marked as helpful.")
+    if post.author_id == user.id:
+        raise PermissionDenied("You cannot mark your own reply as helpful.")
+    exists = db.session.scalar(
+        select(HelpfulVote.id).where(HelpfulVote.post_id == post.id,
+                                     HelpfulVote.user_id == user.id)
+    )
+    if exists:
+        return False
+    db.session.add(HelpfulVote(post_id=post.id, user_id=user.id))
+    db.session.execute(
+        update(Post).where(Post.id == post.id).values(helpful_count=Post.helpful_count + 1)
+    )
+    db.session.execute(
+        update(Thread).where(Thread.id == post.thread_id)
+        .values(helpful_count=Thread.helpful_count + 1)
+    )
+    record_search_change([post.thread_id])
+    signals.helpful_marked.send(current_app._get_current_object(), post=post, user=user)
+    try:
+        commit()
+    except IntegrityError:  # a double click racing itself
+        return False
+    db.session.refresh(post)
+    return True
+
+
+def unmark_helpful(user: User, post: Post) -> bool:
+    vote = db.session.scalar(
+        select(HelpfulVote).where(HelpfulVote.post_id == post.id, HelpfulVote.user_id == user.id)
+    )
+    if vote is None:
+        return False
+    db.session.delete(vote)
+    db.session.execute(
+        update(Post).where(Post.id == post.id).values(helpful_count=Post.helpful_count - 1)
+    )
+    db.session.execute(
+        update(Thread).where(Thread.id == post.thread_id)
+        .values(helpful_count=Thread.helpful_count - 1)
+    )
+    record_search_change([post.thread_id])
+    commit()
+    db.session.refresh(post)
+    return True
+
+
+def mark_resolved(user: User, thread: Thread, post: Post | None) -> None:
+    """The asker marks one reply as 'resolved it for me' (or clears it with None)."""
+    if thread.author_id is None or thread.author_id != user.id:
+        raise PermissionDenied("Only the person who asked can mark a reply as resolving it.")
+    if post is not None and (post.thread_id != thread.id or post.is_question or post.is_deleted):
+        raise ValidationError("Choose a reply in this thread.")
+    thread.resolved_post_id = post.id if post else None
+    record_search_change([thread.id])
+    if post is not None:
+        signals.resolved_marked.send(current_app._get_current_object(), thread=thread, post=post)
+    commit()
+
+
+def has_voted(user: User, post_ids: Sequence[int]) -> set[int]:
+    """Which of these posts the user already marked helpful."""
+    if not user or not user.is_authenticated or not post_ids:
+        return set()
+    rows = db.session.scalars(
+        select(HelpfulVote.post_id).where(HelpfulVote.user_id == user.id,
+                                          HelpfulVote.post_id.in_(list(post_ids)))
+    )
+    return set(rows)

@@ -1,0 +1,93 @@
+"""Wiring: extensions, database pragmas, blueprints, error pages and template helpers."""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.exceptions import HTTPException
+
+from . import vocabulary
+from .extensions import csrf, db, login_manager
+from .services import ServiceError
+
+
+def init_app(app: Flask) -> None:
+    db.init_app(app)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    _sqlite_pragmas()
+
+    from .api import bp as api_bp
+    from .auth import bp as auth_bp
+    from .threads import bp as threads_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(threads_bp)
+    app.register_blueprint(api_bp)
+    from . import cli, search
+
+    search.init_app(app)
+    cli.init_app(app)
+    _error_handlers(app)
+    _template_helpers(app)
+
+
+_pragmas_installed = False
+
+
+def _sqlite_pragmas() -> None:
+    global _pragmas_installed
+    if _pragmas_installed:
+        return
+    _pragmas_installed = True
+
+    @event.listens_for(Engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+        if type(dbapi_conn).__module__.startswith("sqlite3"):
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=10000")
+            cur.close()
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if wants_json():
+            return jsonify(error=exc.name, message=exc.description, status=exc.code), exc.code
+        return render_template("errors/error.html", error=exc), exc.code
+
+    @app.errorhandler(ServiceError)
+    def service_error(exc: ServiceError):
+        if wants_json():
+            return jsonify(error="refused", message=exc.message, errors=exc.errors,
+                           status=exc.status), exc.status
+        return render_template("errors/error.html",
+                               error=_Err(exc.status, exc.message)), exc.status
+
+
+class _Err:
+    def __init__(self, code: int, description: str):
+        self.code = code
+        self.name = {400: "Bad request", 403: "Not allowed", 404: "Not found"}.get(code, "Error")
+        self.description = description
+
+
+def _template_helpers(app: Flask) -> None:
+    app.jinja_env.globals.update(
+        vocab=vocabulary,
+        CONDITIONS=vocabulary.CONDITIONS,
+        SIDE_EFFECTS=vocabulary.SIDE_EFFECTS,
+        MEDICATIONS=vocabulary.MEDICATIONS,
+    )
+
+    @app.template_filter("date")
+    def _date(value, fmt: str = "%d %b %Y"):
+        return value.strftime(fmt) if value else ""
