@@ -149,8 +149,10 @@ class Post(db.Model):
     thread: Mapped[Thread] = relationship(back_populates="posts", foreign_keys=[thread_id])
     author: Mapped[User | None] = relationship()
 
-    __table_args__ = (Index("ix_posts_thread_id_id", "thread_id", "id"),
-                      Index("ix_posts_author_id", "author_id"))
+    __table_args__ = (
+        Index("ix_posts_thread_id_id", "thread_id", "id"),
+        Index("ix_posts_author_id", "author_id"),
+    )
 
     @property
     def is_visible(self) -> bool:

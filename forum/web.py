@@ -67,10 +67,10 @@ def _error_handlers(app: Flask) -> None:
     @app.errorhandler(ServiceError)
     def service_error(exc: ServiceError):
         if wants_json():
-            return jsonify(error="refused", message=exc.message, errors=exc.errors,
-                           status=exc.status), exc.status
-        return render_template("errors/error.html",
-                               error=_Err(exc.status, exc.message)), exc.status
+            return jsonify(
+                error="refused", message=exc.message, errors=exc.errors, status=exc.status
+            ), exc.status
+        return render_template("errors/error.html", error=_Err(exc.status, exc.message)), exc.status
 
 
 class _Err:

@@ -63,8 +63,9 @@ class AuthActions:
         )
 
     def logout(self):
-        return self.client.post("/logout", data={"csrf_token": self.token("/")},
-                                follow_redirects=True)
+        return self.client.post(
+            "/logout", data={"csrf_token": self.token("/")}, follow_redirects=True
+        )
 
 
 @pytest.fixture

@@ -53,8 +53,11 @@ def list_threads(
 ) -> Page:
     """One page of threads, newest activity first (or unanswered / most helpful)."""
     stmt = visible_threads(include_hidden)
-    for kind, slug in (("condition", condition), ("side_effect", side_effect),
-                       ("medication", medication)):
+    for kind, slug in (
+        ("condition", condition),
+        ("side_effect", side_effect),
+        ("medication", medication),
+    ):
         if slug:
             tag = select(ThreadTag.thread_id).where(
                 and_(ThreadTag.kind == kind, ThreadTag.slug == slug)
@@ -63,18 +66,21 @@ def list_threads(
     if author_id is not None:
         stmt = stmt.where(Thread.author_id == author_id)
     if tab == "unanswered":
-        stmt = stmt.where(Thread.reply_count == 0).order_by(Thread.created_at.desc(),
-                                                            Thread.id.desc())
+        stmt = stmt.where(Thread.reply_count == 0).order_by(
+            Thread.created_at.desc(), Thread.id.desc()
+        )
     elif tab == "helpful":
-        stmt = stmt.order_by(Thread.helpful_count.desc(), Thread.last_activity_at.desc(),
-                             Thread.id.desc())
+        stmt = stmt.order_by(
+            Thread.helpful_count.desc(), Thread.last_activity_at.desc(), Thread.id.desc()
+        )
     else:
         stmt = stmt.order_by(Thread.last_activity_at.desc(), Thread.id.desc())
     total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
     page = max(1, page)
     items = db.session.scalars(
         stmt.options(selectinload(Thread.tags), selectinload(Thread.author))
-        .limit(per_page).offset((page - 1) * per_page)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
     ).all()
     return Page(list(items), int(total or 0), page, per_page)
 
@@ -83,8 +89,8 @@ def tag_counts(kind: str, include_hidden: bool = False) -> dict[str, int]:
     """Visible thread count per slug of one kind."""
     visible = visible_threads(include_hidden).with_only_columns(Thread.id)
     rows = db.session.execute(
-        select(ThreadTag.slug, func.count()).where(ThreadTag.kind == kind,
-                                                   ThreadTag.thread_id.in_(visible))
+        select(ThreadTag.slug, func.count())
+        .where(ThreadTag.kind == kind, ThreadTag.thread_id.in_(visible))
         .group_by(ThreadTag.slug)
     )
     return {slug: count for slug, count in rows}

@@ -141,13 +141,20 @@ def create_thread(
     thread = Thread(title=title, created_at=when, last_activity_at=when, import_key=import_key)
     db.session.add(thread)
     thread.author = author
-    thread.posts.append(Post(author=author, is_question=True, body=body, body_html=render(body),
-                             created_at=when))
+    thread.posts.append(
+        Post(author=author, is_question=True, body=body, body_html=render(body), created_at=when)
+    )
     _set_tags(thread, tags)
     for reply_author, reply_body, reply_created in cleaned_replies:
         reply_when = reply_created or utcnow()
-        thread.posts.append(Post(author=reply_author, body=reply_body,
-                                 body_html=render(reply_body), created_at=reply_when))
+        thread.posts.append(
+            Post(
+                author=reply_author,
+                body=reply_body,
+                body_html=render(reply_body),
+                created_at=reply_when,
+            )
+        )
         thread.last_activity_at = max(thread.last_activity_at, reply_when)
     thread.reply_count = len(cleaned_replies)
     db.session.flush()
@@ -182,8 +189,7 @@ def get_post(post_id: int) -> Post:
     return post
 
 
-def add_reply(author: User, thread: Thread, body: str,
-              created: datetime | None = None) -> Post:
+def add_reply(author: User, thread: Thread, body: str, created: datetime | None = None) -> Post:
     """Reply to a thread. Locked threads refuse replies (403)."""
     _check_can_post(author)
     if thread.is_locked:
@@ -278,8 +284,7 @@ def mark_helpful(user: User, post: Post) -> bool:
     if post.author_id == user.id:
         raise PermissionDenied("You cannot mark your own reply as helpful.")
     exists = db.session.scalar(
-        select(HelpfulVote.id).where(HelpfulVote.post_id == post.id,
-                                     HelpfulVote.user_id == user.id)
+        select(HelpfulVote.id).where(HelpfulVote.post_id == post.id, HelpfulVote.user_id == user.id)
     )
     if exists:
         return False
@@ -288,7 +293,8 @@ def mark_helpful(user: User, post: Post) -> bool:
         update(Post).where(Post.id == post.id).values(helpful_count=Post.helpful_count + 1)
     )
     db.session.execute(
-        update(Thread).where(Thread.id == post.thread_id)
+        update(Thread)
+        .where(Thread.id == post.thread_id)
         .values(helpful_count=Thread.helpful_count + 1)
     )
     record_search_change([post.thread_id])
@@ -312,7 +318,8 @@ def unmark_helpful(user: User, post: Post) -> bool:
         update(Post).where(Post.id == post.id).values(helpful_count=Post.helpful_count - 1)
     )
     db.session.execute(
-        update(Thread).where(Thread.id == post.thread_id)
+        update(Thread)
+        .where(Thread.id == post.thread_id)
         .values(helpful_count=Thread.helpful_count - 1)
     )
     record_search_change([post.thread_id])
@@ -339,7 +346,8 @@ def has_voted(user: User, post_ids: Sequence[int]) -> set[int]:
     if not user or not user.is_authenticated or not post_ids:
         return set()
     rows = db.session.scalars(
-        select(HelpfulVote.post_id).where(HelpfulVote.user_id == user.id,
-                                          HelpfulVote.post_id.in_(list(post_ids)))
+        select(HelpfulVote.post_id).where(
+            HelpfulVote.user_id == user.id, HelpfulVote.post_id.in_(list(post_ids))
+        )
     )
     return set(rows)

@@ -1,5 +1,5 @@
-from forum.models import SearchChange, Thread
 from forum.extensions import db
+from forum.models import SearchChange, Thread
 from tests import factories
 
 
