@@ -18,3 +18,6 @@ post_deleted = _signals.signal("post-deleted")  # post
 helpful_marked = _signals.signal("helpful-marked")  # post, user
 resolved_marked = _signals.signal("resolved-marked")  # thread, post
 committed = _signals.signal("committed")  # no arguments
+# Sent inside the moderator's transaction: post= or thread=, action= ("hide", "unhide",
+# "lock", "delete", ...), moderator=. Notifications tell the author.
+moderation_action = _signals.signal("moderation-action")
