@@ -9,9 +9,29 @@ import pytest
 from forum import create_app
 from forum.extensions import db
 
+from . import pgtools
+
 
 @pytest.fixture
-def app(tmp_path):
+def database_url():
+    """None (SQLite in the instance folder), or a fresh PostgreSQL schema when
+    FORUM_TEST_DATABASE_URL is set (see tests/pgtools.py)."""
+    url = pgtools.server_url()
+    if not url:
+        yield None
+        return
+    with pgtools.fresh_schema(url) as scoped:
+        yield scoped
+
+
+@pytest.fixture
+def postgres_url():
+    """A PostgreSQL server for tests marked ``postgres``: skips locally, fails in CI."""
+    return pgtools.require_server()
+
+
+@pytest.fixture
+def app(tmp_path, database_url):
     app = create_app(
         {
             "TESTING": True,
@@ -19,6 +39,7 @@ def app(tmp_path):
             "LOAD_DEMO_ON_FIRST_START": False,
             "SECRET_KEY": "test-secret",
             "RATELIMIT_ENABLED": False,
+            **({"SQLALCHEMY_DATABASE_URI": database_url} if database_url else {}),
         }
     )
     with app.app_context():
