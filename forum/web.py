@@ -31,6 +31,9 @@ def init_app(app: Flask) -> None:
     cli.init_app(app)
     _error_handlers(app)
     _template_helpers(app)
+    from . import cache
+
+    cache.init_app(app)  # last: its before_request serves hits after every other hook
 
 
 _pragmas_installed = False

@@ -1,0 +1,215 @@
+"""A per-process page cache for anonymous readers, invalidated by a content version.
+
+Contract:
+- Only GET/HEAD requests that carry no cookie and no Authorization header are served from
+  or stored in the cache: a signed-in person, anyone with a session (a CSRF token, a
+  flash) and API clients with credentials always get a freshly rendered page.
+- Only 200 responses with an HTML or JSON body, no Set-Cookie and an untouched empty session
+  are stored, so a page that created a session (a form with a new CSRF token) is never shared.
+- Every transaction that writes anything bumps ``settings.content_version`` in the same
+  transaction (a Session ``before_commit`` hook), and every cached page remembers the
+  version it was rendered at: the first request after a commit, in any worker process,
+  sees a new version and renders afresh. A rolled-back write bumps nothing.
+- Search pages are not cached: they follow the index, which trails the database.
+- Entries also expire after ``PAGE_CACHE_SECONDS`` and the cache is bounded in bytes.
+
+Headers added in ``after_request`` (security headers) are applied to cached pages too,
+because a hit is returned from ``before_request`` and goes through the normal response path.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app, g, request, session
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
+
+from .extensions import db
+
+VERSION_KEY = "content_version"
+_SKIP_PREFIXES = ("/search", "/api/v1/search", "/static/", "/login", "/register", "/ask")
+_CACHEABLE_TYPES = ("text/html", "application/json")
+
+
+@dataclass
+class _Entry:
+    version: str
+    stored: float
+    status: int
+    mimetype: str
+    body: bytes
+
+
+class PageCache:
+    """A byte-bounded LRU of rendered pages, safe for threaded workers."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._items: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str, version: str, max_age: float) -> _Entry | None:
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is None:
+                return None
+            if entry.version != version or time.monotonic() - entry.stored > max_age:
+                self._drop(key)
+                return None
+            self._items.move_to_end(key)
+            return entry
+
+    def put(self, key: str, entry: _Entry) -> None:
+        if len(entry.body) > self.max_bytes // 8:
+            return
+        with self._lock:
+            if key in self._items:
+                self._drop(key)
+            self._items[key] = entry
+            self.size += len(entry.body)
+            while self.size > self.max_bytes and self._items:
+                self._drop(next(iter(self._items)))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.size = 0
+
+    def _drop(self, key: str) -> None:
+        entry = self._items.pop(key)
+        self.size -= len(entry.body)
+
+
+def content_version() -> str:
+    """The database's content version: changes with every committed write."""
+    row = db.session.execute(
+        text("SELECT value FROM settings WHERE key = :k"), {"k": VERSION_KEY}
+    ).first()
+    return row[0] if row else "0"
+
+
+def _bump_version(session: Session) -> None:
+    """Inside the committing transaction, so the bump commits or rolls back with the write."""
+    session.execute(
+        text(
+            "INSERT INTO settings (key, value) VALUES (:k, '1') ON CONFLICT (key) DO UPDATE "
+            "SET value = CAST(CAST(settings.value AS INTEGER) + 1 AS TEXT)"
+        ),
+        {"k": VERSION_KEY},
+    )
+
+
+_hooks_installed = False
+
+
+def _install_session_hooks() -> None:
+    """Mark sessions that wrote (ORM flushes or bulk statements); bump before their commit."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+
+    @event.listens_for(Session, "after_flush")
+    def _flushed(session, _ctx):
+        if session.new or session.dirty or session.deleted:
+            session.info["forum_wrote"] = True
+
+    @event.listens_for(Session, "do_orm_execute")
+    def _bulk(state):
+        if state.is_update or state.is_delete or state.is_insert:
+            state.session.info["forum_wrote"] = True
+
+    @event.listens_for(Session, "before_commit")
+    def _before_commit(session):
+        if session.new or session.dirty or session.deleted:
+            session.flush()
+        if session.info.pop("forum_wrote", False) and _has_settings_table(session):
+            _bump_version(session)
+
+    @event.listens_for(Session, "after_rollback")
+    def _rolled_back(session):
+        session.info.pop("forum_wrote", None)
+
+
+def _has_settings_table(session: Session) -> bool:
+    bind = session.get_bind()
+    key = ("forum_settings_table", str(bind.url))
+    known = _table_seen.get(key)
+    if known:
+        return True
+    from sqlalchemy import inspect
+
+    found = inspect(session.connection()).has_table("settings")
+    if found:
+        _table_seen[key] = True
+    return found
+
+
+_table_seen: dict[tuple[str, str], bool] = {}
+
+
+def _cache_key() -> str | None:
+    if request.method not in ("GET", "HEAD"):
+        return None
+    if request.cookies or "Authorization" in request.headers:
+        return None
+    if request.path.startswith(_SKIP_PREFIXES):
+        return None
+    return request.full_path
+
+
+def init_app(app: Flask) -> None:
+    _install_session_hooks()
+    enabled = app.config.get("PAGE_CACHE")
+    if enabled is None:
+        enabled = not app.testing
+    if not enabled:
+        return
+    cache = PageCache(int(app.config.get("PAGE_CACHE_MAX_BYTES", 32 * 1024 * 1024)))
+    app.extensions["forum_page_cache"] = cache
+    max_age = float(app.config.get("PAGE_CACHE_SECONDS", 300))
+
+    @app.before_request
+    def _serve_cached():
+        key = _cache_key()
+        if key is None:
+            return None
+        version = content_version()
+        g.page_cache = (key, version)
+        entry = cache.get(key, version, max_age)
+        if entry is None:
+            return None
+        g.page_cache = None
+        resp = Response(entry.body, status=entry.status, mimetype=entry.mimetype)
+        resp.headers["X-Page-Cache"] = "hit"
+        return resp
+
+    @app.after_request
+    def _store(resp: Response) -> Response:
+        pending = g.pop("page_cache", None)
+        if not pending or resp.status_code != 200 or resp.direct_passthrough:
+            return resp
+        if resp.mimetype not in _CACHEABLE_TYPES or "Set-Cookie" in resp.headers:
+            return resp
+        if session.modified or session:  # it will set a cookie: a token or a flash in it
+            return resp
+        if resp.headers.get("Cache-Control", "").find("no-store") >= 0:
+            return resp
+        key, version = pending
+        body = resp.get_data()
+        cache.put(key, _Entry(version, time.monotonic(), 200, resp.mimetype, body))
+        resp.headers["X-Page-Cache"] = "miss"
+        return resp
+
+
+def clear(app: Flask | None = None) -> None:
+    """Empty this process's cache (tests; the version check makes it unnecessary otherwise)."""
+    app = app or current_app
+    cache = app.extensions.get("forum_page_cache")
+    if cache:
+        cache.clear()
