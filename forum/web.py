@@ -25,9 +25,16 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(threads_bp)
     app.register_blueprint(api_bp)
+    from .experiences import bp as experiences_bp
+
+    app.register_blueprint(experiences_bp)
     from . import cli, search
 
     search.init_app(app)
+    from . import feeds, notifications
+
+    notifications.init_app(app)
+    feeds.init_app(app)
     cli.init_app(app)
     _error_handlers(app)
     _template_helpers(app)

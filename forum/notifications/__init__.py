@@ -1,0 +1,71 @@
+"""Staying in touch: notifications, following, email (optional) and drafts.
+
+``init_app`` registers the blueprint, connects the signal receivers, adds the
+template helpers (unread count, follow buttons, drafts) and the mail defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Flask, request
+from flask_login import current_user
+
+bp = Blueprint("notifications", __name__)
+
+log = logging.getLogger(__name__)
+
+# Endpoints of the thread page: viewing one catches up its follow and notifications.
+THREAD_ENDPOINTS = ("threads.show",)
+
+
+def init_app(app: Flask) -> None:
+    from . import mailer, models, receivers  # noqa: F401  (models: tables for create_all)
+
+    for key, value in mailer.DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.register_blueprint(bp)
+    receivers.connect(app)
+    _template_helpers(app)
+    app.after_request(_thread_seen)
+
+
+def _template_helpers(app: Flask) -> None:
+    from . import drafts, service
+
+    @app.context_processor
+    def _unread():
+        if current_user and current_user.is_authenticated:
+            return {"unread_notifications": service.unread_count(current_user)}
+        return {"unread_notifications": None}
+
+    def follow_state(kind: str, key) -> bool:
+        return service.is_following(current_user, kind, str(key))
+
+    def draft_for(kind: str, thread_id: int | None = None):
+        return drafts.get_draft(current_user, kind, thread_id)
+
+    app.jinja_env.globals.update(is_following=follow_state, draft_for=draft_for)
+
+
+def _thread_seen(response):
+    """After a signed-in member saw a thread page, mark it seen for /following."""
+    if (
+        request.method == "GET"
+        and response.status_code == 200
+        and request.endpoint in THREAD_ENDPOINTS
+        and current_user
+        and current_user.is_authenticated
+    ):
+        thread_id = (request.view_args or {}).get("thread_id")
+        if isinstance(thread_id, int):
+            from . import service
+
+            try:
+                service.mark_thread_seen(current_user, thread_id)
+            except Exception:  # never break the page for a bookkeeping write
+                log.exception("could not mark thread %s seen", thread_id)
+    return response
+
+
+from . import views  # noqa: E402,F401

@@ -1,0 +1,93 @@
+"""Drafts: a question or reply being written, kept on the server per member and place.
+
+Saved by the "Save draft" button (no JavaScript needed), by static/js/drafts.js every
+few seconds and when the page is left, and when the person previews; read back to
+prefill the form; discarded in the same transaction that posts the question or reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flask import current_app
+from sqlalchemy import delete, select
+
+from ..extensions import db
+from ..models import Thread, User, utcnow
+from ..services import NotFound, ValidationError, commit
+from .models import Draft
+
+DRAFT_KINDS = ("ask", "reply")
+
+
+def _scope(kind: str, thread_id: int | None) -> str:
+    if kind not in DRAFT_KINDS:
+        raise ValidationError("A draft is either a question or a reply.")
+    if kind == "reply":
+        if not thread_id:
+            raise ValidationError("A reply draft needs its thread.")
+        return f"reply:{int(thread_id)}"
+    return "ask"
+
+
+def get_draft(user, kind: str, thread_id: int | None = None) -> Draft | None:
+    """The member's draft for this place, or None (also for anonymous visitors)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    return db.session.scalar(
+        select(Draft).where(Draft.user_id == user.id, Draft.scope == _scope(kind, thread_id))
+    )
+
+
+def _csv(values: Sequence[str] | None, limit: int) -> str:
+    cleaned = [v.strip().replace(",", " ")[:60] for v in values or () if v and v.strip()]
+    return ",".join(dict.fromkeys(cleaned))[:limit]
+
+
+def save_draft(
+    user: User,
+    kind: str,
+    thread_id: int | None = None,
+    *,
+    title: str = "",
+    body: str = "",
+    conditions: Sequence[str] = (),
+    side_effects: Sequence[str] = (),
+    medications: Sequence[str] = (),
+) -> Draft | None:
+    """Create or update the draft; an empty form removes it. Returns the draft or None."""
+    scope = _scope(kind, thread_id)
+    if kind == "reply" and db.session.get(Thread, int(thread_id)) is None:
+        raise NotFound("That thread does not exist.")
+    body = (body or "").replace("\x00", "")[: current_app.config["BODY_MAX"] * 2]
+    title = " ".join((title or "").replace("\x00", "").split())[:400]
+    draft = get_draft(user, kind, thread_id)
+    if not body.strip() and not title:
+        if draft is not None:
+            db.session.delete(draft)
+            commit()
+        return None
+    if draft is None:
+        draft = Draft(user_id=user.id, kind=kind, scope=scope, thread_id=thread_id or None)
+        db.session.add(draft)
+    draft.title = title if kind == "ask" else ""
+    draft.body = body
+    draft.conditions = _csv(conditions, 400)
+    draft.side_effects = _csv(side_effects, 1000)
+    draft.medications = _csv(medications, 1000)
+    draft.updated_at = utcnow()
+    commit()
+    return draft
+
+
+def discard(user: User, kind: str, thread_id: int | None) -> None:
+    """Drop the draft inside the caller's transaction (the post that replaces it)."""
+    db.session.execute(
+        delete(Draft).where(Draft.user_id == user.id, Draft.scope == _scope(kind, thread_id))
+    )
+
+
+def discard_draft(user: User, kind: str, thread_id: int | None = None) -> None:
+    """The member threw the draft away."""
+    discard(user, kind, thread_id)
+    commit()
