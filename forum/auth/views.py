@@ -1,1 +1,156 @@
-"""Account views."""
+"""Account pages: sign in and out, join, the account page and public profiles."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf.csrf import CSRFError
+
+from .. import vocabulary
+from ..models import User
+from ..services import ValidationError
+from ..threads.forms import apply_errors
+from ..threads.queries import clamped, list_replies, list_threads, page_number
+from . import bp, service
+from .forms import ChangePasswordForm, LoginForm, ProfileForm, RegisterForm
+
+SIGN_IN_FAILED = "That display name or email and password did not match an account."
+REGISTERED = (
+    "Thanks. If that email address can be used, your account is ready: sign in below. "
+    "(If you already have an account with that email, sign in with it instead.)"
+)
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site paths: never redirect a signed-in person to another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    parts = urlsplit(target)
+    return None if parts.scheme or parts.netloc else target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        user = service.authenticate(form.display_name.data, form.password.data)
+        if user is not None and user.is_suspended:
+            form.form_errors.append("This account is suspended.")
+            status = 403
+        elif user is not None:
+            login_user(user, remember=bool(form.remember.data))
+            flash(f"Welcome back, {user.display_name}.", "success")
+            return redirect(_safe_next(request.args.get("next")) or url_for("threads.index"))
+        else:
+            form.form_errors.append(SIGN_IN_FAILED)
+            status = 400
+        form.password.data = ""
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    if current_user.is_authenticated:
+        return redirect(url_for("threads.index"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        try:
+            service.register(form.display_name.data, form.email.data, form.password.data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+            return render_template("auth/register.html", form=form), 400
+        # The same answer whether or not the email was already registered.
+        flash(REGISTERED, "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.post("/logout")
+def logout():
+    logout_user()
+    flash("You are signed out.", "success")
+    return redirect(url_for("threads.index"))
+
+
+@bp.get("/account")
+@login_required
+def account():
+    profile = ProfileForm(shown_conditions=current_user.shown_condition_slugs)
+    return render_template(
+        "auth/account.html", password_form=ChangePasswordForm(), profile_form=profile
+    )
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    user = current_user._get_current_object()
+    try:
+        service.change_password(user, form.current_password.data, form.new_password.data)
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        profile = ProfileForm(shown_conditions=user.shown_condition_slugs)
+        return render_template("auth/account.html", password_form=form, profile_form=profile), 400
+    # Other sessions carry the old version and are now dead; keep this one alive.
+    remember = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token") in request.cookies
+    login_user(user, remember=remember)
+    flash("Password changed. You have been signed out everywhere else.", "success")
+    return redirect(url_for("auth.account"))
+
+
+@bp.post("/account/profile")
+@login_required
+def update_profile():
+    form = ProfileForm()
+    try:
+        service.set_shown_conditions(current_user._get_current_object(), form.shown_conditions.data)
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return render_template(
+            "auth/account.html", password_form=ChangePasswordForm(), profile_form=form
+        ), 400
+    flash("Profile saved.", "success")
+    return redirect(url_for("auth.account"))
+
+
+@bp.get("/u/<name>")
+def profile(name: str):
+    """Public profile: display name, chosen conditions, visible questions and replies."""
+    user = User.by_name(name)
+    if user is None:
+        abort(404)
+    show = "replies" if request.args.get("show") == "replies" else "questions"
+    page = page_number()
+    if show == "replies":
+        items = clamped(list_replies, page, author_id=user.id)
+    else:
+        items = clamped(list_threads, page, author_id=user.id)
+    conditions = [
+        vocabulary.get("condition", s)
+        for s in user.shown_condition_slugs
+        if vocabulary.get("condition", s)
+    ]
+    return render_template(
+        "auth/profile.html", person=user, show=show, page=items, conditions=conditions
+    )
+
+
+@bp.app_errorhandler(CSRFError)
+def csrf_error(exc: CSRFError):
+    """An expired or missing form token: a friendly 400, nothing stored."""
+    message = "Your form expired, please go back and try again."
+    if request.path.startswith("/api/"):
+        return {"error": "Bad Request", "message": message, "status": 400}, 400
+    return render_template("errors/csrf.html", message=message), 400

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from flask import request
 from sqlalchemy import and_, func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import db
-from ..models import Thread, ThreadTag
+from ..models import Post, Thread, ThreadTag
 
 TABS = ("latest", "unanswered", "helpful")
 
@@ -94,3 +98,46 @@ def tag_counts(kind: str, include_hidden: bool = False) -> dict[str, int]:
         .group_by(ThreadTag.slug)
     )
     return {slug: count for slug, count in rows}
+
+
+def list_replies(*, author_id: int, page: int = 1, per_page: int = 20) -> Page:
+    """One page of a person's visible replies in visible threads, newest first."""
+    stmt = (
+        select(Post)
+        .where(
+            Post.author_id == author_id,
+            Post.is_question.is_(False),
+            Post.is_deleted.is_(False),
+            Post.is_hidden.is_(False),
+            Post.thread_id.in_(visible_threads().with_only_columns(Thread.id)),
+        )
+        .order_by(Post.created_at.desc(), Post.id.desc())
+    )
+    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    page = max(1, page)
+    items = db.session.scalars(
+        stmt.options(joinedload(Post.thread)).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return Page(list(items), int(total or 0), page, per_page)
+
+
+def page_number(name: str = "page") -> int:
+    """The ?page= of this request: 1 when missing, not a number, or below 1."""
+    value = request.args.get(name, "")
+    return int(value) if value.isdigit() and 0 < int(value) < 10**6 else 1
+
+
+def clamped(query: Callable[..., Page], page: int, **kwargs) -> Page:
+    """Run a paged query; a page past the end shows the last page instead of nothing."""
+    result = query(page=page, **kwargs)
+    if page > result.pages:
+        result = query(page=result.pages, **kwargs)
+    return result
+
+
+def slugify(title: str, limit: int = 60) -> str:
+    """URL-friendly words of a title ("Hair loss on aza?" -> "hair-loss-on-aza")."""
+    text = unicodedata.normalize("NFKD", title or "")
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    return slug[:limit].rstrip("-") or "thread"

@@ -208,8 +208,18 @@ def add_reply(author: User, thread: Thread, body: str, created: datetime | None 
 
 
 def _own(user: User, post: Post) -> None:
-    if post.author_id is None or user is None or post.author_id != user.id:
+    if (
+        post.author_id is None
+        or user is None
+        or not getattr(user, "is_authenticated", False)
+        or post.author_id != user.id
+    ):
         raise PermissionDenied("You can only change your own posts.")
+
+
+def check_owner(user: User, post: Post) -> None:
+    """PermissionDenied unless ``user`` wrote ``post`` (pages check before showing a form)."""
+    _own(user, post)
 
 
 def edit_post(
