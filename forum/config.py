@@ -8,6 +8,14 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 REMEMBER_COOKIE_HTTPONLY = True
 REMEMBER_COOKIE_SAMESITE = "Lax"
+# Always send cookies with Secure (FORUM_SESSION_COOKIE_SECURE=true). Without it they are
+# still marked Secure on any HTTPS request (forum/security.py).
+SESSION_COOKIE_SECURE = False
+REMEMBER_COOKIE_SECURE = False
+# Rate limits (forum/security.py). Use redis://127.0.0.1:6379 so all workers share counts.
+RATELIMIT_ENABLED = True
+RATELIMIT_STORAGE_URI = "memory://"
+RATE_LIMITS: dict = {}  # e.g. {"login": "5 per minute"}; categories in forum/security.py
 
 TITLE_MAX = 200
 BODY_MAX = 20_000

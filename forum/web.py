@@ -36,8 +36,16 @@ def init_app(app: Flask) -> None:
     notifications.init_app(app)
     feeds.init_app(app)
     cli.init_app(app)
+    from . import health
+
+    health.init_app(app)  # /healthz answers before every other request hook
     _error_handlers(app)
     _template_helpers(app)
+    from . import moderation, privacy, security
+
+    moderation.init_app(app)
+    privacy.init_app(app)
+    security.init_app(app)  # after every blueprint: it wraps their views in rate limits
     from . import cache
 
     cache.init_app(app)  # last: its before_request serves hits after every other hook
