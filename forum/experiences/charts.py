@@ -1,0 +1,65 @@
+"""Accessible inline SVG bar charts: no JavaScript, scale to the screen, always titled.
+
+Each chart is ``role="img"`` with a <title> and <desc> (read by screen readers) and is
+meant to sit next to a real <table> holding the same numbers.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from markupsafe import Markup, escape
+
+_ids = itertools.count(1)
+
+ROW_H = 28
+LABEL_W = 190
+BAR_W = 300
+WIDTH = LABEL_W + BAR_W + 60
+
+
+def bar_chart(title: str, desc: str, bars: list[tuple[str, int | None]]) -> Markup:
+    """Horizontal bars of percentages; ``None`` (a suppressed cell) is drawn as a note."""
+    n = next(_ids)
+    height = max(1, len(bars)) * ROW_H + 8
+    parts = [
+        f'<svg class="chart" role="img" aria-labelledby="chart-t{n} chart-d{n}" '
+        f'viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
+        f'xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="chart-t{n}">{escape(title)}</title>',
+        f'<desc id="chart-d{n}">{escape(desc)}</desc>',
+    ]
+    for i, (label, percent) in enumerate(bars):
+        y = 4 + i * ROW_H
+        text = label if len(label) <= 28 else label[:27] + "…"
+        parts.append(
+            f'<text x="{LABEL_W - 8}" y="{y + 18}" text-anchor="end" class="chart-label">'
+            f"{escape(text)}</text>"
+        )
+        if percent is None:
+            parts.append(
+                f'<text x="{LABEL_W}" y="{y + 18}" class="chart-note">too few to show</text>'
+            )
+            continue
+        w = round(BAR_W * max(0, min(percent, 100)) / 100)
+        parts.append(
+            f'<rect x="{LABEL_W}" y="{y + 4}" width="{max(w, 1)}" height="{ROW_H - 10}" '
+            f'class="chart-bar" rx="2"/>'
+        )
+        parts.append(
+            f'<text x="{LABEL_W + max(w, 1) + 6}" y="{y + 18}" class="chart-value">'
+            f"{percent}%</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
+
+
+def breakdown_chart(title: str, block: dict) -> Markup:
+    """A chart for a ``stats.cells`` breakdown."""
+    rows = block["rows"]
+    desc = "; ".join(
+        f"{r['label']}: {'too few to show' if r['suppressed'] else str(r['percent']) + '%'}"
+        for r in rows
+    )
+    desc += f". Out of {block['denominator']} reports."
+    return bar_chart(title, desc, [(r["label"], r["percent"]) for r in rows])

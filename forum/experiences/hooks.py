@@ -1,0 +1,73 @@
+"""How other parts of the forum see experience reports without importing this package:
+template helpers for the thread page and the profile page (and, later, search facets)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+
+from ..extensions import db
+from . import bp, charts, service
+from .models import ExperienceReport
+
+
+def thread_experiences(thread) -> list[str]:
+    """Summaries of the reports the asker attached to this thread (for the question aside)."""
+    if thread is None:
+        return []
+    return [service.report_summary(r) for r in service.reports_for_thread(thread)]
+
+
+def profile_experiences(user) -> list[dict]:
+    """What the public profile may show: per condition the summary and its dated history.
+
+    Only reports the person chose to show; summaries never include weight.
+    """
+    if user is None or getattr(user, "id", None) is None:
+        return []
+    reports = db.session.scalars(
+        select(ExperienceReport)
+        .where(ExperienceReport.user_id == user.id, ExperienceReport.show_on_profile.is_(True))
+        .order_by(ExperienceReport.condition)
+    )
+    return [
+        {
+            "condition": r.condition,
+            "summary": service.report_summary(r, date.today()),
+            "timeline": [
+                {"at": e["at"], "summary": e["summary"]} for e in service.timeline(r)[1:6]
+            ],
+        }
+        for r in reports
+    ]
+
+
+@bp.app_context_processor
+def _helpers() -> dict:
+    return {
+        "thread_experiences": thread_experiences,
+        "profile_experiences": profile_experiences,
+    }
+
+
+@bp.app_template_global("experience_chart")
+def _chart(title: str, block: dict):
+    return charts.breakdown_chart(title, block)
+
+
+@bp.app_template_global("side_effect_chart")
+def _side_effect_chart(block: dict):
+    items = block["items"]
+    desc = f"Share of {block['denominator']} reports mentioning each side effect: " + "; ".join(
+        f"{i['name']} {i['percent']}%" for i in items
+    )
+    return charts.bar_chart(
+        "Side effects by share of reports", desc, [(i["name"], i["percent"]) for i in items]
+    )
+
+
+@bp.app_template_filter("exp_num")
+def _num(value) -> str:
+    """12.0 -> "12", 12.5 -> "12.5", None -> "—"."""
+    return "—" if value is None else f"{value:g}"
