@@ -1,0 +1,106 @@
+"""``GET /healthz``: can this app server take traffic, and how far does its index trail?
+
+Answers 200 while the database answers (even when the search index lags or is being
+rebuilt: pages still work and search results are loaded from the database), 503 when the
+database does not. The body, for a load balancer and a person alike::
+
+    {"status": "ok" | "degraded" | "error",
+     "database": "ok" | "error",
+     "index": {"state": "ok" | "behind" | "unavailable" | "unknown",
+               "applied_change_id", "latest_change_id", "lag_changes", "lag_seconds"}}
+
+"degraded" means the index is unavailable or more than ``HEALTH_MAX_INDEX_LAG_SECONDS``
+behind. The check runs before every other request hook (page cache, rate limits, sessions),
+so it answers even when those depend on a database that is down, and it is never cached.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, current_app, jsonify, request
+from sqlalchemy import func, select, text
+
+from .extensions import db
+from .models import SearchChange, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def init_app(app: Flask) -> None:
+    app.add_url_rule("/healthz", "health.check", healthz)
+    app.before_request_funcs.setdefault(None, []).insert(0, _answer_first)
+
+
+def _answer_first():
+    if request.path == "/healthz" and request.method in ("GET", "HEAD"):
+        return healthz()
+    return None
+
+
+def healthz():
+    database_ok = _database_ok()
+    index = index_state() if database_ok else {"state": "unknown"}
+    limit = float(current_app.config.get("HEALTH_MAX_INDEX_LAG_SECONDS", 30))
+    if not database_ok:
+        status = "error"
+    elif index["state"] == "unavailable" or (index.get("lag_seconds") or 0) > limit:
+        status = "degraded"
+    else:
+        status = "ok"
+    body = {"status": status, "database": "ok" if database_ok else "error", "index": index}
+    resp = jsonify(body)
+    resp.status_code = 200 if database_ok else 503
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _database_ok() -> bool:
+    try:
+        db.session.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        log.warning("health check: database unreachable", exc_info=True)
+        db.session.rollback()
+        return False
+
+
+def index_state() -> dict:
+    """The index's position in the change record, against the newest change."""
+    latest = db.session.scalar(select(func.max(SearchChange.id))) or 0
+    applied = _applied_change_id()
+    if applied is None:
+        return {
+            "state": "unavailable",
+            "applied_change_id": None,
+            "latest_change_id": latest,
+            "lag_changes": None,
+            "lag_seconds": None,
+        }
+    pending, oldest = db.session.execute(
+        select(func.count(SearchChange.id), func.min(SearchChange.created_at)).where(
+            SearchChange.id > applied
+        )
+    ).one()
+    lag_seconds = round((utcnow() - oldest).total_seconds(), 3) if oldest else 0.0
+    db.session.rollback()  # end the read transaction: this process keeps no snapshot open
+    return {
+        "state": "behind" if pending else "ok",
+        "applied_change_id": applied,
+        "latest_change_id": latest,
+        "lag_changes": pending,
+        "lag_seconds": max(lag_seconds, 0.0),
+    }
+
+
+def _applied_change_id() -> int | None:
+    """The last change id this server's index applied, or None when it has no index."""
+    try:
+        from .search.index import IndexUnavailable, read_meta, store_for
+    except ImportError:  # pragma: no cover - search not installed
+        return None
+    try:
+        searcher = store_for(current_app.config["SEARCH_INDEX_DIR"]).searcher()
+        return int(read_meta(searcher).get("applied") or 0)
+    except IndexUnavailable:
+        return None

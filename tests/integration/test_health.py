@@ -1,0 +1,55 @@
+"""/healthz: what a load balancer and an operator see about the database and the index."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, text
+
+from forum.extensions import db
+from tests import factories
+
+
+def test_healthy_server_reports_database_and_index_position(app, client):
+    author = factories.user("healthy_hannah")
+    factories.thread(author, title="Does aza make you tired in the first weeks?")
+    latest = db.session.scalar(text("SELECT max(id) FROM search_changes"))
+
+    resp = client.get("/healthz")
+
+    assert resp.status_code == 200
+    assert resp.headers["Cache-Control"] == "no-store"
+    body = resp.get_json()
+    assert body["database"] == "ok"
+    assert body["status"] in ("ok", "degraded")
+    index = body["index"]
+    assert index["latest_change_id"] == latest
+    assert set(index) == {
+        "state",
+        "applied_change_id",
+        "latest_change_id",
+        "lag_changes",
+        "lag_seconds",
+    }
+
+
+def test_unreachable_database_answers_503(app, client):
+    # Point the app at an address where no database answers (a stopped server).
+    backend = db.engine.url.get_backend_name()
+    if backend == "sqlite":
+        dead = create_engine("sqlite:////nonexistent-dir/forum.db")
+    else:
+        dead = create_engine(f"{db.engine.url.drivername}://nobody@127.0.0.1:1/forum")
+    engines = app.extensions["sqlalchemy"]._app_engines[app]
+    alive = engines[None]
+    db.session.remove()
+    engines[None] = dead
+    try:
+        resp = client.get("/healthz")
+        assert resp.status_code == 503
+        assert resp.get_json()["database"] == "error"
+        assert resp.get_json()["status"] == "error"
+    finally:
+        db.session.remove()
+        engines[None] = alive
+        dead.dispose()
+
+    assert client.get("/healthz").status_code == 200
