@@ -20,7 +20,7 @@ THREAD_ENDPOINTS = ("threads.show",)
 
 
 def init_app(app: Flask) -> None:
-    from . import mailer, models, receivers  # noqa: F401  (models: tables for create_all)
+    from . import commands, mailer, models, receivers  # noqa: F401  (models: the tables)
 
     for key, value in mailer.DEFAULTS.items():
         app.config.setdefault(key, value)

@@ -9,6 +9,7 @@ MAIL_MAX_ATTEMPTS), so nothing is lost and a row is never sent twice.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import threading
@@ -16,7 +17,7 @@ from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_request_context
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select, update
 
@@ -79,6 +80,14 @@ def user_from_token(token: str) -> User | None:
 
 def unsubscribe_url(user: User) -> str:
     return links.external(f"/notifications/unsubscribe/{unsubscribe_token(user)}")
+
+
+def url_context():
+    """A request context for building links outside a request (cron, CLI)."""
+    if has_request_context():
+        return contextlib.nullcontext()
+    base = current_app.config.get("SITE_URL") or "http://localhost:5000"
+    return current_app.test_request_context("/", base_url=base)
 
 
 # --- writing to the outbox (inside the caller's transaction) ----------------------

@@ -1,0 +1,94 @@
+"""The daily digest: one email per member who chose it, with what happened since the
+last one (unread notifications and new questions in the topics they follow)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from .. import vocabulary
+from ..extensions import db
+from ..models import Thread, User, utcnow
+from ..services import commit
+from . import links, mailer, service
+from .models import EmailPreference, Follow, Notification
+
+TOPIC_KINDS = ("condition", "side_effect", "medication")
+
+
+def _notification_lines(user: User, since: datetime) -> list[str]:
+    notes = db.session.scalars(
+        service._shown()
+        .where(
+            Notification.user_id == user.id,
+            Notification.read_at.is_(None),
+            Notification.created_at > since,
+            Notification.kind != "moderation",
+        )
+        .order_by(Notification.id)
+    ).all()
+    lines = []
+    for note in notes:
+        text, url = service.describe(note)
+        lines.append(f"- {text}\n  {links.external(url)}")
+    return lines
+
+
+def _topic_lines(user: User, since: datetime) -> list[str]:
+    follows = db.session.scalars(
+        select(Follow).where(Follow.user_id == user.id, Follow.kind.in_(TOPIC_KINDS))
+    ).all()
+    seen: set[int] = set()
+    lines = []
+    for f in follows:
+        stmt = service.new_threads_for_topic(f.kind, f.key, since, user.id)
+        for thread in db.session.scalars(stmt.order_by(Thread.id).limit(20)):
+            if thread.id in seen:
+                continue
+            seen.add(thread.id)
+            name = vocabulary.name_of(f.kind, f.key)
+            lines.append(
+                f"- New about {name}: “{thread.title}”\n"
+                f"  {links.external(links.thread_url(thread.id))}"
+            )
+    return lines
+
+
+def digest_for(user: User, since: datetime) -> str | None:
+    """The digest text, or None when nothing happened."""
+    notes = _notification_lines(user, since)
+    topics = _topic_lines(user, since)
+    if not notes and not topics:
+        return None
+    parts = [f"Hello {user.display_name}, here is what happened on Aza Community."]
+    if notes:
+        parts.append("For you:\n" + "\n".join(notes))
+    if topics:
+        parts.append("New questions in what you follow:\n" + "\n".join(topics))
+    return "\n\n".join(parts) + "\n"
+
+
+def send_digests(now: datetime | None = None) -> int:
+    """Queue a digest for every member who chose one; returns how many were queued.
+
+    Each member's window starts where their last digest ended (a day back the first
+    time), so running it late or twice never repeats or skips anything.
+    """
+    if not mailer.enabled():
+        return 0
+    now = now or utcnow()
+    prefs = db.session.scalars(select(EmailPreference).where(EmailPreference.mode == "digest"))
+    queued = 0
+    for pref in prefs.all():
+        user = db.session.get(User, pref.user_id)
+        if user is None or not user.email:
+            continue
+        since = pref.last_digest_at or now - timedelta(days=1)
+        text = digest_for(user, since)
+        pref.last_digest_at = now
+        if text is not None:
+            mailer.enqueue(user, "Your daily digest from Aza Community", text)
+            queued += 1
+    commit()
+    return queued
