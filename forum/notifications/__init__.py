@@ -17,6 +17,8 @@ log = logging.getLogger(__name__)
 
 # Endpoints of the thread page: viewing one catches up its follow and notifications.
 THREAD_ENDPOINTS = ("threads.show",)
+# Form endpoints whose Preview button also saves a draft.
+DRAFT_ENDPOINTS = {"threads.ask": "ask", "threads.reply": "reply"}
 
 
 def init_app(app: Flask) -> None:
@@ -28,6 +30,7 @@ def init_app(app: Flask) -> None:
     receivers.connect(app)
     _template_helpers(app)
     app.after_request(_thread_seen)
+    app.before_request(_draft_on_preview)
 
 
 def _template_helpers(app: Flask) -> None:
@@ -66,6 +69,34 @@ def _thread_seen(response):
             except Exception:  # never break the page for a bookkeeping write
                 log.exception("could not mark thread %s seen", thread_id)
     return response
+
+
+def _draft_on_preview():
+    """Previewing a question or reply also saves it as a draft (CSRF is checked first)."""
+    if (
+        request.method != "POST"
+        or request.endpoint not in DRAFT_ENDPOINTS
+        or not request.form.get("preview")
+        or not (current_user and current_user.is_authenticated)
+    ):
+        return None
+    from . import drafts
+
+    thread_id = (request.view_args or {}).get("thread_id")
+    try:
+        drafts.save_draft(
+            current_user,
+            DRAFT_ENDPOINTS[request.endpoint],
+            thread_id,
+            title=request.form.get("title", ""),
+            body=request.form.get("body", ""),
+            conditions=request.form.getlist("conditions"),
+            side_effects=request.form.getlist("side_effects"),
+            medications=request.form.getlist("medications"),
+        )
+    except Exception:  # the preview itself must still work
+        log.exception("could not save the draft on preview")
+    return None
 
 
 from . import views  # noqa: E402,F401

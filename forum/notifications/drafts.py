@@ -91,3 +91,19 @@ def discard_draft(user: User, kind: str, thread_id: int | None = None) -> None:
     """The member threw the draft away."""
     discard(user, kind, thread_id)
     commit()
+
+
+def form_data(user, kind: str, thread_id: int | None = None) -> dict | None:
+    """Initial data for the ask or reply form from the member's draft (None: no draft)."""
+    draft = get_draft(user, kind, thread_id)
+    if draft is None:
+        return None
+    if kind == "reply":
+        return {"body": draft.body}
+    return {
+        "title": draft.title,
+        "body": draft.body,
+        "conditions": draft.tag_list("condition"),
+        "side_effects": draft.tag_list("side_effect"),
+        "medications": draft.tag_list("medication"),
+    }

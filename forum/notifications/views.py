@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import csrf
+from ..security import safe_next
 from ..services import commit
 from . import bp, drafts, links, mailer, service
 from .models import EMAIL_MODES, EmailPreference
@@ -13,10 +14,14 @@ from .models import EMAIL_MODES, EmailPreference
 
 def _next(default: str) -> str:
     """A same-site path to go back to (never an absolute or scheme-relative URL)."""
-    target = request.form.get("next") or request.args.get("next") or ""
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return default
+    return safe_next(request.form.get("next") or request.args.get("next"), default)
+
+
+@bp.after_request
+def _private(response):
+    """Every page here is about one member: never stored by a shared cache."""
+    response.headers.setdefault("Cache-Control", "private, no-store")
+    return response
 
 
 @bp.get("/notifications")

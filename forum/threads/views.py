@@ -5,12 +5,13 @@ Each view parses input, calls one service function, then renders or redirects.
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from .. import vocabulary
 from ..markdown import render
 from ..models import Post, Thread
+from ..notifications.drafts import form_data as draft_data
 from ..services import ValidationError
 from . import bp, service
 from .forms import (
@@ -57,6 +58,10 @@ def _tab() -> str:
     return tab if tab in TABS else "latest"
 
 
+def _per_page() -> int:
+    return int(current_app.config.get("PER_PAGE", 20))
+
+
 def _user():
     return current_user._get_current_object()
 
@@ -64,7 +69,7 @@ def _user():
 @bp.get("/")
 def index():
     tab = _tab()
-    page = clamped(list_threads, page_number(), tab=tab)
+    page = clamped(list_threads, page_number(), tab=tab, per_page=_per_page())
     return render_template("threads/index.html", page=page, tab=tab)
 
 
@@ -84,7 +89,7 @@ def _term_page(kind: str, slug: str):
     if term is None:
         abort(404)
     tab = _tab()
-    page = clamped(list_threads, page_number(), tab=tab, **{kind: slug})
+    page = clamped(list_threads, page_number(), tab=tab, per_page=_per_page(), **{kind: slug})
     return render_template("threads/term.html", kind=kind, term=term, page=page, tab=tab)
 
 
@@ -121,7 +126,7 @@ def medication(slug: str):
 @bp.route("/ask", methods=["GET", "POST"])
 @login_required
 def ask():
-    form = AskForm()
+    form = AskForm(data=draft_data(_user(), "ask") if request.method == "GET" else None)
     preview_html = None
     if form.validate_on_submit():
         if form.preview.data:
@@ -173,7 +178,9 @@ def _thread_context(thread: Thread) -> dict:
 def show(thread_id: int, slug: str | None = None):
     thread = service.get_thread(thread_id, _user())
     return render_template(
-        "threads/show.html", reply_form=ReplyForm(formdata=None), **_thread_context(thread)
+        "threads/show.html",
+        reply_form=ReplyForm(formdata=None, data=draft_data(_user(), "reply", thread.id)),
+        **_thread_context(thread),
     )
 
 
