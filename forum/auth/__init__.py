@@ -1,4 +1,4 @@
-from flask import Blueprint
+from flask import Blueprint, current_app, g
 
 from ..extensions import db, login_manager
 from ..models import User
@@ -17,6 +17,24 @@ def load_user(session_id: str) -> User | None:
     if user is None or user.session_version != version or user.is_suspended:
         return None
     return user
+
+
+def _fresh_request_globals() -> None:
+    """Forget per-request caches that Flask-Login and Flask-WTF keep on ``g``.
+
+    ``g`` lives on the app context. In production every request has its own, but the
+    test suite keeps one app context open around many requests from several clients;
+    without this, the signed-in user and the CSRF token of one client's request would
+    leak into the next request of another. A no-op in production.
+    """
+    g.pop("_login_user", None)
+    g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+
+
+@bp.record_once
+def _register_first(state) -> None:
+    # Run before every other before_request hook (CSRF protection, the page cache...).
+    state.app.before_request_funcs.setdefault(None, []).insert(0, _fresh_request_globals)
 
 
 from . import views  # noqa: E402,F401

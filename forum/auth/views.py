@@ -133,10 +133,11 @@ def profile(name: str):
         abort(404)
     show = "replies" if request.args.get("show") == "replies" else "questions"
     page = page_number()
+    per_page = int(current_app.config.get("PER_PAGE", 20))
     if show == "replies":
-        items = clamped(list_replies, page, author_id=user.id)
+        items = clamped(list_replies, page, author_id=user.id, per_page=per_page)
     else:
-        items = clamped(list_threads, page, author_id=user.id)
+        items = clamped(list_threads, page, author_id=user.id, per_page=per_page)
     conditions = [
         vocabulary.get("condition", s)
         for s in user.shown_condition_slugs
