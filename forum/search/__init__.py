@@ -1,7 +1,49 @@
-"""Search: the only package that imports whoosh. (Filled in by the search work.)"""
+"""Search: the only package that imports whoosh.
+
+Public functions for other packages:
+
+- ``apply_now()`` - apply every recorded search change now (after a commit this
+  happens by itself; call it in scripts or tests that need the index current).
+- ``purge_and_optimise()`` - for account erasure: apply pending changes (so erased
+  posts leave the index), then rewrite the index into one segment and delete old
+  generations so no erased word lingers on disk.
+- ``search(q, condition=, side_effect=, medication=, sort=, page=, per_page=)`` in
+  ``forum.search.service``; ``document_extras`` signal in ``forum.search.documents``.
+"""
+
+from __future__ import annotations
 
 from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register search hooks, commands and pages."""
+    """Register search pages, the API route, commands and the after-commit hook, then
+    bring the index up to date (rebuilding it when missing, broken or outdated)."""
+    app.config.setdefault("SEARCH_WRITE_TIMEOUT", 5.0)
+    app.config.setdefault("SEARCH_READ_APPLY_TIMEOUT", 0.5)
+    app.config.setdefault("SEARCH_GAP_TIMEOUT", 10.0)
+    app.config.setdefault("SEARCH_SYNC_BUILD_MAX", 300)
+    from . import cli, sync
+    from .views import bp
+
+    app.register_blueprint(bp)
+    cli.init_app(app)
+    sync.connect_signals()
+    sync.install_startup(app)
+    from . import replica
+
+    replica.init_app(app)  # several app servers: follow, record position, prune
+
+
+def apply_now() -> int:
+    """Apply all pending search changes in this process (waits for the write lock)."""
+    from .sync import apply_pending
+
+    return apply_pending(timeout=30)
+
+
+def purge_and_optimise() -> None:
+    """Erasure: make removed text unsearchable and physically gone from the index."""
+    from .sync import optimise
+
+    optimise()

@@ -1,0 +1,63 @@
+"""``flask forum reindex`` and ``flask forum check-index``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+
+from ..cli import forum_cli
+
+
+@forum_cli.command("reindex")
+@click.option("--procs", default=1, show_default=True, help="Indexing processes (2 on 2 cores).")
+def reindex(procs: int) -> None:
+    """Rebuild the search index into a fresh directory and switch to it atomically.
+
+    Searches keep using the old index meanwhile. Killed half-way, the old index stays
+    in use and the next rebuild removes the unfinished directory.
+    """
+    from . import sync
+
+    bar = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = click.progressbar(length=max(total, 1), label="Indexing threads")
+            bar.__enter__()
+        bar.update(done - bar.pos)
+
+    click.echo("Rebuilding the search index...")
+    name = sync.rebuild(progress=progress, procs=max(1, procs))
+    if bar is not None:
+        bar.__exit__(None, None, None)
+    click.echo(f"Search index rebuilt ({name}).")
+
+
+@forum_cli.command("check-index")
+def check_index() -> None:
+    """Compare the search index with the database; exit 1 on any difference."""
+    from . import sync
+
+    problems = sync.check_index()
+    for line in problems[:200]:
+        click.echo(line)
+    if len(problems) > 200:
+        click.echo(f"... and {len(problems) - 200} more")
+    if problems:
+        click.echo(f"{len(problems)} difference(s) between the search index and the database.")
+        raise SystemExit(1)
+    click.echo("The search index matches the database.")
+
+
+@forum_cli.command("optimise-index")
+def optimise_index() -> None:
+    """Merge the index into one segment so deleted text is gone from disk."""
+    from . import sync
+
+    sync.optimise()
+    click.echo("Search index optimised.")
+
+
+def init_app(app: Flask) -> None:
+    """The commands live on the shared ``forum`` group (registered by forum.cli)."""

@@ -1,0 +1,188 @@
+"""Where the index lives on disk, and this process's searcher and writers.
+
+Layout of ``SEARCH_INDEX_DIR``::
+
+    CURRENT          name of the generation in use (replaced atomically)
+    gen-<ns>-<pid>/  one whoosh index per generation (a rebuild makes a new one)
+    rebuild.lock     held (flock) by the one process that is rebuilding
+
+A rebuild fills a fresh generation and then points ``CURRENT`` at it, so searches
+keep using the old one meanwhile and a rebuild killed half-way leaves only an unused
+directory behind (removed by the next rebuild). Every writer uses ``compound=False``
+(opening a searcher then costs about a millisecond instead of copying the postings
+into memory) and waits for the lock with ``timeout``/``delay`` instead of raising.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from whoosh import index as whoosh_index
+from whoosh.searching import Searcher
+from whoosh.writing import SegmentWriter
+
+from .schema import META_ID, SCHEMA_VERSION, build_schema
+
+INDEX_NAME = "MAIN"
+
+
+class IndexUnavailable(Exception):
+    """The index is missing, unreadable or of an older schema: it must be rebuilt."""
+
+
+class Store:
+    """One index root. Cheap to keep per process; safe to use from several threads."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._indexes: dict[str, Any] = {}
+
+    # -- generations -------------------------------------------------------------
+
+    @property
+    def pointer(self) -> Path:
+        return self.root / "CURRENT"
+
+    def current_name(self) -> str | None:
+        try:
+            name = self.pointer.read_text().strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return name if name.startswith("gen-") and "/" not in name else None
+
+    def generations(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.name.startswith("gen-"))
+
+    def new_generation(self):
+        """A new empty index directory, not yet in use. Returns (name, whoosh index)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        name = f"gen-{time.time_ns()}-{os.getpid()}"
+        path = self.root / name
+        path.mkdir()
+        ix = whoosh_index.create_in(str(path), build_schema(), indexname=INDEX_NAME)
+        return name, ix
+
+    def publish(self, name: str) -> None:
+        """Point CURRENT at a generation: atomic, and durable before it returns."""
+        tmp = self.root / f".CURRENT.{os.getpid()}.{threading.get_ident()}"
+        with open(tmp, "w") as fh:
+            fh.write(name)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.pointer)
+        fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def remove_stale(self, keep: set[str]) -> None:
+        """Delete generations other than the current one and ``keep`` (caller holds
+        the rebuild lock, so no other process is filling one of them)."""
+        current = self.current_name()
+        for name in self.generations():
+            if name != current and name not in keep:
+                shutil.rmtree(self.root / name, ignore_errors=True)
+                self._indexes.pop(name, None)
+
+    # -- opening -----------------------------------------------------------------
+
+    def open_index(self, name: str | None = None):
+        """The whoosh index of a generation (the current one by default).
+
+        Raises IndexUnavailable when there is none or it cannot be opened.
+        """
+        name = name or self.current_name()
+        if not name:
+            raise IndexUnavailable("no search index yet")
+        with self._lock:
+            ix = self._indexes.get(name)
+            if ix is None:
+                try:
+                    ix = whoosh_index.open_dir(str(self.root / name), indexname=INDEX_NAME)
+                except Exception as exc:  # missing files, bad TOC, unpickling errors
+                    raise IndexUnavailable(f"cannot open the search index: {exc!r}") from exc
+                self._indexes[name] = ix
+            return ix
+
+    def searcher(self) -> Searcher:
+        """This thread's searcher on the current generation, reopened when it changed."""
+        name = self.current_name()
+        held = getattr(self._local, "held", None)
+        try:
+            if held is not None and held[0] == name and held[1].up_to_date():
+                searcher = held[1]
+            else:
+                # Not Searcher.refresh(): whoosh 2.7 reuses segment readers there and
+                # misses deletions committed to an old segment (an updated document
+                # would show twice). A fresh searcher costs ~1 ms with compound=False.
+                if held is not None:
+                    _close_quietly(held[1])
+                searcher = self.open_index(name).searcher()
+        except IndexUnavailable:
+            self._local.held = None
+            raise
+        except Exception as exc:
+            self._local.held = None
+            self._indexes.pop(name or "", None)
+            raise IndexUnavailable(f"cannot read the search index: {exc!r}") from exc
+        self._local.held = (name, searcher)
+        return searcher
+
+    def close(self) -> None:
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            _close_quietly(held[1])
+        self._local.held = None
+
+    def writer(self, name: str | None = None, timeout: float = 5.0) -> SegmentWriter:
+        """A writer that waits up to ``timeout`` s for the lock (raises LockError after)."""
+        return self.open_index(name).writer(timeout=timeout, delay=0.05, compound=False)
+
+
+def read_meta(searcher: Searcher) -> dict[str, Any]:
+    """The meta document's content: ``applied`` (last change id), ``gaps``, ``schema``."""
+    doc = searcher.document(id=META_ID)
+    if not doc or "meta" not in doc:
+        raise IndexUnavailable("the search index has no meta document")
+    meta = json.loads(doc["meta"])
+    meta.setdefault("gaps", {})
+    return meta
+
+
+def check_schema(meta: dict[str, Any]) -> None:
+    if meta.get("schema") != SCHEMA_VERSION:
+        raise IndexUnavailable(
+            f"index schema {meta.get('schema')!r} is not {SCHEMA_VERSION!r}: rebuild needed"
+        )
+
+
+def _close_quietly(searcher: Searcher) -> None:
+    try:
+        searcher.close()
+    except Exception:  # noqa: S110 - a searcher on deleted files may fail to close
+        pass
+
+
+_stores: dict[str, Store] = {}
+_stores_lock = threading.Lock()
+
+
+def store_for(root: str | os.PathLike) -> Store:
+    """The process-wide Store of an index root."""
+    key = os.path.abspath(root)
+    with _stores_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = Store(key)
+        return store

@@ -1,0 +1,414 @@
+"""From what a person typed to a whoosh query, built programmatically.
+
+User text never reaches whoosh's QueryParser: there is no field syntax, wildcard,
+regex or fuzzy operator to abuse. We tokenise it ourselves into quoted phrases,
+``-excluded`` words and free words; drop filler words of natural questions; match
+phrases of the vocabulary and lexicon ("hair coming out", "low white count", "feel
+sick") and expand each to its other names while boosting threads tagged with it;
+correct words the forum has never used against words it has (edit distance 1 for
+5-7 letters, 2 for longer, first letter fixed); and OR the clauses with a
+coordination bonus. Length, word count and expansion size are capped, so any string
+costs a bounded amount of work.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from whoosh import query as wq
+from whoosh.support.levenshtein import damerau_levenshtein as distance
+from whoosh.util.text import rcompile
+
+from .. import vocabulary
+from . import lexicon
+from .schema import ANALYZER, TEXT_FIELDS, make_plain_analyzer
+
+MAX_CHARS = 500
+MAX_WORDS = 32
+MAX_PHRASES = 4
+MAX_EXCLUDED = 8
+MAX_NAMES_PER_CONCEPT = 24
+MAX_CORRECTED_WORDS = 6
+MAX_CORRECTIONS = 3
+MAX_TERMS = 240
+FIELD_BOOST = {"title": 2.0, "body": 1.0, "replies": 0.6}
+TAG_FIELD = {"condition": "conditions", "side_effect": "side_effects", "medication": "medications"}
+TAG_SCORE = 1.5
+SYNONYM_WEIGHT = 0.7
+CORRECTION_WEIGHT = 0.8
+COMMON_FRACTION = 0.5
+
+# Words that carry no topic in a natural question ("how long before aza starts working?").
+FILLER = frozenset(
+    """
+    a about above after again against all also am an and any anybody anyone anything are
+    around as at be because been before being best better between both but by can cant
+    could did didnt do does doesnt doing done dont during each else ever every experience
+    experiences few for from get gets getting go going got had has hasnt have havent having
+    he help her here hers him his how i id if ill im in into is isnt it its ive just know
+    let like likely me might more most much must my myself need new no nor normal not now
+    of off ok okay on once one only or other others our out over own people please quite
+    really same say see seem seems she should shouldnt so some someone something still such
+    sure take taking tell than thank thanks that thats the their them then there these they
+    thing things think this those through tips to too try trying under until up us use used
+    using very via wanted was wasnt we well were what whats when where whether which while
+    who why will with without wondering would wouldnt yet you youre your yours question
+    questions advice anyone's safe
+    """.split()
+)
+
+# Short or everyday names that are fine to type but too ambiguous to expand *to*
+# ("mg" is myasthenia gravis and milligrams; "ms", "alt", "cold" ...).
+AMBIGUOUS = frozenset(
+    """mg ms ra alt ast alp ada tac uc psa gpa cold colds bug runs spots itch other ink shot
+    mix drink sun ibd op er viral mole moles glands sweats settled pred flu tired drained
+    shedding cough nursing trip job food diet brand generic""".split()
+)
+
+_PLAIN = make_plain_analyzer()
+_SPLIT = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_CONTROL = rcompile(r"[\x00-\x1f\x7f]")
+
+
+def stems(text: str) -> tuple[str, ...]:
+    """Analysed (stemmed, stopword-free) tokens, as the index stores them."""
+    return tuple(t.text for t in ANALYZER(text))
+
+
+def plain_words(text: str) -> list[str]:
+    return [t.text for t in _PLAIN(text)]
+
+
+@dataclass
+class Concept:
+    label: str
+    names: list[tuple[str, ...]] = field(default_factory=list)  # stem tuples
+    tags: set[tuple[str, str]] = field(default_factory=set)  # (field, slug)
+    misspelt: set[tuple[str, ...]] = field(default_factory=set)
+    surface: dict[tuple[str, ...], str] = field(default_factory=dict)  # key -> as written
+
+
+@lru_cache(maxsize=1)
+def concepts() -> tuple[dict[tuple[str, ...], list[Concept]], int]:
+    """Phrase (stem tuple) -> concepts it names; and the longest phrase length."""
+    table: dict[tuple[str, ...], list[Concept]] = {}
+    longest = 1
+
+    def add(concept: Concept, names, misspellings=()):
+        nonlocal longest
+        for name in list(names) + list(misspellings):
+            key = stems(vocabulary.normalise(name))
+            if not key:
+                continue
+            if key not in concept.names:
+                concept.names.append(key)
+                concept.surface[key] = vocabulary.normalise(name)
+            if name in misspellings and name not in names:
+                concept.misspelt.add(key)
+            bucket = table.setdefault(key, [])
+            if concept not in bucket:
+                bucket.append(concept)
+            longest = max(longest, len(key))
+
+    for term in vocabulary.ALL_TERMS:
+        if term.slug in ("other", "other-medication"):
+            continue
+        concept = Concept(label=term.name, tags={(TAG_FIELD[term.kind], term.slug)})
+        names = [term.name, term.slug.replace("-", " "), *term.synonyms]
+        add(concept, names, term.misspellings)
+    for names, tag in lexicon.GROUPS:
+        concept = Concept(label=names[0])
+        if tag:
+            kind, slug = tag.split(":", 1)
+            concept.tags.add((TAG_FIELD[kind], slug))
+        add(concept, names)
+    return table, longest
+
+
+@lru_cache(maxsize=1)
+def known_words() -> frozenset[str]:
+    """Every single word of the vocabulary and lexicon (for correcting misspellings)."""
+    words = set()
+    for term in vocabulary.ALL_TERMS:
+        for name in [term.name, *term.synonyms]:
+            words.update(plain_words(vocabulary.normalise(name)))
+    for names, _tag in lexicon.GROUPS:
+        for name in names:
+            words.update(plain_words(vocabulary.normalise(name)))
+    return frozenset(w for w in words if len(w) >= 4 and not w.isdigit())
+
+
+@dataclass
+class Parsed:
+    """What the person asked for, in words (before looking at the index)."""
+
+    words: list[str] = field(default_factory=list)  # free words, lower-case, in order
+    phrases: list[list[str]] = field(default_factory=list)
+    excluded: list[str] = field(default_factory=list)
+    truncated: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not (self.words or self.phrases)
+
+
+def parse(text: str | None) -> Parsed:
+    """Split raw input into free words, quoted phrases and -excluded words (capped)."""
+    text = _CONTROL.sub(" ", text or "")
+    parsed = Parsed(truncated=len(text) > MAX_CHARS)
+    text = text[:MAX_CHARS]
+    budget = MAX_WORDS
+    for match in _SPLIT.finditer(text):
+        if budget <= 0:
+            parsed.truncated = True
+            break
+        negate, quoted, bare = match.group(1), match.group(2), match.group(3)
+        if quoted is not None:
+            words = plain_words(quoted)[:budget]
+            if not words:
+                continue
+            if negate and len(parsed.excluded) < MAX_EXCLUDED:
+                parsed.excluded.extend(words)
+            elif len(words) == 1:
+                parsed.words.extend(words)
+            elif len(parsed.phrases) < MAX_PHRASES:
+                parsed.phrases.append(words)
+            else:
+                parsed.words.extend(words)
+            budget -= len(words)
+            continue
+        if bare.startswith("-") and len(bare) > 1:
+            words = plain_words(bare[1:])
+            if len(parsed.excluded) + len(words) <= MAX_EXCLUDED:
+                parsed.excluded.extend(words)
+            budget -= len(words)
+            continue
+        words = plain_words(bare)[:budget]
+        parsed.words.extend(words)
+        budget -= len(words)
+    return parsed
+
+
+@dataclass
+class Built:
+    """The whoosh query and what it is made of (for highlighting and "did you mean")."""
+
+    query: wq.Query | None
+    highlight_terms: set[str] = field(default_factory=set)
+    suggestion: str | None = None
+    concepts: list[str] = field(default_factory=list)
+
+    def size(self) -> int:
+        if self.query is None:
+            return 0
+        return sum(1 for _ in self.query.leaves())
+
+
+class _Context:
+    """Index statistics used while building (document frequencies, spelling)."""
+
+    def __init__(self, searcher):
+        self.searcher = searcher
+        self.reader = searcher.reader() if searcher is not None else None
+        self.docs = max(1, searcher.doc_count() - 1) if searcher is not None else 1
+        self._df: dict[str, int] = {}
+
+    def df(self, stem: str) -> int:
+        """Threads using this stem in any text field (max over fields: cheap, enough)."""
+        if self.reader is None:
+            return 1
+        if stem not in self._df:
+            self._df[stem] = max(self.reader.doc_frequency(f, stem) for f in TEXT_FIELDS)
+        return self._df[stem]
+
+    def corrections(self, word: str) -> list[str]:
+        """Forum words close to a word the forum never used, most frequent first."""
+        if self.reader is None or len(word) < 5 or word.isdigit():
+            return []
+        maxdist = 1 if len(word) <= 7 else 2
+        found: dict[str, int] = {}
+        for fieldname in ("title", "body"):
+            try:
+                candidates = self.reader.terms_within(fieldname, word, maxdist, prefix=1)
+                for n, candidate in enumerate(candidates):
+                    if n >= 50:
+                        break
+                    if candidate != word and candidate not in found:
+                        key = stems(candidate)
+                        if key:
+                            found[candidate] = self.df(key[0])
+            except (KeyError, ValueError):  # field without spelling data yet
+                continue
+        for candidate in known_words():
+            if candidate[0] == word[0] and abs(len(candidate) - len(word)) <= maxdist:
+                if candidate not in found and distance(candidate, word, limit=maxdist) <= maxdist:
+                    key = stems(candidate)
+                    if key and self.df(key[0]):
+                        found[candidate] = self.df(key[0])
+        ranked = sorted(found, key=lambda c: (-found[c], c))
+        return [c for c in ranked if found[c] > 0][:MAX_CORRECTIONS]
+
+
+def _word_query(stem: str, weight: float) -> wq.Query:
+    return wq.Or([wq.Term(f, stem, boost=FIELD_BOOST[f] * weight) for f in TEXT_FIELDS])
+
+
+def _phrase_query(key: tuple[str, ...], weight: float) -> wq.Query:
+    if len(key) == 1:
+        return _word_query(key[0], weight)
+    return wq.Or([wq.Phrase(f, list(key), boost=FIELD_BOOST[f] * weight) for f in TEXT_FIELDS])
+
+
+def _match_concepts(stem_seq: list[str | None]) -> list[tuple[int, int, list[Concept]]]:
+    """Greedy longest matches of concept phrases over a stem sequence (None = stopword,
+    which phrases skip as the index does)."""
+    table, longest = concepts()
+    positions = [i for i, s in enumerate(stem_seq) if s]
+    matches = []
+    k = 0
+    while k < len(positions):
+        for n in range(min(longest, len(positions) - k), 0, -1):
+            key = tuple(stem_seq[positions[j]] for j in range(k, k + n))
+            if key in table:
+                matches.append((positions[k], positions[k + n - 1] + 1, table[key]))
+                k += n
+                break
+        else:
+            k += 1
+    return matches
+
+
+def build(parsed: Parsed, searcher=None) -> Built:
+    """The whoosh query for a parsed input, using the index for statistics and spelling."""
+    ctx = _Context(searcher)
+    built = Built(query=None)
+    words = list(parsed.words)
+    content = [w for w in words if w not in FILLER] or words
+    replaced: dict[str, str] = {}
+
+    # Pass 1: correct words the forum never used (and that name no concept).
+    stem_seq = [(stems(w) or (None,))[0] for w in content]
+    covered = set()
+    for start, end, _c in _match_concepts(stem_seq):
+        covered.update(range(start, end))
+    fixed = 0
+    corrections: dict[int, list[str]] = {}
+    for i, (word, stem) in enumerate(zip(content, stem_seq, strict=True)):
+        if i in covered or stem is None or fixed >= MAX_CORRECTED_WORDS or ctx.df(stem):
+            continue
+        fixed += 1
+        found = ctx.corrections(word)
+        if found:
+            corrections[i] = found
+            replaced[word] = found[0]
+
+    # Pass 2: concepts over the corrected words, then leftover words.
+    corrected = [corrections[i][0] if i in corrections else w for i, w in enumerate(content)]
+    stem_seq = [(stems(w) or (None,))[0] for w in corrected]
+    clauses: list[tuple[wq.Query, int]] = []  # (query, rough document frequency)
+    covered = set()
+    for start, end, found_concepts in _match_concepts(stem_seq):
+        covered.update(range(start, end))
+        typed = tuple(s for s in stem_seq[start:end] if s)
+        clauses.append(_concept_clause(typed, found_concepts, ctx, built, replaced, content))
+    for i, stem in enumerate(stem_seq):
+        if i in covered or stem is None:
+            continue
+        parts = [_word_query(stem, 1.0)]
+        df = ctx.df(stem)
+        built.highlight_terms.add(stem)
+        for alt in corrections.get(i, [])[1:]:
+            alt_stem = (stems(alt) or (None,))[0]
+            if alt_stem:
+                parts.append(_word_query(alt_stem, CORRECTION_WEIGHT))
+                built.highlight_terms.add(alt_stem)
+                df = max(df, ctx.df(alt_stem))
+        clauses.append((wq.Or(parts) if len(parts) > 1 else parts[0], df))
+
+    # Words in nearly every thread ("azathioprine" here) rank nothing: drop them when
+    # the query has other words, which also keeps broad queries cheap.
+    rare = [q for q, df in clauses if df <= COMMON_FRACTION * ctx.docs]
+    chosen = rare if rare else [q for q, _df in clauses]
+    required: list[wq.Query] = []
+    for phrase in parsed.phrases:
+        key = stems(" ".join(phrase))
+        if key:
+            built.highlight_terms.update(key)
+            required.append(_phrase_query(key, 1.5))
+    main: wq.Query | None = None
+    if chosen:
+        main = chosen[0] if len(chosen) == 1 else wq.Or(chosen)
+    if required:
+        must = required[0] if len(required) == 1 else wq.And(required)
+        main = wq.AndMaybe(must, main) if main is not None else must
+    if main is not None and parsed.excluded:
+        excluded = [s for w in parsed.excluded for s in stems(w)]
+        if excluded:
+            main = wq.AndNot(main, wq.Or([_word_query(s, 1.0) for s in excluded]))
+    if main is not None and sum(1 for _ in main.leaves()) > MAX_TERMS:
+        main = _trim(main)
+    built.query = main
+    if replaced:
+        built.suggestion = " ".join(replaced.get(w, w) for w in words)
+    return built
+
+
+def _concept_clause(typed, found_concepts, ctx, built, replaced, content):
+    parts: list[wq.Query] = []
+    seen: set[tuple[str, ...]] = set()
+    df = 0
+    for concept in found_concepts:
+        built.concepts.append(concept.label)
+        if typed in concept.misspelt:
+            good = [
+                n
+                for n in concept.names
+                if n not in concept.misspelt
+                and all(ctx.df(s) for s in n)
+                and " ".join(n) not in AMBIGUOUS
+            ]
+            if good:
+                best = min(good, key=lambda n: (len(n), concept.names.index(n)))
+                for word in content:
+                    if stems(word) == typed:
+                        replaced[word] = concept.surface[best]
+        for name in [typed] + concept.names:
+            if name in seen or len(parts) >= MAX_NAMES_PER_CONCEPT:
+                continue
+            seen.add(name)
+            if name != typed and (len("".join(name)) < 3 or " ".join(name) in AMBIGUOUS):
+                continue
+            name_df = min(ctx.df(s) for s in name)
+            if not name_df:
+                continue
+            df = max(df, name_df)
+            built.highlight_terms.update(name)
+            parts.append(_phrase_query(name, 1.0 if name == typed else SYNONYM_WEIGHT))
+        for fieldname, slug in sorted(concept.tags):
+            parts.append(wq.ConstantScoreQuery(wq.Term(fieldname, slug), TAG_SCORE))
+    if not parts:
+        return wq.NullQuery, 0
+    return (wq.Or(parts) if len(parts) > 1 else parts[0]), df
+
+
+def _trim(query: wq.Query) -> wq.Query:
+    """Last-resort cap: keep the first clauses until the term budget is spent."""
+    if isinstance(query, wq.Or):
+        kept, used = [], 0
+        for sub in query.subqueries:
+            n = sum(1 for _ in sub.leaves())
+            if used + n > MAX_TERMS:
+                break
+            kept.append(sub)
+            used += n
+        return wq.Or(kept) if kept else wq.NullQuery
+    return query
+
+
+def thread_ids(q: str, limit: int = 100) -> list[int]:
+    """Ids of visible threads matching ``q``, best first (used by the feeds)."""
+    from .service import thread_ids as _thread_ids
+
+    return _thread_ids(q, limit)

@@ -1,0 +1,82 @@
+"""The index schema and its analyzer, with a version that triggers a rebuild on change.
+
+Bump ``SCHEMA_VERSION`` whenever a field, an analyzer or the document builder changes
+what ends up in the index: every process compares it with the version stored in the
+index's meta document at start and rebuilds when they differ.
+"""
+
+from __future__ import annotations
+
+from whoosh import fields
+from whoosh.analysis import (
+    CharsetFilter,
+    LowercaseFilter,
+    RegexTokenizer,
+    StemFilter,
+    StopFilter,
+    SubstitutionFilter,
+)
+from whoosh.support.charset import accent_map
+
+SCHEMA_VERSION = "forum-search-5"
+META_ID = "__meta__"
+
+# Words of letters and digits; an apostrophe inside a word is dropped ("crohn's" ->
+# "crohns") so people who leave it out still match.
+_TOKENS = r"[^\W_]+(?:['\u2019][^\W_]+)*"
+
+
+def make_analyzer():
+    """Accent-folding, lower-casing, stopword-dropping, stemming analyzer.
+
+    Used for indexing and for analysing query words, so both sides agree.
+    """
+    return (
+        RegexTokenizer(_TOKENS)
+        | SubstitutionFilter(r"['\u2019]", "")
+        | LowercaseFilter()
+        | CharsetFilter(accent_map)
+        | StopFilter()
+        | StemFilter(cachesize=50000)
+    )
+
+
+def make_plain_analyzer():
+    """The same without stemming or stopwords: for spelling and highlighting surfaces."""
+    return (
+        RegexTokenizer(_TOKENS)
+        | SubstitutionFilter(r"['\u2019]", "")
+        | LowercaseFilter()
+        | CharsetFilter(accent_map)
+    )
+
+
+ANALYZER = make_analyzer()
+TEXT_FIELDS = ("title", "body", "replies")
+TAG_FIELDS = ("conditions", "side_effects", "medications")
+EXTRA_FIELDS = ("tpmt", "outcome", "moved_to")
+
+
+def build_schema() -> fields.Schema:
+    """One document per visible thread, plus the meta document (id ``__meta__``)."""
+    return fields.Schema(
+        id=fields.ID(stored=True, unique=True),
+        title=fields.TEXT(analyzer=ANALYZER, spelling=True),
+        body=fields.TEXT(analyzer=ANALYZER, spelling=True),
+        replies=fields.TEXT(analyzer=ANALYZER),
+        conditions=fields.KEYWORD(commas=True, lowercase=True),
+        side_effects=fields.KEYWORD(commas=True, lowercase=True),
+        medications=fields.KEYWORD(commas=True, lowercase=True),
+        tpmt=fields.KEYWORD(commas=True, lowercase=True),
+        outcome=fields.KEYWORD(commas=True, lowercase=True),
+        moved_to=fields.KEYWORD(commas=True, lowercase=True),
+        created=fields.DATETIME(sortable=True),
+        last_activity=fields.DATETIME(sortable=True),
+        reply_count=fields.NUMERIC(sortable=True),
+        helpful_count=fields.NUMERIC(sortable=True),
+        is_resolved=fields.BOOLEAN(),
+        # Facet values in one column ("c:lupus s:rash m:azathioprine"), read per hit.
+        facets=fields.COLUMN(),
+        fingerprint=fields.STORED(),
+        meta=fields.STORED(),
+    )

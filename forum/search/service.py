@@ -1,0 +1,240 @@
+"""Running a search: the whoosh part ranks ids, the database supplies what is shown.
+
+Results are loaded back from the database in ranked order and anything not visible
+now is dropped, so an index that lags a moment never shows a removed post. Snippets
+are highlighted from the database text of the page's threads only.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from flask import current_app
+from markupsafe import Markup, escape
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from whoosh import highlight
+from whoosh import query as wq
+
+from ..extensions import db
+from ..models import Thread
+from . import sync
+from .documents import plain, visible_replies
+from .index import IndexUnavailable, check_schema, read_meta
+from .query import TAG_FIELD, Built, Parsed, build, parse
+from .schema import ANALYZER
+
+log = logging.getLogger(__name__)
+
+SORTS = ("relevance", "newest", "helpful")
+FACET_KINDS = ("condition", "side_effect", "medication")
+FACET_KEYS = {"condition": "conditions", "side_effect": "side_effects", "medication": "medications"}
+_PREFIX = {"c": "conditions", "s": "side_effects", "m": "medications"}
+MAX_PAGE = 200
+REBUILDING = "The search index is being rebuilt. Please try again in a minute."
+FACET_SCAN_LIMIT = 20_000
+
+
+@dataclass
+class Hit:
+    thread: Thread
+    score: float
+    snippet: Markup
+    title_html: Markup
+
+
+@dataclass
+class Results:
+    q: str
+    sort: str = "relevance"
+    filters: dict[str, str | None] = field(default_factory=dict)
+    items: list[Hit] = field(default_factory=list)
+    total: int = 0
+    page: int = 1
+    per_page: int = 20
+    facets: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {k: {} for k in FACET_KEYS.values()}
+    )
+    suggestion: str | None = None
+    unavailable: bool = False
+    message: str | None = None
+    searched: bool = False
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.pages
+
+
+def search(
+    q: str | None,
+    *,
+    condition: str | None = None,
+    side_effect: str | None = None,
+    medication: str | None = None,
+    sort: str = "relevance",
+    page: int = 1,
+    per_page: int = 20,
+) -> Results:
+    """One page of results. Never raises for odd input; an unusable index gives
+    ``unavailable=True`` with a message (and a rebuild starts)."""
+    parsed = parse(q)
+    filters = {"condition": condition, "side_effect": side_effect, "medication": medication}
+    res = Results(
+        q=(q or "")[:500],
+        sort=sort if sort in SORTS else "relevance",
+        filters=filters,
+        page=min(max(1, page), MAX_PAGE),
+        per_page=per_page,
+    )
+    if parsed.truncated:
+        res.message = "Your search was long, so only its first words were used."
+    if parsed.empty and not any(filters.values()):
+        return res
+    res.searched = True
+    app = current_app._get_current_object()
+    for attempt in (1, 2):
+        try:
+            try:
+                sync.apply_if_pending()
+            except IndexUnavailable:
+                raise
+            except Exception:
+                log.exception("applying pending search changes failed")
+            searcher = sync.store().searcher()
+            check_schema(read_meta(searcher))
+            _run(searcher, parsed, res)
+            return res
+        except IndexUnavailable:
+            break
+        except Exception:
+            log.exception("search failed (attempt %s)", attempt)
+            sync.store().close()
+            if attempt == 2 and sync.index_ok():
+                res.message = "Something went wrong with that search. Please try other words."
+                return res
+    sync.request_rebuild(app)
+    res.unavailable = True
+    res.message = REBUILDING
+    return res
+
+
+def _whoosh_query(parsed: Parsed, res: Results, searcher) -> tuple[wq.Query | None, Built]:
+    built = build(parsed, searcher) if not parsed.empty else Built(query=None)
+    res.suggestion = built.suggestion
+    tags = [
+        wq.Term(TAG_FIELD[kind], slug) for kind, slug in res.filters.items() if slug is not None
+    ]
+    if not parsed.empty and built.query is None:
+        return None, built
+    parts = ([built.query] if built.query is not None else []) + tags
+    if not parts:
+        return None, built
+    return (parts[0] if len(parts) == 1 else wq.And(parts)), built
+
+
+def _run(searcher, parsed: Parsed, res: Results) -> None:
+    query, built = _whoosh_query(parsed, res, searcher)
+    if query is None:
+        return
+    limit = res.page * res.per_page
+    if res.sort == "newest":
+        hits = searcher.search(query, limit=limit, sortedby="created", reverse=True)
+    elif res.sort == "helpful":
+        hits = searcher.search(query, limit=limit, sortedby="helpful_count", reverse=True)
+    elif parsed.empty:  # filters only: newest activity first
+        hits = searcher.search(query, limit=limit, sortedby="last_activity", reverse=True)
+    else:
+        hits = searcher.search(query, limit=limit)
+    ranked = [(int(hit["id"]), hit.score or 0.0) for hit in hits[limit - res.per_page : limit]]
+    res.total, res.facets = _total_and_facets(searcher, query)
+    res.total = max(res.total, len(ranked))
+    res.items = _load(ranked, built.highlight_terms)
+
+
+def _total_and_facets(searcher, query) -> tuple[int, dict[str, dict[str, int]]]:
+    """Exact total, and facet counts over the matching threads (the first
+    FACET_SCAN_LIMIT of them for very broad searches), read from the facet column."""
+    column = searcher.reader().column_reader("facets")
+    counts: dict[str, dict[str, int]] = {k: {} for k in FACET_KEYS.values()}
+    total = 0
+    for docnum in query.docs(searcher):
+        total += 1
+        if total > FACET_SCAN_LIMIT:
+            continue
+        for item in (column[docnum] or b"").decode().split():
+            kind, _, slug = item.partition(":")
+            bucket = counts[_PREFIX[kind]]
+            bucket[slug] = bucket.get(slug, 0) + 1
+    facets = {
+        key: dict(sorted(bucket.items(), key=lambda kv: (-kv[1], kv[0])))
+        for key, bucket in counts.items()
+    }
+    return total, facets
+
+
+def _load(ranked: list[tuple[int, float]], terms: set[str]) -> list[Hit]:
+    if not ranked:
+        return []
+    ids = [thread_id for thread_id, _ in ranked]
+    rows = db.session.scalars(
+        select(Thread)
+        .where(Thread.id.in_(ids), Thread.is_deleted.is_(False), Thread.is_hidden.is_(False))
+        .options(selectinload(Thread.tags), selectinload(Thread.posts))
+    )
+    by_id = {t.id: t for t in rows}
+    items = []
+    for thread_id, score in ranked:
+        thread = by_id.get(thread_id)
+        if thread is not None:
+            items.append(Hit(thread, round(score, 4), snippet(thread, terms), title(thread, terms)))
+    return items
+
+
+_FORMATTER = highlight.HtmlFormatter(tagname="mark", classname="hl", termclass="t", between=" … ")
+_FRAGMENTER = highlight.ContextFragmenter(maxchars=220, surround=60)
+
+
+def _maybe_has(text: str, terms: set[str]) -> bool:
+    lowered = text.lower()
+    return any(t[:5] in lowered for t in terms)
+
+
+def snippet(thread: Thread, terms: set[str]) -> Markup:
+    """An escaped excerpt with the matching words in <mark>, from the first post that
+    has them (the question, else a reply); the start of the question otherwise."""
+    question = thread.posts[0] if thread.posts and thread.posts[0].is_visible else None
+    texts = ([plain(question)] if question else []) + [plain(p) for p in visible_replies(thread)]
+    for text in texts:
+        if terms and _maybe_has(text, terms):
+            excerpt = highlight.highlight(
+                text[:6000], terms, ANALYZER, _FRAGMENTER, _FORMATTER, top=2
+            )
+            if excerpt:
+                return Markup(excerpt)  # noqa: S704 - whoosh escapes the text it formats
+    first = texts[0] if texts else ""
+    return escape(first[:220] + ("…" if len(first) > 220 else ""))
+
+
+def title(thread: Thread, terms: set[str]) -> Markup:
+    if terms and _maybe_has(thread.title, terms):
+        marked = highlight.highlight(
+            thread.title, terms, ANALYZER, highlight.WholeFragmenter(), _FORMATTER, top=1
+        )
+        if marked:
+            return Markup(marked)  # noqa: S704 - whoosh escapes the text it formats
+    return escape(thread.title)
+
+
+def thread_ids(q: str, limit: int = 100) -> list[int]:
+    """Ids of visible threads matching ``q``, best first (for feeds and other callers)."""
+    res = search(q, per_page=min(max(1, limit), 100))
+    return [hit.thread.id for hit in res.items]

@@ -1,0 +1,90 @@
+"""/search (HTML) and /api/v1/search (JSON): parse the arguments, call search(), render."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template, request, url_for
+
+from .. import vocabulary
+from ..services import ValidationError
+from .service import FACET_KEYS, Results, search
+
+bp = Blueprint("search", __name__)
+
+
+def _filters() -> dict[str, str | None]:
+    """Slug filters from the query string; an unknown slug is a 400 naming it."""
+    found: dict[str, str | None] = {}
+    for kind in ("condition", "side_effect", "medication"):
+        slug = (request.args.get(kind) or "").strip().lower() or None
+        if slug is not None and vocabulary.get(kind, slug) is None:
+            label = kind.replace("_", " ")
+            raise ValidationError(f"Unknown {label} {slug[:60]!r}.", {kind: f"Unknown {label}."})
+        found[kind] = slug
+    return found
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a whole number.", {name: "Whole number."}) from None
+    return min(max(value, low), high)
+
+
+def _run(per_page: int) -> Results:
+    return search(
+        request.args.get("q", ""),
+        sort=request.args.get("sort", "relevance"),
+        page=_int_arg("page", 1, 1, 10_000),
+        per_page=per_page,
+        **_filters(),
+    )
+
+
+@bp.get("/search")
+def results():
+    res = _run(20)
+    status = 503 if res.unavailable else 200
+    return render_template("search/results.html", res=res, link=_link), status
+
+
+def _link(res: Results, **changes) -> str:
+    """The /search address for these results with some arguments changed."""
+    args = {"q": res.q or None, "sort": res.sort if res.sort != "relevance" else None}
+    args.update(res.filters)
+    args.update(changes)
+    return url_for("search.results", **{k: v for k, v in args.items() if v not in (None, "")})
+
+
+@bp.get("/api/v1/search")
+def api():
+    res = _run(_int_arg("per_page", 20, 1, 100))
+    if res.unavailable:
+        resp = jsonify(error="unavailable", message=res.message, status=503)
+        resp.status_code = 503
+        resp.headers["Retry-After"] = "60"
+        return resp
+    return jsonify(
+        total=res.total,
+        page=res.page,
+        per_page=res.per_page,
+        results=[
+            {
+                "id": hit.thread.id,
+                "title": hit.thread.title,
+                "url": url_for("threads.show", thread_id=hit.thread.id, _external=False),
+                "snippet": str(hit.snippet),
+                "conditions": hit.thread.tag_slugs("condition"),
+                "side_effects": hit.thread.tag_slugs("side_effect"),
+                "medications": hit.thread.tag_slugs("medication"),
+                "score": hit.score,
+            }
+            for hit in res.items
+        ],
+        facets={key: res.facets.get(key, {}) for key in FACET_KEYS.values()},
+        suggestion=res.suggestion,
+        message=res.message,
+    )
