@@ -39,6 +39,7 @@ def _answer_first():
 
 
 def healthz():
+    _follow()
     database_ok = _database_ok()
     index = index_state() if database_ok else {"state": "unknown"}
     limit = float(current_app.config.get("HEALTH_MAX_INDEX_LAG_SECONDS", 30))
@@ -53,6 +54,15 @@ def healthz():
     resp.status_code = 200 if database_ok else 503
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def _follow() -> None:
+    """Load balancers poll this: make sure this server follows the change record."""
+    try:
+        from .search.replica import ensure_follower
+    except ImportError:  # pragma: no cover - search not installed
+        return
+    ensure_follower(current_app._get_current_object())
 
 
 def _database_ok() -> bool:
