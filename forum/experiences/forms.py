@@ -15,20 +15,21 @@ from wtforms.fields import (
     FormField,
     IntegerField,
     SelectField,
-    SelectMultipleField,
     StringField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
-from wtforms.widgets import CheckboxInput, ListWidget, NumberInput
+from wtforms.widgets import NumberInput
 
 from .. import vocabulary
+from ..threads.forms import MultiCheckboxField
 from . import models as m
 
 ROWS = 6  # blank rows offered for titration steps and side effects (no JavaScript needed)
 
 
-def _opts(mapping: dict[str, str], blank: str = "— not saying —") -> list[tuple[str, str]]:
-    return [("", blank), *mapping.items()]
+def _opts(mapping: dict[str, str], blank: str = "— not saying —") -> list[SelectChoice]:
+    return [SelectChoice("", blank), *(SelectChoice(k, v) for k, v in mapping.items())]
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -47,6 +48,15 @@ def _week(label: str) -> IntegerField:
     )
 
 
+class _Select(SelectField):
+    """Choices are checked by the service (one message for the form and the importer);
+    a select missing from the request reads as "not saying"."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("validate_choice", False)
+        super().__init__(*args, **kwargs)
+
+
 class StepRow(Form):
     week = _week("Week")
     on_date = DateField("or date", validators=[Optional()])
@@ -54,20 +64,16 @@ class StepRow(Form):
 
 
 class SideEffectRow(Form):
-    side_effect = SelectField(
+    side_effect = _Select(
         "Side effect", choices=_opts(dict(vocabulary.choices("side_effect")), "— none —")
     )
-    severity = SelectField("How bad", choices=_opts(m.SEVERITIES))
+    severity = _Select("How bad", choices=_opts(m.SEVERITIES))
     began_week = _week("Began in week")
-    settled = SelectField(
-        "Did it settle?", choices=[("", "— don't know yet —"), ("yes", "yes"), ("no", "no")]
+    settled = _Select(
+        "Did it settle?",
+        choices=[SelectChoice("", "— don't know yet —"), SelectChoice("yes"), SelectChoice("no")],
     )
     settled_week = _week("Settled by week")
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class ExperienceForm(FlaskForm):
@@ -77,25 +83,23 @@ class ExperienceForm(FlaskForm):
     weight_kg = _number("Your weight in kg (private: only used to work out mg/kg)")
     forget_weight = BooleanField("Forget the weight I gave before")
     dose_confirmed = BooleanField("Yes, that's right")
-    tpmt = SelectField("TPMT result", choices=_opts(m.TPMT))
-    blood_test_frequency = SelectField(
-        "How often are bloods taken now?", choices=_opts(m.BLOOD_TESTS)
-    )
-    helped = SelectField("Has it helped?", choices=_opts(m.HELPED))
+    tpmt = _Select("TPMT result", choices=_opts(m.TPMT))
+    blood_test_frequency = _Select("How often are bloods taken now?", choices=_opts(m.BLOOD_TESTS))
+    helped = _Select("Has it helped?", choices=_opts(m.HELPED))
     helped_after_weeks = _week("If it helped, from about which week?")
-    outcome = SelectField("Where are you now?", choices=_opts(m.OUTCOMES))
-    stop_reason = SelectField("If you stopped, why?", choices=_opts(m.STOP_REASONS))
+    outcome = _Select("Where are you now?", choices=_opts(m.OUTCOMES))
+    stop_reason = _Select("If you stopped, why?", choices=_opts(m.STOP_REASONS))
     stop_reason_other = StringField("Other reason (a few words)", validators=[Length(max=200)])
-    moved_to = SelectField("Did you move to (or add) another medicine?", choices=_opts(m.MOVED_TO))
-    moved_to_outcome = SelectField("How is that going?", choices=_opts(m.MOVED_OUTCOMES))
+    moved_to = _Select("Did you move to (or add) another medicine?", choices=_opts(m.MOVED_TO))
+    moved_to_outcome = _Select("How is that going?", choices=_opts(m.MOVED_OUTCOMES))
     co_medications = MultiCheckboxField(
         "Other medicines you take with it",
         choices=[c for c in vocabulary.choices("medication") if c[0] != "azathioprine"],
     )
     include_in_summaries = BooleanField("Include my report in the summaries")
     show_on_profile = BooleanField("Show the summary on my profile")
-    thread_id = SelectField(
-        "Attach to one of my questions", coerce=_int_or_none, choices=[("", "— none —")]
+    thread_id = _Select(
+        "Attach to one of my questions", coerce=_int_or_none, choices=[SelectChoice("", "— none —")]
     )
     steps = FieldList(FormField(StepRow), min_entries=ROWS)
     side_effects = FieldList(FormField(SideEffectRow), min_entries=ROWS)

@@ -467,7 +467,7 @@ def _parse_choice(value: Any, key: str) -> str | None:
 
 
 def experience_from_dict(
-    user: User, thread: Thread | None, data: dict[str, Any]
+    user: User, thread: Thread | None, data: dict[str, Any], *, when: datetime | None = None
 ) -> ExperienceReport:
     """Record an ``experience`` object from an import line for the thread's author.
 
@@ -532,7 +532,8 @@ def experience_from_dict(
                 "settled_week": _parse_number(se.get("settled_week"), "settled_week", int),
             }
         )
-    when = thread.created_at if thread is not None and get_report(user, condition) is None else None
+    if when is None and thread is not None and get_report(user, condition) is None:
+        when = thread.created_at  # a first report dates from the question it came with
     return save_report(user, condition, parsed, confirmed=True, when=when)
 
 

@@ -7,6 +7,7 @@ import io
 
 from flask import Response, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
 
 from .. import vocabulary
 from ..services import ValidationError
@@ -66,7 +67,9 @@ def edit(condition: str):
     else:
         form = ExperienceForm(data=report_to_formdata(report))
     threads = service.attachable_threads(current_user)
-    form.thread_id.choices = [("", "— none —")] + [(t.id, t.title) for t in threads]
+    form.thread_id.choices = [SelectChoice("", "— none —")] + [
+        SelectChoice(str(t.id), t.title) for t in threads
+    ]
     wanted = request.args.get("thread", type=int)
     if request.method == "GET" and wanted in {t.id for t in threads}:
         form.thread_id.data = wanted  # from "attach your experience report" on a thread
@@ -91,6 +94,12 @@ def edit(condition: str):
             return redirect(url_for("experiences.mine") + f"#report-{condition}")
     elif request.method == "POST":
         status = 400
+        # Show the range refusals too, not only the type errors, so one round trip is enough.
+        errors, _ = service.validate(form_to_data(form, report))
+        fields = _field_map(form)
+        _attach_errors(
+            form, {k: v for k, v in errors.items() if k in fields and not fields[k].errors}
+        )
     pad_rows(form)
     return (
         render_template(
