@@ -1,5 +1,8 @@
 """The `flask forum` command group."""
 
+import sys
+import time
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
@@ -14,6 +17,85 @@ def init_db() -> None:
 
     ensure_schema()
     click.echo("Database ready.")
+
+
+def _lines(stream) -> list[bytes] | None:
+    """Count lines for the progress bar: rewind a file, buffer stdin (not seekable)."""
+    if stream.seekable():
+        return None
+    return stream.readlines()
+
+
+def _count_lines(stream) -> int:
+    count = sum(1 for _ in stream)
+    stream.seek(0)
+    return count
+
+
+@forum_cli.command("import")
+@click.argument("file", type=click.File("rb"))
+def import_threads(file) -> None:
+    """Import threads from a JSON Lines FILE ('-' for stdin).
+
+    Bad lines are reported with their number and skipped; the exit code is 1 when any
+    line was skipped. Threads imported before are reported as already present.
+    """
+    from . import transfer
+
+    buffered = _lines(file)
+    total = len(buffered) if buffered is not None else _count_lines(file)
+    source = buffered if buffered is not None else file
+    started = time.perf_counter()
+    with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
+        report = transfer.import_lines(source, tick=lambda: bar.update(1))
+    elapsed = time.perf_counter() - started
+    _print_report(report, elapsed)
+    if report.skipped:
+        sys.exit(1)
+
+
+def _print_report(report, elapsed: float) -> None:
+    for line_no, message in report.warnings:
+        click.echo(f"line {line_no}: warning: {message}", err=True)
+    for line_no, reason in report.skipped:
+        click.echo(f"line {line_no}: skipped: {reason}", err=True)
+    rate = report.imported / elapsed if elapsed > 0 else 0.0
+    click.echo(
+        f"Imported {report.imported} threads ({rate:.0f} threads/s), "
+        f"{report.already_present} already present, {len(report.skipped)} skipped, "
+        f"{report.accounts_created} new accounts."
+    )
+
+
+@forum_cli.command("export")
+@click.argument("file", type=click.File("w", encoding="utf-8", atomic=True))
+def export_threads(file) -> None:
+    """Export every visible thread to a JSON Lines FILE ('-' for stdout)."""
+    from . import transfer
+
+    count = 0
+    total = transfer.count_threads()
+    with click.progressbar(length=total, label="Exporting", file=sys.stderr) as bar:
+        for item in transfer.export_threads():
+            file.write(transfer.dump_line(item) + "\n")
+            count += 1
+            bar.update(1)
+    click.echo(f"Exported {count} threads.", err=True)
+
+
+@forum_cli.command("demo")
+def demo() -> None:
+    """Load the demo threads (again safe: threads already present are not duplicated)."""
+    from .demo import load_demo
+
+    report = load_demo()
+    click.echo(
+        f"Demo: {report.imported} threads imported, {report.already_present} already present."
+    )
+    if report.skipped:
+        for line_no, reason in report.skipped:
+            click.echo(f"demo line {line_no}: skipped: {reason}", err=True)
+        sys.exit(1)
 
 
 @forum_cli.command("set-role")

@@ -1,0 +1,436 @@
+"""Content in and out: the JSON Lines format of ``../shared/spec/import-format.md``.
+
+Import goes through ``threads.service.create_thread`` (one transaction per thread), so
+sanitising, vocabulary mapping, signals and search-change records have one path for the
+web forms, the API and this module. A line that cannot be imported is reported with its
+number and skipped; the rest imports. Each thread gets a stable ``import_key`` so a file
+imported twice creates no duplicates.
+
+Bulk imports commit once per thread, and ``signals.committed`` fires after each commit.
+While an import runs, ``importing()`` is true and ``import_checkpoint`` is sent every
+``CHECKPOINT_EVERY`` threads and once at the end: a receiver (the search index) may defer
+its per-commit work and apply it at the checkpoints instead. Nothing is lost by
+deferring: the changes are recorded in the database either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from blinker import Namespace
+from flask import current_app
+from sqlalchemy import Select, func, inspect, select
+from sqlalchemy.orm import selectinload
+
+from . import vocabulary
+from .extensions import db
+from .models import Post, Thread, User
+from .services import ServiceError
+from .threads import service
+
+FORMER_MEMBER = "a former member"
+NAME_MAX = 40
+CHECKPOINT_EVERY = 500
+EXPORT_CHUNK = 500
+
+_signals = Namespace()
+import_checkpoint = _signals.signal("import-checkpoint")  # sender: app; during and after import
+_importing: ContextVar[bool] = ContextVar("forum_importing", default=False)
+
+
+def importing() -> bool:
+    """True while a bulk import runs in this context (see ``import_checkpoint``)."""
+    return _importing.get()
+
+
+@contextmanager
+def bulk_import() -> Iterator[None]:
+    """Mark a bulk import; the final checkpoint is sent on the way out, even after errors."""
+    token = _importing.set(True)
+    try:
+        yield
+    finally:
+        _importing.reset(token)
+        import_checkpoint.send(current_app._get_current_object())
+
+
+class AlreadyPresent(Exception):
+    """The thread was imported before (possibly by a concurrent import)."""
+
+
+class LineError(Exception):
+    """A line that cannot be imported; ``reason`` says why, for the report."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class ReplyRecord:
+    author: str
+    body: str
+    created: datetime | None
+
+
+@dataclass
+class ThreadRecord:
+    title: str
+    body: str
+    author: str
+    created: datetime | None
+    conditions: list[str]
+    side_effects: list[str]
+    medications: list[str]
+    replies: list[ReplyRecord]
+
+    @property
+    def import_key(self) -> str:
+        return import_key(self.title, self.author, self.created)
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    already_present: int = 0
+    accounts_created: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[tuple[int, str]] = field(default_factory=list)
+    thread_ids: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.skipped
+
+
+# --- parsing -----------------------------------------------------------------------------
+
+
+def import_key(title: str, author: str, created: datetime | None) -> str:
+    """Stable fingerprint of a thread: normalised title, author name key, UTC timestamp."""
+    parts = (
+        " ".join(title.split()).casefold(),
+        " ".join(author.split()).lower(),
+        created.isoformat(timespec="seconds") if created else "",
+    )
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def parse_timestamp(value: object, what: str = "created") -> datetime | None:
+    """ISO-8601 (``Z`` or an offset) to naive UTC; a missing value is None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise LineError(f"{what} must be an ISO-8601 string")
+    try:
+        when = datetime.fromisoformat(value.strip())
+        if when.tzinfo is not None:
+            when = when.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        raise LineError(f"{what} is not an ISO-8601 timestamp: {value[:40]!r}") from None
+    return when
+
+
+def _text(obj: dict, key: str, what: str | None = None) -> str:
+    value = obj.get(key)
+    what = what or key
+    if value is None:
+        raise LineError(f"missing field {what!r}")
+    if not isinstance(value, str):
+        raise LineError(f"{what} must be a string")
+    if not value.strip():
+        raise LineError(f"{what} is empty")
+    return value
+
+
+def _names(obj: dict, key: str) -> list[str]:
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise LineError(f"{key} must be a list of names")
+    return value
+
+
+def _author_name(value: str, what: str) -> str:
+    name = " ".join(value.split())
+    if len(name) > NAME_MAX:
+        raise LineError(f"{what} is longer than {NAME_MAX} characters")
+    if any(not ch.isprintable() for ch in name):
+        raise LineError(f"{what} contains control characters")
+    return name
+
+
+def _reply(item: object, n: int) -> ReplyRecord:
+    if not isinstance(item, dict):
+        raise LineError(f"reply {n} is not an object")
+    return ReplyRecord(
+        author=_author_name(_text(item, "author", f"reply {n} author"), f"reply {n} author"),
+        body=_text(item, "body", f"reply {n} body"),
+        created=parse_timestamp(item.get("created"), f"reply {n} created"),
+    )
+
+
+def parse_line(raw: bytes | str) -> ThreadRecord:
+    """One line of the format to a record; LineError names what is wrong with it."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise LineError("not valid UTF-8") from None
+    try:
+        obj = json.loads(raw)
+    except ValueError as exc:
+        raise LineError(f"bad JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(obj, dict):
+        raise LineError("not a JSON object")
+    conditions = _names(obj, "conditions")
+    if not conditions:
+        raise LineError("missing field 'conditions' (at least one condition)")
+    replies = obj.get("replies") or []
+    if not isinstance(replies, list):
+        raise LineError("replies must be a list")
+    return ThreadRecord(
+        title=_text(obj, "title"),
+        body=_text(obj, "body"),
+        author=_author_name(_text(obj, "author"), "author"),
+        created=parse_timestamp(obj.get("created")),
+        conditions=conditions,
+        side_effects=_names(obj, "side_effects"),
+        medications=_names(obj, "medications"),
+        replies=[_reply(item, n) for n, item in enumerate(replies, 1)],
+    )
+
+
+def _validate(record: ThreadRecord) -> list[str]:
+    """The service's own rules, checked before any account is created for the line."""
+    try:
+        record.title = service.clean_title(record.title)
+        service.clean_body(record.body)
+        for reply in record.replies:
+            service.clean_body(reply.body)
+        _, warnings = service.resolve_tags(
+            record.conditions, record.side_effects, record.medications
+        )
+    except ServiceError as exc:
+        raise LineError(exc.message.rstrip(".")) from None
+    return warnings
+
+
+# --- importing ---------------------------------------------------------------------------
+
+
+class Importer:
+    """Imports lines one thread (one transaction) at a time, caching authors and keys."""
+
+    def __init__(self) -> None:
+        self.report = ImportReport()
+        # Every account by name key, read once: most imported authors are new, and a
+        # lookup per name would cost a query (and a flush) each.
+        self._author_ids: dict[str, int] = {
+            name_key: user_id
+            for name_key, user_id in db.session.execute(select(User.name_key, User.id))
+        }
+        self._line_users: dict[str, User] = {}  # authors of the line being imported
+        self._fresh: set[str] = set()  # accounts this import created: no older threads
+        self._keys: set[str] = set(
+            db.session.scalars(select(Thread.import_key).where(Thread.import_key.is_not(None)))
+        )
+
+    def run(self, lines: Iterable[bytes | str], tick: Callable[[], None] | None = None):
+        with bulk_import():
+            for line_no, raw in enumerate(lines, 1):
+                self.import_line(line_no, raw)
+                if tick:
+                    tick()
+        return self.report
+
+    def import_line(self, line_no: int, raw: bytes | str) -> None:
+        if line_no == 1 and isinstance(raw, bytes):
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        if not raw.strip():
+            return
+        try:
+            record = parse_line(raw)
+            warnings = _validate(record)
+            if self._already_present(record):
+                raise AlreadyPresent
+            thread_id = self._create(record)
+        except AlreadyPresent:
+            self.report.already_present += 1
+            return
+        except LineError as exc:
+            self.report.skipped.append((line_no, exc.reason))
+            return
+        self.report.imported += 1
+        self.report.thread_ids.append(thread_id)
+        self.report.warnings.extend((line_no, w) for w in warnings)
+        if self.report.imported % CHECKPOINT_EVERY == 0:
+            import_checkpoint.send(current_app._get_current_object())
+
+    def _create(self, record: ThreadRecord) -> int:
+        """Create the thread (one transaction) and return its id."""
+        key = record.import_key
+        self._line_users = {}
+        try:
+            thread, _ = service.create_thread(
+                self._author(record.author),
+                record.title,
+                record.body,
+                record.conditions,
+                record.side_effects,
+                record.medications,
+                created=record.created,
+                replies=[(self._author(r.author), r.body, r.created) for r in record.replies],
+                import_key=key,
+            )
+        except ServiceError as exc:
+            db.session.rollback()
+            if db.session.scalar(select(Thread.id).where(Thread.import_key == key)):
+                raise AlreadyPresent from None
+            raise LineError(exc.message.rstrip(".")) from None
+        self._keys.add(key)
+        for name_key, user in self._line_users.items():
+            if name_key not in self._author_ids:
+                self._author_ids[name_key] = inspect(user).identity[0]
+                self._fresh.add(name_key)
+                self.report.accounts_created += 1
+        # Read the id without reloading the expired object: commits expire everything.
+        return inspect(thread).identity[0]
+
+    def _author(self, name: str) -> User:
+        """The account with this display name (any case), created without a password if new.
+
+        Only ids are cached across lines: holding User objects would make every commit
+        expire a growing identity map (quadratic time on large imports).
+        """
+        name_key = name.lower()
+        user = self._line_users.get(name_key)
+        if user is not None:
+            return user
+        with db.session.no_autoflush:  # new accounts are inserted with the thread
+            user_id = self._author_ids.get(name_key)
+            user = db.session.get(User, user_id) if user_id is not None else None
+            if user is None:
+                user = User(display_name=name, name_key=name_key, email=None, password_hash=None)
+                db.session.add(user)
+        self._line_users[name_key] = user
+        return user
+
+    def _already_present(self, record: ThreadRecord) -> bool:
+        """Imported before (same key), or the same thread written here (exported, re-imported)."""
+        if record.import_key in self._keys:
+            return True
+        if record.created is None:
+            return False
+        if record.author.lower() in self._fresh:
+            return False
+        found = db.session.scalar(
+            select(Thread.id)
+            .join(User, Thread.author_id == User.id)
+            .where(
+                User.name_key == record.author.lower(),
+                Thread.title == record.title,
+                Thread.created_at >= record.created,
+                Thread.created_at < record.created + timedelta(seconds=1),
+                Thread.is_deleted.is_(False),
+            )
+            .limit(1)
+        )
+        return found is not None
+
+
+def import_lines(
+    lines: Iterable[bytes | str], tick: Callable[[], None] | None = None
+) -> ImportReport:
+    """Import JSON Lines (bytes or str, one thread each); ``tick`` is called per line."""
+    return Importer().run(lines, tick)
+
+
+# --- exporting ---------------------------------------------------------------------------
+
+
+def _iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _name(user: User | None) -> str:
+    return user.display_name if user is not None else FORMER_MEMBER
+
+
+def thread_to_dict(thread: Thread) -> dict | None:
+    """One thread in the import format; None when its question is not visible."""
+    question = thread.posts[0] if thread.posts else None
+    if question is None or not question.is_question or not question.is_visible:
+        return None
+    return {
+        "title": thread.title,
+        "body": question.body,
+        "author": _name(question.author),
+        "created": _iso(thread.created_at),
+        "conditions": [vocabulary.name_of("condition", s) for s in thread.tag_slugs("condition")],
+        "side_effects": [
+            vocabulary.name_of("side_effect", s) for s in thread.tag_slugs("side_effect")
+        ],
+        "medications": [
+            vocabulary.name_of("medication", s) for s in thread.tag_slugs("medication")
+        ],
+        "replies": [
+            {"author": _name(p.author), "body": p.body, "created": _iso(p.created_at)}
+            for p in thread.posts[1:]
+            if p.is_visible
+        ],
+    }
+
+
+def _exportable(query: Select | None, include_hidden: bool) -> Select:
+    stmt = query if query is not None else select(Thread)
+    stmt = stmt.where(Thread.is_deleted.is_(False))
+    if not include_hidden:
+        stmt = stmt.where(Thread.is_hidden.is_(False))
+    return stmt
+
+
+def count_threads(query: Select | None = None, *, include_hidden: bool = False) -> int:
+    """How many threads ``export_threads`` will look at (for a progress bar)."""
+    stmt = _exportable(query, include_hidden).order_by(None)
+    return db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+
+def export_threads(query: Select | None = None, *, include_hidden: bool = False) -> Iterator[dict]:
+    """Visible threads (not deleted, not hidden) as import-format dicts, oldest id first.
+
+    ``query`` narrows the set, e.g. ``select(Thread).where(Thread.author_id == user.id)``
+    for one person's data. Rows are read in chunks, so any number of threads streams.
+    """
+    stmt = (
+        _exportable(query, include_hidden)
+        .order_by(None)
+        .order_by(Thread.id)
+        .options(
+            selectinload(Thread.posts).selectinload(Post.author),
+            selectinload(Thread.tags),
+        )
+        .limit(EXPORT_CHUNK)
+    )
+    last_id = 0
+    while True:
+        batch = db.session.scalars(stmt.where(Thread.id > last_id)).all()
+        for thread in batch:
+            item = thread_to_dict(thread)
+            if item is not None:
+                yield item
+        if len(batch) < EXPORT_CHUNK:
+            return
+        last_id = batch[-1].id
+
+
+def dump_line(item: dict) -> str:
+    """One JSON line (UTF-8 text kept readable, no trailing newline)."""
+    return json.dumps(item, ensure_ascii=False)
