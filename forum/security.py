@@ -26,7 +26,8 @@ import logging
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-from flask import Flask, Response, jsonify, render_template, request
+from flask import Flask, Response, has_request_context, jsonify, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import current_user
@@ -47,8 +48,6 @@ DEFAULT_RATE_LIMITS = {
     "reporting": "10 per minute;30 per hour",
     "search": "60 per minute",
 }
-
-limiter = Limiter(key_func=get_remote_address)
 
 
 def safe_next(target: str | None, default: str | None = None) -> str | None:
@@ -74,10 +73,15 @@ def safe_next(target: str | None, default: str | None = None) -> str | None:
 def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    # One limiter per app (tests build many apps; each keeps its own counts and switch).
+    limiter = Limiter(key_func=get_remote_address)
     limiter.init_app(app)
-    _apply_rate_limits(app)
+    app.extensions["forum_limiter"] = limiter
+    _apply_rate_limits(app, limiter)
     app.before_request_funcs.setdefault(None, []).insert(0, _refuse_invalid_utf8)
-    app.after_request(_security_headers)
+    # First in the list = runs last, after Flask-Login has set the remember-me cookie.
+    app.after_request_funcs.setdefault(None, []).insert(0, _security_headers)
+    app.session_interface = _SessionInterface()
     _error_pages(app)
     _quiet_search_logs()
     app.jinja_env.globals["safe_next"] = safe_next
@@ -86,7 +90,7 @@ def init_app(app: Flask) -> None:
 def rate_limit_category(rule) -> str | None:
     path = rule.rule
     methods = rule.methods or set()
-    if path.endswith("/search"):
+    if path.endswith(("/search", "/search.atom")):
         return "search"
     if "POST" not in methods:
         return None
@@ -101,7 +105,7 @@ def rate_limit_category(rule) -> str | None:
     return None
 
 
-def _apply_rate_limits(app: Flask) -> None:
+def _apply_rate_limits(app: Flask, limiter: Limiter) -> None:
     limits = {**DEFAULT_RATE_LIMITS, **app.config.get("RATE_LIMITS", {})}
     app.extensions["forum_rate_limited"] = wrapped = {}
     for rule in app.url_map.iter_rules():
@@ -114,6 +118,14 @@ def _apply_rate_limits(app: Flask) -> None:
             limits[category], scope=category, methods=methods
         )(view)
         wrapped[rule.endpoint] = category
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure when configured so or when this request came by HTTPS."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        configured = super().get_cookie_secure(app)
+        return bool(configured or (has_request_context() and request.is_secure))
 
 
 def _refuse_invalid_utf8():
@@ -199,7 +211,7 @@ def _error_pages(app: Flask) -> None:
         return render_template("errors/error.html", error=err), 429
 
 
-_SEARCH_QUERY = re.compile(r"(/(?:api/v1/)?search)\?[^\s\"]*")
+_SEARCH_QUERY = re.compile(r"(/(?:api/v1/)?search(?:\.atom)?)\?[^\s\"]*")
 
 
 class StripSearchTerms(logging.Filter):
