@@ -330,7 +330,9 @@ def describe(note: Notification) -> tuple[str, str]:
     if note.kind == "resolved":
         return f"{actor} marked your reply as resolving “{title}”", url
     verb = _MOD_VERBS.get(note.detail, f"took an action ({note.detail}) on")
-    what = "question" if note.post is None or note.post.is_question else "reply"
+    whole_thread = note.post is None or note.post.is_question
     if thread is None or not thread.is_visible:
-        return f"A moderator {verb} your {what}", "#"
-    return f"A moderator {verb} your {what} in “{title}”", url
+        return f"A moderator {verb} your {'thread' if whole_thread else 'reply'}", "#"
+    if whole_thread:
+        return f"A moderator {verb} your thread “{title}”", url
+    return f"A moderator {verb} your reply in “{title}”", url

@@ -269,3 +269,26 @@ def test_daily_digest_collects_unread_activity(app, client, auth, smtp):
     result = runner.invoke(args=["forum", "send-digests"])
     assert "Queued 0 digests" in result.output
     assert len(smtp.inbox.messages) == 1
+
+
+def test_immediate_email_for_a_new_question_in_a_followed_condition(app, client, auth, smtp):
+    factories.user("reader", email="reader@patients.test")
+    choose_email(client, auth, "reader", "immediate")
+    auth.login("reader")
+    html = client.get("/following").get_data(as_text=True)
+    client.post(
+        "/follow", data={"kind": "condition", "key": "lupus", "csrf_token": csrf_from(html)}
+    )
+    auth.logout()
+    asker = factories.user("asker", email="asker@patients.test")
+    thread = factories.thread(asker, title="Lupus and aza in pregnancy", conditions=("lupus",))
+    factories.thread(asker, title="Unrelated", conditions=("crohns-disease",))
+
+    assert wait_for(lambda: len(smtp.inbox.messages) == 1)
+    time.sleep(0.3)
+    assert len(smtp.inbox.messages) == 1
+    rcpts, msg = smtp.inbox.messages[0]
+    assert rcpts == ["reader@patients.test"]
+    assert msg["Subject"] == "New question about Lupus (SLE): Lupus and aza in pregnancy"
+    assert f"http://forum.test/t/{thread.id}" in msg.get_content()
+    assert "asker@patients.test" not in msg.as_string()
