@@ -40,7 +40,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from flask import Flask
+import click
+from flask import Flask, current_app
 from sqlalchemy import (
     DateTime,
     Integer,
@@ -56,6 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from ..cli import forum_cli
 from ..extensions import db
 from ..models import SearchChange, Setting, utcnow
 
@@ -313,3 +315,42 @@ class Follower(threading.Thread):
                 removed = prune(conn, config)
             if removed:
                 log.info("pruned %d search changes every replica has applied", removed)
+
+
+# -- commands -----------------------------------------------------------------------------
+
+
+@forum_cli.command("prune-changes")
+@click.option(
+    "--max-age",
+    type=float,
+    default=None,
+    help="Also delete changes older than this many seconds, whatever replicas need "
+    "(default SEARCH_CHANGES_MAX_AGE). Replicas behind them rebuild themselves.",
+)
+def prune_changes_command(max_age: float | None) -> None:
+    """Delete search changes every live replica has applied (the followers do this too)."""
+    config = dict(current_app.config)
+    if max_age is not None:
+        config["SEARCH_CHANGES_MAX_AGE"] = max_age
+    with db.engine.begin() as conn:
+        removed = prune(conn, config)
+        mark = watermark(conn)
+    click.echo(f"Pruned {removed} change(s); changes below id {mark} are gone.")
+
+
+@forum_cli.command("replicas")
+def replicas_command() -> None:
+    """List every app server's search replica and how far it has followed."""
+    with db.engine.connect() as conn:
+        newest = conn.scalar(select(func.max(SearchChange.id))) or 0
+        rows = conn.execute(
+            select(ReplicaPosition.__table__).order_by(ReplicaPosition.replica_id)
+        ).all()
+    click.echo(f"newest change: {newest}")
+    for row in rows:
+        behind = max(newest - row.applied_change_id, 0)
+        seen = f"{row.updated_at:%Y-%m-%d %H:%M:%S}"
+        click.echo(
+            f"{row.replica_id}  applied {row.applied_change_id}  behind {behind}  seen {seen}"
+        )
