@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from flask import current_app
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Thread, User, utcnow
@@ -59,10 +60,22 @@ def save_draft(
     scope = _scope(kind, thread_id)
     if kind == "reply" and db.session.get(Thread, int(thread_id)) is None:
         raise NotFound("That thread does not exist.")
-    body = (body or "").replace("\x00", "")[: current_app.config["BODY_MAX"] * 2]
-    title = " ".join((title or "").replace("\x00", "").split())[:400]
+    fields = {
+        "title": " ".join((title or "").replace("\x00", "").split())[:400] if kind == "ask" else "",
+        "body": (body or "").replace("\x00", "")[: current_app.config["BODY_MAX"] * 2],
+        "conditions": _csv(conditions, 400),
+        "side_effects": _csv(side_effects, 1000),
+        "medications": _csv(medications, 1000),
+    }
+    try:
+        return _write(user, kind, scope, thread_id, fields)
+    except IntegrityError:  # the autosave and the leave-beacon raced to create it
+        return _write(user, kind, scope, thread_id, fields)
+
+
+def _write(user: User, kind: str, scope: str, thread_id: int | None, fields: dict):
     draft = get_draft(user, kind, thread_id)
-    if not body.strip() and not title:
+    if not fields["body"].strip() and not fields["title"]:
         if draft is not None:
             db.session.delete(draft)
             commit()
@@ -70,11 +83,8 @@ def save_draft(
     if draft is None:
         draft = Draft(user_id=user.id, kind=kind, scope=scope, thread_id=thread_id or None)
         db.session.add(draft)
-    draft.title = title if kind == "ask" else ""
-    draft.body = body
-    draft.conditions = _csv(conditions, 400)
-    draft.side_effects = _csv(side_effects, 1000)
-    draft.medications = _csv(medications, 1000)
+    for name, value in fields.items():
+        setattr(draft, name, value)
     draft.updated_at = utcnow()
     commit()
     return draft

@@ -135,7 +135,21 @@ def is_following(user, kind: str, key) -> bool:
 
 
 def mark_thread_seen(user: User, thread_id: int) -> None:
-    """The member looked at the thread: its follow is caught up, its notifications read."""
+    """The member looked at the thread: its follow is caught up, its notifications read.
+
+    Runs after every thread page a member sees, so it writes only when there is
+    something to record.
+    """
+    followed = _follow_row(user, "thread", str(thread_id)) is not None
+    unread = db.session.scalar(
+        select(Notification.id).where(
+            Notification.user_id == user.id,
+            Notification.thread_id == thread_id,
+            Notification.read_at.is_(None),
+        )
+    )
+    if not followed and unread is None:
+        return
     now = utcnow()
     db.session.execute(
         update(Follow)
