@@ -31,9 +31,12 @@ log = logging.getLogger(__name__)
 
 
 def init_app(app: Flask) -> None:
+    """``SCHEMA_AUTO_UPGRADE = False`` leaves upgrades to ``flask db upgrade`` (an operator
+    who upgrades once, before restarting the app servers)."""
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     with app.app_context():
-        ensure_schema()
+        if app.config.get("SCHEMA_AUTO_UPGRADE", True):
+            ensure_schema()
         if app.config.get("LOAD_DEMO_ON_FIRST_START"):
             load_demo_once()
 
