@@ -12,16 +12,15 @@ from markupsafe import Markup, escape
 
 _ids = itertools.count(1)
 
-ROW_H = 28
-LABEL_W = 190
-BAR_W = 300
-WIDTH = LABEL_W + BAR_W + 60
+ROW_H = 44  # a label line above each bar: long labels never need truncating on a phone
+WIDTH = 360
+BAR_W = 290
 
 
 def bar_chart(title: str, desc: str, bars: list[tuple[str, int | None]]) -> Markup:
     """Horizontal bars of percentages; ``None`` (a suppressed cell) is drawn as a note."""
     n = next(_ids)
-    height = max(1, len(bars)) * ROW_H + 8
+    height = max(1, len(bars)) * ROW_H + 4
     parts = [
         f'<svg class="chart" role="img" aria-labelledby="chart-t{n} chart-d{n}" '
         f'viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
@@ -30,25 +29,15 @@ def bar_chart(title: str, desc: str, bars: list[tuple[str, int | None]]) -> Mark
         f'<desc id="chart-d{n}">{escape(desc)}</desc>',
     ]
     for i, (label, percent) in enumerate(bars):
-        y = 4 + i * ROW_H
-        text = label if len(label) <= 28 else label[:27] + "…"
-        parts.append(
-            f'<text x="{LABEL_W - 8}" y="{y + 18}" text-anchor="end" class="chart-label">'
-            f"{escape(text)}</text>"
-        )
+        y = i * ROW_H
+        parts.append(f'<text x="0" y="{y + 15}" class="chart-label">{escape(label)}</text>')
         if percent is None:
-            parts.append(
-                f'<text x="{LABEL_W}" y="{y + 18}" class="chart-note">too few to show</text>'
-            )
+            parts.append(f'<text x="0" y="{y + 35}" class="chart-note">too few to show</text>')
             continue
-        w = round(BAR_W * max(0, min(percent, 100)) / 100)
+        w = max(1, round(BAR_W * max(0, min(percent, 100)) / 100))
         parts.append(
-            f'<rect x="{LABEL_W}" y="{y + 4}" width="{max(w, 1)}" height="{ROW_H - 10}" '
-            f'class="chart-bar" rx="2"/>'
-        )
-        parts.append(
-            f'<text x="{LABEL_W + max(w, 1) + 6}" y="{y + 18}" class="chart-value">'
-            f"{percent}%</text>"
+            f'<rect x="0" y="{y + 21}" width="{w}" height="16" class="chart-bar" rx="2"/>'
+            f'<text x="{w + 6}" y="{y + 34}" class="chart-value">{percent}%</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
