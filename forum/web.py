@@ -13,6 +13,7 @@ from .services import ServiceError
 
 
 def init_app(app: Flask) -> None:
+    _behind_proxies(app)
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -49,6 +50,16 @@ def init_app(app: Flask) -> None:
     from . import cache
 
     cache.init_app(app)  # last: its before_request serves hits after every other hook
+
+
+def _behind_proxies(app: Flask) -> None:
+    """``PROXY_COUNT`` reverse proxies in front (nginx: 1) are trusted for X-Forwarded-For,
+    -Proto and -Host, so rate limits count per client, not per proxy. 0 trusts none."""
+    count = int(app.config.get("PROXY_COUNT") or 0)
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
 
 _pragmas_installed = False

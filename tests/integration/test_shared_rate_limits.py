@@ -7,6 +7,9 @@ import uuid
 
 import pytest
 
+from forum import create_app
+from forum.extensions import db
+from tests.conftest import csrf_from
 from tests.processes import ForumServer, redis_url, start_all
 
 pytestmark = pytest.mark.slow
@@ -62,3 +65,39 @@ def test_memory_storage_would_not_share(tmp_path, database_url):
     finally:
         a.stop()
         b.stop()
+
+
+@pytest.mark.parametrize("proxies", [1, 0])
+def test_behind_one_proxy_each_client_has_its_own_count(tmp_path, database_url, proxies):
+    """nginx in front: with PROXY_COUNT=1 the limit is per client (X-Forwarded-For), not
+    one shared count for everybody behind the proxy's address."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "LOAD_DEMO_ON_FIRST_START": False,
+            "SECRET_KEY": "test",
+            "RATELIMIT_ENABLED": True,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "RATE_LIMITS": {"login": "2 per minute"},
+            "PROXY_COUNT": proxies,
+            **({"SQLALCHEMY_DATABASE_URI": database_url} if database_url else {}),
+        }
+    )
+
+    def attempt(client_ip: str) -> int:
+        client = app.test_client()
+        nginx = {"REMOTE_ADDR": "10.0.0.5"}
+        headers = {"X-Forwarded-For": client_ip, "X-Forwarded-Proto": "http"}
+        page = client.get("/login", environ_base=nginx, headers=headers)
+        token = csrf_from(page.get_data(as_text=True))
+        form = {"display_name": "nobody", "password": "wrong password", "csrf_token": token}
+        return client.post("/login", data=form, environ_base=nginx, headers=headers).status_code
+
+    with app.app_context():
+        try:
+            assert [attempt("203.0.113.1") for _ in range(3)][-1] == 429
+            assert (attempt("203.0.113.2") != 429) is bool(proxies)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
