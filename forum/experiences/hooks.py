@@ -71,3 +71,28 @@ def _side_effect_chart(block: dict):
 def _num(value) -> str:
     """12.0 -> "12", 12.5 -> "12.5", None -> "—"."""
     return "—" if value is None else f"{value:g}"
+
+
+def search_extras(_sender, thread=None, **_kw) -> dict[str, list[str]]:
+    """Search facets for a thread whose asker attached a report: TPMT, outcome, moved to.
+
+    save_report and delete_report record a search change for the attached thread(s), so
+    the index follows every change.
+    """
+    reports = service.reports_for_thread(thread) if thread is not None else []
+    return {
+        "tpmt": [r.tpmt for r in reports if r.tpmt],
+        "outcome": [r.outcome for r in reports if r.outcome],
+        "moved_to": [r.moved_to for r in reports if r.moved_to],
+    }
+
+
+def _connect_search() -> None:
+    try:
+        from ..search.documents import document_extras
+    except ImportError:  # pragma: no cover - search package without the hook
+        return
+    document_extras.connect(search_extras)
+
+
+_connect_search()

@@ -305,3 +305,21 @@ def test_import_and_export_of_the_experience_object(app):
     assert out["titration"] == [{"week": 0, "dose_mg": 50}, {"week": 4, "dose_mg": 125}]
     assert "weight_kg" not in out
     assert service.experience_to_dict(report, include_private=True)["weight_kg"] == 70
+
+
+def test_attached_report_feeds_search_facets(app):
+    from forum.models import SearchChange
+    from forum.search.documents import thread_document
+
+    user = factories.user("faceted")
+    thread = factories.thread(user, title="Moved on from aza")
+    before = db.session.query(SearchChange).filter_by(thread_id=thread.id).count()
+    data = {"tpmt": "intermediate", "outcome": "stopped", "stop_reason": "side_effects"}
+    data.update(moved_to="biologic", thread_id=thread.id, steps=[], side_effects=[])
+    service.save_report(user, "lupus", data)
+    # The change is recorded for the index in the same transaction.
+    assert db.session.query(SearchChange).filter_by(thread_id=thread.id).count() == before + 1
+    doc = thread_document(thread)
+    assert (doc["tpmt"], doc["outcome"], doc["moved_to"]) == ("intermediate", "stopped", "biologic")
+    service.delete_report(user, "lupus")
+    assert thread_document(thread)["tpmt"] == ""
