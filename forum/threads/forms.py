@@ -69,12 +69,10 @@ class ConfirmForm(FlaskForm):
 
 
 def apply_errors(form: FlaskForm, exc: ServiceError) -> None:
-    """Show a service refusal next to the fields it names (or at the top of the form)."""
-    placed = False
+    """Show a service refusal: its message at the top of the form, and each field's
+    message next to that field."""
+    form.form_errors.append(exc.message)
     for name, message in exc.errors.items():
         field = getattr(form, name, None)
         if field is not None and hasattr(field, "errors"):
             field.errors = [*list(field.errors or []), message]
-            placed = True
-    if not placed:
-        form.form_errors.append(exc.message)

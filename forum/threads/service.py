@@ -234,15 +234,19 @@ def edit_post(
 ) -> list[str]:
     """Edit one's own post (and, for the question, the title and tags). Marked as edited."""
     _own(user, post)
+    # Validate everything before changing anything: a refused edit leaves no dirty rows
+    # in the session for a later commit to pick up.
     body = clean_body(body)
     warnings: list[str] = []
     thread = post.thread
-    if post.is_question:
-        if title is not None:
-            thread.title = clean_title(title)
-        if conditions is not None:
-            tags, warnings = resolve_tags(conditions, side_effects or (), medications or ())
-            _set_tags(thread, tags)
+    new_title = clean_title(title) if post.is_question and title is not None else None
+    tags = None
+    if post.is_question and conditions is not None:
+        tags, warnings = resolve_tags(conditions, side_effects or (), medications or ())
+    if new_title is not None:
+        thread.title = new_title
+    if tags is not None:
+        _set_tags(thread, tags)
     post.body = body
     post.body_html = render(body)
     post.edited_at = utcnow()
