@@ -110,3 +110,12 @@ def test_pages_advertise_their_feeds(app, client):
     )
     html = client.get("/conditions/lupus").get_data(as_text=True)
     assert 'href="/feeds/conditions/lupus.atom"' in html
+
+
+def test_search_page_advertises_a_feed_of_that_search(app, client):
+    factories.thread(title="Hair thinning on aza")
+    html = client.get("/search?q=hair").get_data(as_text=True)
+    assert (
+        'type="application/atom+xml" title="Search: hair" href="/feeds/search.atom?q=hair"' in html
+    )
+    assert titles(parse(client, "/feeds/search.atom?q=hair")) == ["Hair thinning on aza"]
