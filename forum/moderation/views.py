@@ -150,6 +150,7 @@ def log():
 def template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(
         warning_signs=safety.find_warning_signs,
+        query_warning_signs=safety.find_in_query,
         WARNING_SIGNS=safety.WARNING_SIGNS,
         personal_details_notice=safety.personal_details_notice,
         new_account_limits=lambda: limits.limits_for(

@@ -198,6 +198,20 @@ def find_warning_signs(text: str | None) -> list[str]:
     return [k for k in WARNING_SIGNS if k in found]
 
 
+def find_in_query(query: str | None) -> list[str]:
+    """Sign categories a search mentions ("black stools", "fever on aza"), unless negated.
+
+    Searches are keywords, not sentences: no list or hypothetical rules apply, so
+    "fever chills sore throat" still shows the banner.
+    """
+    found = set()
+    for clause in _CLAUSE_SPLIT.split((query or "")[:500]):
+        for start, _end, category in _raw_hits(clause):
+            if not _negated(clause[:start]):
+                found.add(category)
+    return [k for k in WARNING_SIGNS if k in found]
+
+
 def find_sign_matches(text: str | None) -> list[SignMatch]:
     matches: list[SignMatch] = []
     for sentence in _sentences(text or ""):
