@@ -259,18 +259,25 @@ class Follower(threading.Thread):
 
     def run(self) -> None:
         interval = float(self.app.config["SEARCH_FOLLOW_INTERVAL"])
+        failures = 0
         while not self.stop_event.is_set():
-            if self._leader():
-                with self.app.app_context():
-                    try:
-                        self.tick()
-                    except Exception:
-                        log.exception("search follower: this round failed; retrying")
-                    finally:
-                        db.session.remove()
-                self.stop_event.wait(interval)
-            else:
+            if not self._leader():
                 self.stop_event.wait(max(interval, 2.0))
+                continue
+            with self.app.app_context():
+                try:
+                    self.tick()
+                    failures = 0
+                except Exception as exc:
+                    # The database may be down: say so once, then back off up to 30 s.
+                    if failures == 0:
+                        log.exception("search follower: this round failed; retrying")
+                    else:
+                        log.warning("search follower: still failing: %s", exc)
+                    failures += 1
+                finally:
+                    db.session.remove()
+            self.stop_event.wait(min(interval * 2**failures, 30.0) if failures else interval)
 
     def _leader(self) -> bool:
         """One follower per index root: the worker holding ``follower.lock``."""
