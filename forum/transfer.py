@@ -327,15 +327,14 @@ class Importer:
         """Imported before (same key), or the same thread written here (exported, re-imported)."""
         if record.import_key in self._keys:
             return True
-        if record.created is None:
-            return False
-        if record.author.lower() in self._fresh:
-            return False
+        name_key = record.author.lower()
+        if record.created is None or name_key in self._fresh or name_key not in self._author_ids:
+            return False  # an author new to this forum has no threads here yet
         found = db.session.scalar(
             select(Thread.id)
             .join(User, Thread.author_id == User.id)
             .where(
-                User.name_key == record.author.lower(),
+                User.name_key == name_key,
                 Thread.title == record.title,
                 Thread.created_at >= record.created,
                 Thread.created_at < record.created + timedelta(seconds=1),
