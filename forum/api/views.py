@@ -58,10 +58,13 @@ def _thread_summary(thread: Thread) -> dict:
 
 
 def _post(post: Post) -> dict:
+    """A post; a removed or hidden one keeps its place but loses its author and text."""
+    shown = post.is_visible
     return {
         "id": post.id,
-        "author": post.author.display_name if post.author else None,
-        "body_html": post.body_html,
+        "removed": not shown,
+        "author": post.author.display_name if post.author and shown else None,
+        "body_html": post.body_html if shown else "",
         "created": _iso(post.created_at),
         "edited": _iso(post.edited_at),
         "helpful_count": post.helpful_count,

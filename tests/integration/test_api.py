@@ -131,6 +131,18 @@ def test_thread_detail_leaves_out_removed_replies_and_marks_edits(client, forum_
     assert ISO_Z.match(body["replies"][0]["edited"])
 
 
+def test_hidden_question_text_is_not_served(client, forum_data):
+    t = forum_data["crohns"]
+    t.question.body = "Private words"
+    t.question.body_html = "<p>Private words</p>"
+    t.question.is_hidden = True
+    db.session.commit()
+    body = client.get(f"/api/v1/threads/{t.id}").get_json()["data"]
+    assert body["question"]["removed"] is True
+    assert body["question"]["body_html"] == "" and body["question"]["author"] is None
+    assert "Private words" not in client.get(f"/t/{t.id}").get_data(as_text=True)
+
+
 def test_unknown_hidden_or_deleted_thread_is_404_json(client, forum_data):
     hidden = forum_data["lupus"]
     hidden.is_hidden = True

@@ -52,6 +52,16 @@ def test_register_creates_account_and_sends_to_sign_in(client, auth):
     assert "Welcome back, River Stone" in page
 
 
+def test_names_in_any_script_with_spaces_work_in_profile_links(client):
+    assert register(client, name="  Zoë   Ångström ", email="zoe@example.org").status_code == 302
+    user = User.by_name("zoë ångström")
+    assert user.display_name == "Zoë Ångström"
+    factories.thread(user, title="Hello from Zoë")
+    html = client.get("/").get_data(as_text=True)
+    link = re.search(r'href="(/u/[^"]+)">Zoë Ångström<', html).group(1)
+    assert "Hello from Zoë" in client.get(link).get_data(as_text=True)
+
+
 def test_taken_email_gets_exactly_the_success_answer_and_no_account(app):
     factories.user("first_owner", email="shared@example.org")
     before = user_count()
