@@ -30,6 +30,9 @@ def load_demo() -> ImportReport:
     raw = _read("threads.jsonl")
     report = import_lines(raw.splitlines())
     apply_extras(json.loads(_read("extras.json")), raw.splitlines())
+    from ..experiences.demo import load_demo_experiences
+
+    load_demo_experiences()
     return report
 
 

@@ -12,11 +12,15 @@ from . import bp, charts, service
 from .models import ExperienceReport
 
 
-def thread_experiences(thread) -> list[str]:
-    """Summaries of the reports the asker attached to this thread (for the question aside)."""
+def thread_experiences(thread) -> list[dict]:
+    """The reports the asker attached to this thread (for the question aside):
+    condition slug and summary line each."""
     if thread is None:
         return []
-    return [service.report_summary(r) for r in service.reports_for_thread(thread)]
+    return [
+        {"condition": r.condition, "summary": service.report_summary(r)}
+        for r in service.reports_for_thread(thread)
+    ]
 
 
 def profile_experiences(user) -> list[dict]:
