@@ -15,7 +15,7 @@ from sqlalchemy import select
 from .. import vocabulary
 from ..extensions import db
 from ..models import Thread, User, utcnow
-from ..services import NotFound, ValidationError, commit, record_search_change
+from ..services import NotFound, ServiceError, ValidationError, commit, record_search_change
 from . import models as m
 from .models import ExperienceReport, ExperienceRevision, ReportedSideEffect, TitrationStep
 
@@ -590,3 +590,25 @@ def experience_to_dict(
     if not report.show_on_profile:
         out["show_on_profile"] = False
     return out
+
+
+def experience_for_export(thread: Thread) -> dict[str, Any] | None:
+    """The ``experience`` object for a thread line: the asker's attached report, if any."""
+    reports = reports_for_thread(thread)
+    return experience_to_dict(reports[0]) if reports else None
+
+
+def import_experience(thread_id: int, data: Any) -> str | None:
+    """Record a thread line's ``experience`` for the thread's author, after the thread.
+
+    Returns a warning (the thread stays imported, the experience is skipped) or None.
+    """
+    thread = db.session.get(Thread, thread_id)
+    if thread is None or thread.author is None:
+        return "experience skipped: the thread has no author"
+    try:
+        experience_from_dict(thread.author, thread, data)
+    except ServiceError as exc:
+        db.session.rollback()
+        return f"experience skipped: {exc.message.rstrip('.')}"
+    return None
