@@ -32,12 +32,13 @@ def send_mail() -> None:
 
 
 @forum_cli.command("send-digests")
-def send_digests() -> None:
+@click.option("--force", is_flag=True, help="Also members who had a digest in the last 20 h.")
+def send_digests(force: bool) -> None:
     """Queue today's digest emails, then send them."""
     if not mailer.enabled():
         click.echo("Email is off: set FORUM_MAIL_SERVER to send mail.")
         return
     with mailer.url_context():
-        queued = digest.send_digests()
+        queued = digest.send_digests(force=force)
     sent, failed = mailer.flush()
     click.echo(f"Queued {queued} digests; sent {sent} emails, {failed} failed (will retry).")

@@ -15,6 +15,7 @@ from . import links, mailer, service
 from .models import EmailPreference, Follow, Notification
 
 TOPIC_KINDS = ("condition", "side_effect", "medication")
+MIN_GAP = timedelta(hours=20)
 
 
 def _notification_lines(user: User, since: datetime) -> list[str]:
@@ -69,11 +70,13 @@ def digest_for(user: User, since: datetime) -> str | None:
     return "\n\n".join(parts) + "\n"
 
 
-def send_digests(now: datetime | None = None) -> int:
+def send_digests(now: datetime | None = None, *, force: bool = False) -> int:
     """Queue a digest for every member who chose one; returns how many were queued.
 
     Each member's window starts where their last digest ended (a day back the first
-    time), so running it late or twice never repeats or skips anything.
+    time), so running it late or twice never repeats or skips anything. A member who
+    had a digest in the last MIN_GAP is skipped unless ``force``, so a cron job run
+    too often still sends one a day.
     """
     if not mailer.enabled():
         return 0
@@ -83,6 +86,8 @@ def send_digests(now: datetime | None = None) -> int:
     for pref in prefs.all():
         user = db.session.get(User, pref.user_id)
         if user is None or not user.email:
+            continue
+        if not force and pref.last_digest_at and now - pref.last_digest_at < MIN_GAP:
             continue
         since = pref.last_digest_at or now - timedelta(days=1)
         text = digest_for(user, since)

@@ -20,6 +20,7 @@ from email.utils import make_msgid
 from flask import Flask, current_app, has_request_context
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
 
 from ..extensions import db
 from ..models import Post, Thread, User, utcnow
@@ -158,27 +159,33 @@ def _still_wanted(row: EmailOutbox) -> str | None:
     return user.email
 
 
-def _claim(limit: int) -> list[int]:
-    """Take due rows for this sender by moving their next attempt past the claim window."""
-    now = utcnow()
-    due = db.session.execute(
+def _due(limit: int) -> list[tuple[int, object]]:
+    """Ids (and due times) of rows waiting to be sent, oldest first."""
+    rows = db.session.execute(
         select(EmailOutbox.id, EmailOutbox.next_attempt_at)
-        .where(EmailOutbox.status == "pending", EmailOutbox.next_attempt_at <= now)
+        .where(EmailOutbox.status == "pending", EmailOutbox.next_attempt_at <= utcnow())
         .order_by(EmailOutbox.id)
         .limit(limit)
     ).all()
-    claimed = []
-    for row_id, when in due:
+    db.session.rollback()  # end the read before writing: SQLite WAL cannot upgrade a snapshot
+    return [tuple(r) for r in rows]
+
+
+def _claim(row_id: int, seen_due: object) -> bool:
+    """Take one row for this sender: push its next attempt past the claim window, but
+    only if nobody moved it since we read it. Its own short transaction."""
+    try:
         result = db.session.execute(
             update(EmailOutbox)
-            .where(EmailOutbox.id == row_id, EmailOutbox.next_attempt_at == when)
+            .where(EmailOutbox.id == row_id, EmailOutbox.next_attempt_at == seen_due)
             .where(EmailOutbox.status == "pending")
-            .values(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS))
+            .values(next_attempt_at=utcnow() + timedelta(seconds=CLAIM_SECONDS))
         )
-        if result.rowcount == 1:
-            claimed.append(row_id)
-    db.session.commit()
-    return claimed
+        db.session.commit()
+    except OperationalError:  # busy database: leave it for the next round
+        db.session.rollback()
+        return False
+    return result.rowcount == 1
 
 
 def _failed(row: EmailOutbox, error: Exception) -> None:
@@ -200,7 +207,9 @@ def flush(limit: int = 200) -> tuple[int, int]:
     sent = failed = 0
     smtp: smtplib.SMTP | None = None
     try:
-        for row_id in _claim(limit):
+        for row_id, seen_due in _due(limit):
+            if not _claim(row_id, seen_due):
+                continue
             row = db.session.get(EmailOutbox, row_id)
             address = _still_wanted(row)
             if address is None:

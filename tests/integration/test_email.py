@@ -270,6 +270,14 @@ def test_daily_digest_collects_unread_activity(app, client, auth, smtp):
     assert "Queued 0 digests" in result.output
     assert len(smtp.inbox.messages) == 1
 
+    service.add_reply(factories.user("later"), mine, "One more idea.")
+    assert "Queued 0 digests" in runner.invoke(args=["forum", "send-digests"]).output  # same day
+    result = runner.invoke(args=["forum", "send-digests", "--force"])
+    assert "Queued 1 digests; sent 1 emails" in result.output
+    body = smtp.inbox.messages[1][1].get_content()
+    assert "later replied" in body
+    assert "helper replied" not in body and "New lupus question" not in body
+
 
 def test_immediate_email_for_a_new_question_in_a_followed_condition(app, client, auth, smtp):
     factories.user("reader", email="reader@patients.test")
@@ -292,3 +300,29 @@ def test_immediate_email_for_a_new_question_in_a_followed_condition(app, client,
     assert msg["Subject"] == "New question about Lupus (SLE): Lupus and aza in pregnancy"
     assert f"http://forum.test/t/{thread.id}" in msg.get_content()
     assert "asker@patients.test" not in msg.as_string()
+
+
+def test_senders_running_at_once_never_send_a_row_twice(app, client, auth, smtp):
+    import threading
+
+    app.config["MAIL_BACKGROUND"] = False
+    asker = factories.user("asker")
+    choose_email(client, auth, "asker", "immediate")
+    thread = factories.thread(asker)
+    for n in range(12):
+        service.add_reply(factories.user(f"replier{n:02d}"), thread, f"Reply {n}")
+    assert len(outbox_rows()) == 12
+
+    def sender():
+        with app.app_context():
+            mailer.flush()
+            db.session.remove()
+
+    senders = [threading.Thread(target=sender) for _ in range(3)]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join(30)
+    subjects = sorted(msg["Subject"] for _, msg in smtp.inbox.messages)
+    assert len(subjects) == 12 and len(set(subjects)) == 12
+    assert {row.status for row in outbox_rows()} == {"sent"}
