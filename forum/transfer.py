@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from blinker import Namespace
 from flask import current_app
 from sqlalchemy import Select, func, inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from . import vocabulary
@@ -274,7 +275,7 @@ class Importer:
         if self.report.imported % CHECKPOINT_EVERY == 0:
             import_checkpoint.send(current_app._get_current_object())
 
-    def _create(self, record: ThreadRecord) -> int:
+    def _create(self, record: ThreadRecord, retry: bool = True) -> int:
         """Create the thread (one transaction) and return its id."""
         key = record.import_key
         self._line_users = {}
@@ -290,11 +291,16 @@ class Importer:
                 replies=[(self._author(r.author), r.body, r.created) for r in record.replies],
                 import_key=key,
             )
-        except ServiceError as exc:
+        except (ServiceError, IntegrityError) as exc:
+            # A flush inside the service can raise IntegrityError before its commit does:
+            # another process created the same thread or account a moment ago.
             db.session.rollback()
             if db.session.scalar(select(Thread.id).where(Thread.import_key == key)):
                 raise AlreadyPresent from None
-            raise LineError(exc.message.rstrip(".")) from None
+            if retry and self._found_new_authors_elsewhere():
+                return self._create(record, retry=False)
+            message = getattr(exc, "message", "conflicts with a change made at the same time")
+            raise LineError(message.rstrip(".")) from None
         self._keys.add(key)
         for name_key, user in self._line_users.items():
             if name_key not in self._author_ids:
@@ -303,6 +309,17 @@ class Importer:
                 self.report.accounts_created += 1
         # Read the id without reloading the expired object: commits expire everything.
         return inspect(thread).identity[0]
+
+    def _found_new_authors_elsewhere(self) -> bool:
+        """After a failed commit: did another process create this line's new accounts?"""
+        missing = [k for k in self._line_users if k not in self._author_ids]
+        if not missing:
+            return False
+        rows = db.session.execute(
+            select(User.name_key, User.id).where(User.name_key.in_(missing))
+        ).all()
+        self._author_ids.update({name_key: user_id for name_key, user_id in rows})
+        return bool(rows)
 
     def _author(self, name: str) -> User:
         """The account with this display name (any case), created without a password if new.

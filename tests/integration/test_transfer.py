@@ -245,3 +245,21 @@ def test_checkpoints_are_sent_during_bulk_imports(app, monkeypatch):
         transfer.import_checkpoint.disconnect(receiver)
     assert seen == [True, True, False]
     assert not transfer.importing()
+
+
+def test_account_created_elsewhere_during_an_import_is_used(app):
+    importer = transfer.Importer()
+    late = factories.user("late_comer")  # e.g. registered while the import was running
+    importer.import_line(1, line(author="Late_Comer", replies=[]))
+    importer.import_line(2, line(title="Another", author="late_comer", replies=[]))
+    assert importer.report.imported == 2 and importer.report.skipped == []
+    authors = set(db.session.scalars(select(Thread.author_id)))
+    assert authors == {late.id}
+
+
+def test_thread_imported_elsewhere_during_an_import_is_already_present(app):
+    importer = transfer.Importer()
+    transfer.import_lines([line(replies=[])])
+    importer.import_line(1, line(replies=[]))
+    assert (importer.report.imported, importer.report.already_present) == (0, 1)
+    assert count(Thread) == 1
