@@ -29,7 +29,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     receivers.connect(app)
     _template_helpers(app)
-    app.after_request(_thread_seen)
+    app.before_request(_thread_seen)
     app.before_request(_draft_on_preview)
 
 
@@ -51,11 +51,12 @@ def _template_helpers(app: Flask) -> None:
     app.jinja_env.globals.update(is_following=follow_state, draft_for=draft_for)
 
 
-def _thread_seen(response):
-    """After a signed-in member saw a thread page, mark it seen for /following."""
+def _thread_seen():
+    """A signed-in member opens a thread page: mark it seen for /following and its
+    notifications read before the page (and its header count) is rendered. Touches
+    only that member's rows, so a missing or hidden thread changes nothing."""
     if (
         request.method == "GET"
-        and response.status_code == 200
         and request.endpoint in THREAD_ENDPOINTS
         and current_user
         and current_user.is_authenticated
@@ -68,7 +69,7 @@ def _thread_seen(response):
                 service.mark_thread_seen(current_user, thread_id)
             except Exception:  # never break the page for a bookkeeping write
                 log.exception("could not mark thread %s seen", thread_id)
-    return response
+    return None
 
 
 def _draft_on_preview():
