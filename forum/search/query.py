@@ -285,35 +285,39 @@ def build(parsed: Parsed, searcher=None) -> Built:
     ctx = _Context(searcher)
     built = Built(query=None)
     words = list(parsed.words)
-    content = [w for w in words if w not in FILLER] or words
     replaced: dict[str, str] = {}
 
-    # Pass 1: correct words the forum never used (and that name no concept).
-    stem_seq = [(stems(w) or (None,))[0] for w in content]
-    covered = set()
-    for start, end, _c in _match_concepts(stem_seq):
-        covered.update(range(start, end))
-    fixed = 0
+    # Pass 1: which words are free (not part of a concept phrase, not filler)?
+    stem_seq = [(stems(w) or (None,))[0] for w in words]
+    covered = {i for a, b, _c in _match_concepts(stem_seq) for i in range(a, b)}
+    free = [i for i in range(len(words)) if i not in covered and words[i] not in FILLER]
+    if not covered and not free:  # only filler words: search for them after all
+        free = list(range(len(words)))
+
+    # Correct free words the forum never used, then match concepts again.
     corrections: dict[int, list[str]] = {}
-    for i, (word, stem) in enumerate(zip(content, stem_seq, strict=True)):
-        if i in covered or stem is None or fixed >= MAX_CORRECTED_WORDS or ctx.df(stem):
+    for i in free[:MAX_WORDS]:
+        stem = stem_seq[i]
+        if stem is None or len(corrections) >= MAX_CORRECTED_WORDS or ctx.df(stem):
             continue
-        fixed += 1
-        found = ctx.corrections(word)
+        found = ctx.corrections(words[i])
         if found:
             corrections[i] = found
-            replaced[word] = found[0]
+            replaced[words[i]] = found[0]
+    if corrections:
+        corrected = [corrections[i][0] if i in corrections else w for i, w in enumerate(words)]
+        stem_seq = [(stems(w) or (None,))[0] for w in corrected]
 
-    # Pass 2: concepts over the corrected words, then leftover words.
-    corrected = [corrections[i][0] if i in corrections else w for i, w in enumerate(content)]
-    stem_seq = [(stems(w) or (None,))[0] for w in corrected]
     clauses: list[tuple[wq.Query, int]] = []  # (query, rough document frequency)
     covered = set()
     for start, end, found_concepts in _match_concepts(stem_seq):
         covered.update(range(start, end))
         typed = tuple(s for s in stem_seq[start:end] if s)
-        clauses.append(_concept_clause(typed, found_concepts, ctx, built, replaced, content))
-    for i, stem in enumerate(stem_seq):
+        clause = _concept_clause(typed, found_concepts, ctx, built, replaced, words)
+        if clause[0] is not wq.NullQuery:
+            clauses.append(clause)
+    for i in free:
+        stem = stem_seq[i]
         if i in covered or stem is None:
             continue
         parts = [_word_query(stem, 1.0)]
@@ -367,7 +371,7 @@ def _concept_clause(typed, found_concepts, ctx, built, replaced, content):
                 for n in concept.names
                 if n not in concept.misspelt
                 and all(ctx.df(s) for s in n)
-                and " ".join(n) not in AMBIGUOUS
+                and concept.surface.get(n) not in AMBIGUOUS
             ]
             if good:
                 best = min(good, key=lambda n: (len(n), concept.names.index(n)))
@@ -378,7 +382,8 @@ def _concept_clause(typed, found_concepts, ctx, built, replaced, content):
             if name in seen or len(parts) >= MAX_NAMES_PER_CONCEPT:
                 continue
             seen.add(name)
-            if name != typed and (len("".join(name)) < 3 or " ".join(name) in AMBIGUOUS):
+            surface = concept.surface.get(name, " ".join(name))
+            if name != typed and (len(surface) < 3 or surface in AMBIGUOUS):
                 continue
             name_df = min(ctx.df(s) for s in name)
             if not name_df:

@@ -462,8 +462,8 @@ def _visible_count() -> int:
 
 def _on_committed(app: Flask, **_kw) -> None:
     """After every commit: apply what this (and any other) transaction recorded."""
-    if not app.config.get("SEARCH_SYNC", True):
-        return
+    if not app.config.get("SEARCH_SYNC", True) or _bulk_importing():
+        return  # a bulk import applies at its checkpoints instead
     try:
         ensure_started(app)
         apply_pending()
@@ -476,8 +476,32 @@ def _on_committed(app: Flask, **_kw) -> None:
         log.exception("applying search changes failed; they stay pending")
 
 
+def _bulk_importing() -> bool:
+    try:
+        from ..transfer import importing
+    except ImportError:  # pragma: no cover - transfer not installed
+        return False
+    return importing()
+
+
+def _on_import_checkpoint(app: Flask, **_kw) -> None:
+    """Every few hundred imported threads and at the end: apply in large batches."""
+    try:
+        ensure_started(app)
+        apply_pending(timeout=60)
+    except IndexUnavailable:
+        ensure_index(app)
+    except Exception:
+        log.exception("applying search changes at an import checkpoint failed")
+
+
 def connect_signals() -> None:
     signals.committed.connect(_on_committed, weak=False)
+    try:
+        from ..transfer import import_checkpoint
+    except ImportError:  # pragma: no cover - transfer not installed
+        return
+    import_checkpoint.connect(_on_import_checkpoint, weak=False)
 
 
 # -- checking and optimising -------------------------------------------------------------
