@@ -278,7 +278,7 @@ class Importer:
     def _create(self, record: ThreadRecord, retry: bool = True) -> int:
         """Create the thread (one transaction) and return its id."""
         key = record.import_key
-        self._line_users = {}
+        self._load_line_authors(record)
         try:
             thread, _ = service.create_thread(
                 self._author(record.author),
@@ -321,6 +321,13 @@ class Importer:
         self._author_ids.update({name_key: user_id for name_key, user_id in rows})
         return bool(rows)
 
+    def _load_line_authors(self, record: ThreadRecord) -> None:
+        """The existing accounts among this line's authors, in one query."""
+        names = {record.author.lower()} | {r.author.lower() for r in record.replies}
+        ids = [self._author_ids[k] for k in names if k in self._author_ids]
+        users = db.session.scalars(select(User).where(User.id.in_(ids))).all() if ids else []
+        self._line_users = {user.name_key: user for user in users}
+
     def _author(self, name: str) -> User:
         """The account with this display name (any case), created without a password if new.
 
@@ -334,9 +341,9 @@ class Importer:
         with db.session.no_autoflush:  # new accounts are inserted with the thread
             user_id = self._author_ids.get(name_key)
             user = db.session.get(User, user_id) if user_id is not None else None
-            if user is None:
-                user = User(display_name=name, name_key=name_key, email=None, password_hash=None)
-                db.session.add(user)
+        if user is None:
+            user = User(display_name=name, name_key=name_key, email=None, password_hash=None)
+            db.session.add(user)
         self._line_users[name_key] = user
         return user
 
