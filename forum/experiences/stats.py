@@ -4,7 +4,8 @@
 ``GET /api/v1/stats``, so all three always agree. The rules:
 
 - only reports whose owner left "include my report in the summaries" on are counted;
-- a filter selection with fewer than ``MIN_GROUP`` reports shows nothing but that fact;
+- a filter selection with fewer than ``MIN_GROUP`` reports shows nothing but that fact, and
+  so does one that differs from a wider selection by 1-4 reports (no differencing);
 - any cell (a count in a group) below ``MIN_GROUP`` is suppressed, and when a breakdown
   has exactly one suppressed non-empty cell the next-smallest is suppressed too, so the
   hidden value cannot be worked out from the total;
@@ -284,10 +285,23 @@ def _outcomes(reports: list[ExperienceReport]) -> dict:
     }
 
 
+def _small_complement(filters: Filters, n: int, today: date | None) -> bool:
+    """True when dropping one filter adds only 1-4 reports.
+
+    Otherwise comparing "lupus" with "lupus, TPMT normal" would show what the few people
+    left out reported, one subtraction at a time.
+    """
+    for key in filters.as_dict():
+        wider = Filters(**{**filters.as_dict(), key: None})
+        if 0 < len(qualifying(wider, today)) - n < MIN_GROUP:
+            return True
+    return False
+
+
 def compute(filters: Filters, today: date | None = None) -> dict[str, Any]:
     """Every aggregate for this selection, already privacy-safe (see the module docstring)."""
     reports = qualifying(filters, today)
-    enough = len(reports) >= MIN_GROUP
+    enough = len(reports) >= MIN_GROUP and not _small_complement(filters, len(reports), today)
     result: dict[str, Any] = {
         "filters": filters.as_dict(),
         "min_group": MIN_GROUP,
@@ -343,10 +357,11 @@ def condition_counts() -> list[tuple[str, str, int]]:
         .group_by(ExperienceReport.condition)
     )
     counts = dict(rows.all())
+    total = sum(counts.values())
     return [
         (t.slug, t.name, counts[t.slug])
         for t in vocabulary.CONDITIONS
-        if counts.get(t.slug, 0) >= MIN_GROUP
+        if counts.get(t.slug, 0) >= MIN_GROUP and not 0 < total - counts[t.slug] < MIN_GROUP
     ]
 
 

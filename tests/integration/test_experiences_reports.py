@@ -170,7 +170,11 @@ def test_unknown_filter_values_are_400(client):
 
 def test_overall_page_links_conditions_with_enough_reports(client):
     five_lupus(5)
-    report("crohn_only", "crohns")
+    for i in range(5):
+        report(f"crohn_{i}", "crohns")
+    report("eczema_only", "eczema")
     page = text(client.get("/reports"))
-    assert "Lupus (SLE) (5 reports)" in page
-    assert "Crohn" not in page.split('aria-label="By condition"')[1].split("</nav>")[0]
+    listed = page.split('aria-label="By condition"')[1].split("</nav>")[0]
+    assert "Lupus (SLE) (5 reports)" in listed and "Crohn&#39;s disease (5 reports)" in listed
+    assert "Eczema" not in listed  # one report
+    assert "5 reports</strong>" in text(client.get("/reports/lupus"))

@@ -106,7 +106,8 @@ def lupus_reports(app):
         side_effects=[se("nausea", "severe", 1), se("pancreatitis", "severe", 2)],
         include_in_summaries=False,
     )
-    save(factories.user("crohns_1"), "crohns", dose_mg_per_day=125, tpmt="normal")
+    for i in range(5):
+        save(factories.user(f"crohns_{i}"), "crohns", dose_mg_per_day=125, tpmt="normal")
     return u
 
 
@@ -118,7 +119,7 @@ def test_counts_only_opted_in_reports_of_the_condition(lupus_reports):
     result = stats.compute(Filters(condition="lupus"), TODAY)
     assert result["enough"] is True
     assert result["reports"] == 10  # R11 opted out, the Crohn's report is another condition
-    assert stats.compute(Filters(), TODAY)["reports"] == 11  # ten lupus + one Crohn's
+    assert stats.compute(Filters(), TODAY)["reports"] == 15  # ten lupus + five Crohn's
 
 
 def test_side_effects(lupus_reports):
@@ -192,7 +193,7 @@ def test_filters(lupus_reports):
     def n(**kw):
         return stats.compute(Filters(condition="lupus", **kw), TODAY)["reports"]
 
-    assert n(tpmt="normal") == 6
+    assert n(tpmt="intermediate") is None  # 3 reports
     assert n(dose_band="100-149") == 5
     assert n(duration="3-12-months") == 5
     assert n(duration="3-years-plus") is None  # 1 report: hidden
@@ -204,6 +205,27 @@ def test_filters(lupus_reports):
         "enough": False,
         "reports": None,
     }
+
+
+def test_a_selection_that_leaves_out_one_to_four_reports_is_hidden(lupus_reports):
+    # TPMT normal: 6 of the 10 lupus reports. Showing it next to "all lupus" would let
+    # anyone subtract and read what the other 4 reported, so it is hidden too.
+    assert stats.compute(Filters(condition="lupus", tpmt="normal"), TODAY)["enough"] is False
+    # Dose 100-149: 5 of 10, so the 5 others are a group big enough to show anyway.
+    assert stats.compute(Filters(condition="lupus", dose_band="100-149"), TODAY)["reports"] == 5
+
+
+def test_a_condition_is_hidden_when_the_other_conditions_are_one_to_four_reports(app):
+    for i in range(6):
+        save(factories.user(f"l_{i}"), dose_mg_per_day=100)
+    for i in range(2):
+        save(factories.user(f"c_{i}"), "crohns", dose_mg_per_day=100)
+    assert stats.compute(Filters(), TODAY)["reports"] == 8
+    assert stats.compute(Filters(condition="lupus"), TODAY)["enough"] is False  # 8 - 6 = 2
+    save(factories.user("c_2"), "crohns")
+    save(factories.user("c_3"), "crohns")
+    save(factories.user("c_4"), "crohns")
+    assert stats.compute(Filters(condition="lupus"), TODAY)["reports"] == 6  # 11 - 6 = 5
 
 
 def test_cells_hide_small_groups_and_their_complement():
