@@ -114,14 +114,18 @@ def search(
             _run(searcher, parsed, res)
             return res
         except IndexUnavailable:
+            sync.request_rebuild(app)
             break
         except Exception:
             log.exception("search failed (attempt %s)", attempt)
             sync.store().close()
-            if attempt == 2 and sync.index_ok():
-                res.message = "Something went wrong with that search. Please try other words."
-                return res
-    sync.request_rebuild(app)
+            if attempt == 2:
+                # Twice on a fresh searcher: a damaged segment (or a bug this query
+                # hits). Rebuild, but at most every ten minutes per process.
+                sync.request_rebuild(app, verify=False, interval=600)
+                if sync.index_ok():
+                    res.message = "Something went wrong with that search. Please try other words."
+                    return res
     res.unavailable = True
     res.message = REBUILDING
     return res

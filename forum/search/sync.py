@@ -362,29 +362,37 @@ _last_started: dict[str, float] = {}
 _bg_lock = threading.Lock()
 
 
-def request_rebuild(app: Flask, force: bool = False) -> bool:
-    """Start a background rebuild in this process unless one is running here or another
-    process holds the rebuild lock. Returns True when a rebuild is (now) running."""
+def request_rebuild(
+    app: Flask, force: bool = False, verify: bool = True, interval: float = 30.0
+) -> bool:
+    """Start a background rebuild in this process unless one is running here or one
+    started less than ``interval`` seconds ago (``force`` ignores that). With ``verify``
+    the rebuild is skipped when the index opens fine once the lock is ours (another
+    process rebuilt it); without, it always rebuilds (searches kept failing on an index
+    that opens: a damaged segment). Returns True when a rebuild is (now) running."""
     root = app.config["SEARCH_INDEX_DIR"]
     with _bg_lock:
         running = _rebuilding.get(root)
         if running is not None and running.is_alive():
             return True
-        if not force and time.monotonic() - _last_started.get(root, -1e9) < 30:
+        if not force and time.monotonic() - _last_started.get(root, -1e9) < interval:
             return False
         _last_started[root] = time.monotonic()
         worker = threading.Thread(
-            target=_background_rebuild, args=(app,), name="search-rebuild", daemon=True
+            target=_background_rebuild,
+            args=(app, verify),
+            name="search-rebuild",
+            daemon=True,
         )
         _rebuilding[root] = worker
         worker.start()
         return True
 
 
-def _background_rebuild(app: Flask) -> None:
+def _background_rebuild(app: Flask, verify: bool = True) -> None:
     with app.app_context():
         try:
-            rebuild(lock_timeout=0, only_if_broken=True)
+            rebuild(lock_timeout=0, only_if_broken=verify)
         except Exception:
             log.exception("search index rebuild failed")
         finally:

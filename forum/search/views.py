@@ -47,8 +47,7 @@ def _run(per_page: int) -> Results:
 @bp.get("/search")
 def results():
     res = _run(20)
-    status = 503 if res.unavailable else 200
-    return render_template("search/results.html", res=res, link=_link), status
+    return render_template("search/results.html", res=res, link=_link)
 
 
 def _link(res: Results, **changes) -> str:
