@@ -140,7 +140,7 @@ def report_action(report_id: int, verb: str):
 @login_required
 def log():
     try:
-        page = max(1, int(request.args.get("page", 1)))
+        page = min(max(1, int(request.args.get("page", 1))), 100_000)
     except ValueError:
         page = 1
     entries, total = service.audit_log(_me(), page)

@@ -105,3 +105,22 @@ def test_hidden_thread_gone_from_lists_search_api_and_feeds(client, auth):
     auth.login("mod_mo")
     html = client.get(f"/t/{t.id}").get_data(as_text=True)
     assert "Platypusword" in html and "Hidden thread" in html
+
+
+def test_hidden_reply_gone_from_api_and_search(client, auth):
+    from forum.moderation import service
+
+    mod = f.user("mod_mo", role="moderator")
+    t = f.thread(title="Sun cream", replies=[(f.user(), "Try the echidnaword pharmacy")])
+    search.apply_now()
+    from forum.search.service import search as run_search
+
+    assert run_search("echidnaword").total == 1
+    service.set_post_hidden(mod, t.posts[1], True, "spam")
+    search.apply_now()
+    assert run_search("echidnaword").total == 0
+    assert "echidnaword" not in client.get(f"/api/v1/threads/{t.id}").get_data(as_text=True)
+    assert "echidnaword" not in client.get(f"/t/{t.id}").get_data(as_text=True)
+    service.set_post_hidden(mod, t.posts[1], False)
+    search.apply_now()
+    assert run_search("echidnaword").total == 1

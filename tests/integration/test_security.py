@@ -185,7 +185,13 @@ def limited_app(tmp_path):
             "LOAD_DEMO_ON_FIRST_START": False,
             "SECRET_KEY": "test",
             "RATELIMIT_ENABLED": True,
-            "RATE_LIMITS": {"login": "3 per minute", "search": "5 per minute"},
+            "RATE_LIMITS": {
+                "login": "3 per minute",
+                "search": "5 per minute",
+                "posting": "2 per minute",
+                "reporting": "2 per minute",
+            },  # fmt: skip
+            "NEW_ACCOUNT_LIMITS": False,
         }
     )
     with app.app_context():
@@ -212,3 +218,104 @@ def test_rate_limits_on_login_and_search_with_a_friendly_429(limited_app):
     assert 429 in searches and searches[0] == 200
     categories = set(limited_app.extensions["forum_rate_limited"].values())
     assert {"login", "register", "posting", "reporting", "search"} <= categories
+
+
+def test_rate_limits_on_posting_and_reporting(limited_app):
+    from sqlalchemy import func, select
+
+    from forum.models import Post
+    from forum.moderation.models import Report
+
+    t = f.thread(title="Limits")
+    f.user("sunny_days")
+    client = limited_app.test_client()
+    token = csrf_from(client.get("/login").get_data(as_text=True))
+    client.post("/login", data={"display_name": "sunny_days", "password": f.PASSWORD,
+                                "csrf_token": token})  # fmt: skip
+    replies = [
+        client.post(f"/t/{t.id}/reply", data={"csrf_token": token, "body": f"reply {n}"})
+        for n in range(3)
+    ]
+    assert [r.status_code for r in replies] == [302, 302, 429]
+    assert db.session.scalar(select(func.count()).select_from(Post)) == 3  # question + 2
+    post_id = t.posts[0].id
+    reports = [
+        client.post(f"/posts/{post_id}/report", data={"csrf_token": token, "reason": "spam"})
+        for _ in range(3)
+    ]
+    assert [r.status_code for r in reports] == [302, 302, 429]
+    assert db.session.scalar(select(func.count()).select_from(Report)) == 1  # merged
+
+
+GET_SKIP = {"static", "health.check"}
+CONTENT_TABLES = ("users", "threads", "posts", "helpful_votes", "thread_tags", "reports",
+                  "moderation_actions", "experience_reports")  # fmt: skip
+
+
+def test_no_content_changes_on_get(client, auth, app):
+    """Every GET route, signed in, leaves threads, posts, accounts and votes untouched."""
+    from sqlalchemy import text
+
+    author = f.user("sunny_days")
+    t = f.thread(author, title="Get test", replies=[(f.user(), "A reply")])
+
+    def snapshot():
+        db.session.expire_all()
+        out = []
+        for table in CONTENT_TABLES:
+            out.append(db.session.execute(text(f"SELECT * FROM {table} ORDER BY 1")).all())
+        return repr(out)
+
+    auth.login("sunny_days")
+    before = snapshot()
+    tried = 0
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.endpoint in GET_SKIP:
+            continue
+        values = {}
+        for name, conv in rule._converters.items():
+            if hasattr(conv, "items"):
+                values[name] = sorted(conv.items)[0]
+            elif type(conv).__name__ == "IntegerConverter":
+                values[name] = t.posts[-1].id if "post" in name else t.id
+            else:
+                values[name] = "lupus"
+        url = rule.build(values)[1]
+        resp = client.get(url)
+        assert resp.status_code < 500, url
+        tried += 1
+    assert snapshot() == before
+    print(f"\nGET routes tried without content change: {tried}")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/t/1/%FF%FE",
+        "/search?q=%FF%FE%00",
+        "/conditions/%C0%AF",
+        "/u/%ED%A0%80",
+        "/api/v1/threads?page=%FF",
+        "/t/99999999999999999999999",
+    ],  # fmt: skip
+)
+def test_broken_urls_are_not_500(client, path):
+    f.thread(title="One")
+    assert client.get(path).status_code < 500
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/?page=99999999999999999999",
+        "/api/v1/threads?page=99999999999999999999&per_page=-5",
+        "/search?q=fever&page=99999999999999999999",
+        "/moderation/log?page=99999999999999999999",
+        "/notifications?page=99999999999999999999",
+        "/conditions/lupus?page=-1",
+    ],  # fmt: skip
+)
+def test_huge_page_numbers_are_not_500(client, auth, path):
+    f.user("boss", role="admin")
+    auth.login("boss")
+    assert client.get(path).status_code < 500
