@@ -90,6 +90,7 @@ class ThreadRecord:
     side_effects: list[str]
     medications: list[str]
     replies: list[ReplyRecord]
+    experience: object = None  # the author's experience report (docs/import-format-experience.md)
 
     @property
     def import_key(self) -> str:
@@ -206,6 +207,7 @@ def parse_line(raw: bytes | str) -> ThreadRecord:
         side_effects=_names(obj, "side_effects"),
         medications=_names(obj, "medications"),
         replies=[_reply(item, n) for n, item in enumerate(replies, 1)],
+        experience=obj.get("experience"),
     )
 
 
@@ -272,6 +274,11 @@ class Importer:
         self.report.imported += 1
         self.report.thread_ids.append(thread_id)
         self.report.warnings.extend((line_no, w) for w in warnings)
+        if record.experience is not None:
+            from .experiences.service import import_experience
+
+            if warning := import_experience(thread_id, record.experience):
+                self.report.warnings.append((line_no, warning))
         if self.report.imported % CHECKPOINT_EVERY == 0:
             import_checkpoint.send(current_app._get_current_object())
 
@@ -445,9 +452,14 @@ def export_threads(query: Select | None = None, *, include_hidden: bool = False)
     last_id = 0
     while True:
         batch = db.session.scalars(stmt.where(Thread.id > last_id)).all()
+        from .experiences.service import experiences_for_export
+
+        experiences = experiences_for_export(batch)
         for thread in batch:
             item = thread_to_dict(thread)
             if item is not None:
+                if thread.id in experiences:
+                    item["experience"] = experiences[thread.id]
                 yield item
         if len(batch) < EXPORT_CHUNK:
             return

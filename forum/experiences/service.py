@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from .. import vocabulary
 from ..extensions import db
@@ -592,10 +593,23 @@ def experience_to_dict(
     return out
 
 
-def experience_for_export(thread: Thread) -> dict[str, Any] | None:
-    """The ``experience`` object for a thread line: the asker's attached report, if any."""
-    reports = reports_for_thread(thread)
-    return experience_to_dict(reports[0]) if reports else None
+def experiences_for_export(threads: list[Thread]) -> dict[int, dict[str, Any]]:
+    """The ``experience`` object of each exported thread whose asker attached a report,
+    by thread id: one query per chunk of threads, whatever the chunk size."""
+    authors = {t.id: t.author_id for t in threads if t.author_id is not None}
+    if not authors:
+        return {}
+    reports = db.session.scalars(
+        select(ExperienceReport)
+        .where(ExperienceReport.thread_id.in_(authors))
+        .options(selectinload(ExperienceReport.steps), selectinload(ExperienceReport.side_effects))
+        .order_by(ExperienceReport.id)
+    )
+    out: dict[int, dict[str, Any]] = {}
+    for r in reports:
+        if authors.get(r.thread_id) == r.user_id and r.thread_id not in out:
+            out[r.thread_id] = experience_to_dict(r)
+    return out
 
 
 def import_experience(thread_id: int, data: Any) -> str | None:

@@ -323,3 +323,54 @@ def test_attached_report_feeds_search_facets(app):
     assert (doc["tpmt"], doc["outcome"], doc["moved_to"]) == ("intermediate", "stopped", "biologic")
     service.delete_report(user, "lupus")
     assert thread_document(thread)["tpmt"] == ""
+
+
+def test_import_export_files_carry_the_experience_object(app, runner, tmp_path):
+    import json
+
+    lines = [
+        {
+            "title": "Starting aza after a TPMT result of intermediate",
+            "body": "My team says 50 mg. Anyone else?",
+            "author": "file_person",
+            "created": "2025-03-02T10:15:00Z",
+            "conditions": ["RA"],
+            "experience": {
+                "started": "2025-02-01",
+                "dose_mg_per_day": 50,
+                "tpmt": "intermediate",
+                "side_effects": [{"name": "feeling sick", "severity": "mild", "began_week": 1}],
+            },
+        },
+        {  # an old-style line, no experience: imports as before
+            "title": "A plain old question",
+            "body": "No experience here.",
+            "author": "old_style",
+            "conditions": ["Lupus"],
+        },
+        {  # an impossible experience: the thread imports, the experience is skipped
+            "title": "Typo in my dose",
+            "body": "Oops.",
+            "author": "typo_person",
+            "conditions": ["Lupus"],
+            "experience": {"dose_mg_per_day": 5000},
+        },
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    result = runner.invoke(args=["forum", "import", str(src)])
+    assert result.exit_code == 0, result.output
+    assert "line 3: warning: experience skipped" in result.output
+    from forum.models import User
+
+    report = service.get_report(User.by_name("file_person"), "rheumatoid-arthritis")
+    assert report.tpmt == "intermediate" and report.thread.title.startswith("Starting aza")
+    assert service.get_report(User.by_name("typo_person"), "lupus") is None
+
+    out = tmp_path / "out.jsonl"
+    assert runner.invoke(args=["forum", "export", str(out)]).exit_code == 0
+    exported = {d["title"]: d for d in map(json.loads, out.read_text().splitlines())}
+    exp = exported["Starting aza after a TPMT result of intermediate"]["experience"]
+    assert exp["condition"] == "rheumatoid-arthritis" and exp["dose_mg_per_day"] == 50
+    assert exp["side_effects"] == [{"name": "nausea", "severity": "mild", "began_week": 1}]
+    assert "experience" not in exported["A plain old question"]
