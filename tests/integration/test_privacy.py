@@ -59,11 +59,19 @@ def test_download_my_data_has_everything_mine_and_nobody_elses_email(client, aut
 def test_emails_appear_only_on_the_owners_account_page(client, auth):
     leaving, stay, own, other, _ = _vote_setup()
     pages = ["/", f"/t/{own.id}", f"/t/{other.id}", "/u/leaving_lou", "/api/v1/threads",
-             f"/api/v1/threads/{own.id}", "/latest.atom", "/search?q=nausea"]  # fmt: skip
+             f"/api/v1/threads/{own.id}", "/feeds/latest.atom", "/search?q=nausea",
+             "/api/v1/search?q=nausea", "/reports", "/reports.csv", "/api/v1/stats",
+             "/following", "/notifications"]  # fmt: skip
     auth.login("staying_sam")
     for path in pages:
         html = client.get(path).get_data(as_text=True)
         assert "lou.private@example.net" not in html, path
+    from forum import search
+    from forum.search.service import search as run_search
+
+    search.apply_now()
+    assert run_search("lou.private@example.net").total == 0  # emails are not indexed
+    assert run_search("lou private example").total == 0
     account = client.get("/account").get_data(as_text=True)
     assert "sam.private@example.net" in account
     assert "lou.private@example.net" not in account
