@@ -405,7 +405,7 @@ def phase_kill(server: Gunicorn, instance: Path, args, threads: list[int], rep: 
     k = threading.Thread(target=killer)
     k.start()
     outcomes, errors = run_posters(
-        server.port, "K", args.kill_posters, args.kill_posts, threads, args.posters, 0.2
+        server.port, "K", args.kill_posters, args.kill_posts, threads, args.posters
     )
     done.set()
     k.join()
@@ -559,10 +559,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kill-posters", type=int, default=10)
     ap.add_argument("--kill-posts", type=int, default=20)
     ap.add_argument("--kills", type=int, default=6)
-    ap.add_argument("--kill-every", type=float, default=1.5)
+    ap.add_argument("--kill-every", type=float, default=1.0)
     ap.add_argument("--lock-posters", type=int, default=5)
     ap.add_argument("--lock-seconds", type=float, default=4)
-    ap.add_argument("--long-lock-seconds", type=float, default=13)
+    ap.add_argument("--long-lock-seconds", type=float, default=16)
     ap.add_argument("--index-seconds", type=float, default=10)
     ap.add_argument("--rebuild-seconds", type=float, default=120)
     ap.add_argument("--reindex-kill-after", type=float, default=5)
@@ -574,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.posters, args.posts, args.searchers = 10, 5, 4
-        args.kill_posters, args.kill_posts, args.kills = 4, 8, 3
+        args.kill_posters, args.kill_posts, args.kills = 6, 8, 4
         args.lock_posters = 3
     tmp = Path(tempfile.mkdtemp(prefix="forum-load-"))
     instance = tmp / "instance"
