@@ -156,3 +156,24 @@ def test_delete_erasing_posts_removes_them_and_their_words_from_search(client, a
             assert b"wombatword" not in raw and b"quokkaword" not in raw, path
     page = client.get("/search?q=wombatword").get_data(as_text=True)
     assert f"/t/{other.id}" not in page and "Lou says" not in page
+
+
+def test_experience_reports_are_downloaded_and_deleted_with_the_account(client, auth):
+    from forum.experiences import service as experiences
+    from forum.experiences.models import ExperienceReport, ExperienceRevision
+
+    lou = f.user("leaving_lou")
+    experiences.save_report(
+        lou,
+        "lupus",
+        {"dose_mg_per_day": 100, "weight_kg": 61, "steps": [], "side_effects": []},
+        confirmed=True,
+    )
+    auth.login("leaving_lou")
+    data = json.loads(client.get("/account/data").get_data(as_text=True))
+    assert data["experience_reports"][0]["condition"] == "lupus"
+    assert data["experience_reports"][0]["weight_kg"] == 61  # private, but it is theirs
+    assert "notification_settings" in data
+    assert _delete(client, "keep").status_code == 302
+    assert db.session.scalar(select(func.count()).select_from(ExperienceReport)) == 0
+    assert db.session.scalar(select(func.count()).select_from(ExperienceRevision)) == 0
