@@ -319,3 +319,42 @@ def test_huge_page_numbers_are_not_500(client, auth, path):
     f.user("boss", role="admin")
     auth.login("boss")
     assert client.get(path).status_code < 500
+
+
+def test_two_workers_share_rate_limit_counts_through_redis(tmp_path):
+    """Two app instances (as two gunicorn workers) on one Redis count sign-ins together."""
+    import os
+    import uuid
+
+    url = os.environ.get("FORUM_TEST_REDIS_URL")
+    if not url:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("FORUM_TEST_REDIS_URL is not set in CI")
+        pytest.skip("FORUM_TEST_REDIS_URL is not set (.ci/services.sh starts a Redis)")
+    config = {
+        "TESTING": True,
+        "LOAD_DEMO_ON_FIRST_START": False,
+        "SECRET_KEY": "shared",
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": url,
+        "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
+        "RATE_LIMITS": {"login": "3 per minute"},
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'shared.db'}",
+    }
+    apps = [create_app({**config, "INSTANCE_PATH": str(tmp_path / f"w{n}")}) for n in (1, 2)]
+    statuses = []
+    for n in range(4):
+        app = apps[n % 2]
+        with app.app_context():
+            client = app.test_client()
+            token = csrf_from(client.get("/login").get_data(as_text=True))
+            statuses.append(
+                client.post(
+                    "/login", data={"display_name": "x", "password": "y", "csrf_token": token}
+                ).status_code
+            )
+            db.session.remove()
+    assert statuses == [400, 400, 400, 429]
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
