@@ -590,6 +590,14 @@ def experience_to_dict(
         out["include_in_summaries"] = False
     if not report.show_on_profile:
         out["show_on_profile"] = False
+    if include_private:  # the owner's download also carries the timeline (ignored on import)
+        out["history"] = [
+            {
+                "saved": rev.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "report": json.loads(rev.snapshot),
+            }
+            for rev in report.revisions
+        ]
     return out
 
 

@@ -304,7 +304,9 @@ def test_import_and_export_of_the_experience_object(app):
     assert out["condition"] == "crohns" and out["dose_mg_per_day"] == 125
     assert out["titration"] == [{"week": 0, "dose_mg": 50}, {"week": 4, "dose_mg": 125}]
     assert "weight_kg" not in out
-    assert service.experience_to_dict(report, include_private=True)["weight_kg"] == 70
+    private = service.experience_to_dict(report, include_private=True)
+    assert private["weight_kg"] == 70  # the owner's own download only
+    assert [h["report"]["dose_mg_per_day"] for h in private["history"]] == [125]
 
 
 def test_attached_report_feeds_search_facets(app):

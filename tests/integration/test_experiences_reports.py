@@ -178,3 +178,14 @@ def test_overall_page_links_conditions_with_enough_reports(client):
     assert "Lupus (SLE) (5 reports)" in listed and "Crohn&#39;s disease (5 reports)" in listed
     assert "Eczema" not in listed  # one report
     assert "5 reports</strong>" in text(client.get("/reports/lupus"))
+
+
+def test_breakdowns_link_to_the_threads_behind_them(client):
+    for i in range(5):
+        report(f"stopper_{i}", outcome="stopped", stop_reason="side_effects", dose_mg_per_day=100)
+    page = text(client.get("/reports/lupus"))
+    assert "/reports/threads?condition=lupus&amp;outcome=stopped" in page
+    assert "/reports/threads?condition=lupus&amp;stop_reason=side_effects" in page
+    assert "/reports/threads?condition=lupus&amp;band=100-149" in page
+    listing = text(client.get("/reports/threads?condition=lupus&stop_reason=side_effects"))
+    assert "5 reports from people with Lupus (SLE) stopped because of side effects" in listing
