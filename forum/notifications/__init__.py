@@ -53,8 +53,8 @@ def _template_helpers(app: Flask) -> None:
 
 def _thread_seen():
     """A signed-in member opens a thread page: mark it seen for /following and its
-    notifications read before the page (and its header count) is rendered. Touches
-    only that member's rows, so a missing or hidden thread changes nothing."""
+    notifications read before the page (and its header count) is rendered. A missing
+    or hidden thread changes nothing."""
     if (
         request.method == "GET"
         and request.endpoint in THREAD_ENDPOINTS

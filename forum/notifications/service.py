@@ -140,6 +140,9 @@ def mark_thread_seen(user: User, thread_id: int) -> None:
     Runs after every thread page a member sees, so it writes only when there is
     something to record.
     """
+    thread = db.session.get(Thread, thread_id)
+    if thread is None or not thread.is_visible:
+        return  # a page that is not there (or hidden) records nothing
     followed = _follow_row(user, "thread", str(thread_id)) is not None
     unread = db.session.scalar(
         select(Notification.id).where(
