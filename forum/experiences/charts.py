@@ -32,7 +32,9 @@ def bar_chart(title: str, desc: str, bars: list[tuple[str, int | None]]) -> Mark
         y = i * ROW_H
         parts.append(f'<text x="0" y="{y + 15}" class="chart-label">{escape(label)}</text>')
         if percent is None:
-            parts.append(f'<text x="0" y="{y + 35}" class="chart-note">too few to show</text>')
+            parts.append(
+                f'<text x="0" y="{y + 35}" class="chart-note">not shown (small group)</text>'
+            )
             continue
         w = max(1, round(BAR_W * max(0, min(percent, 100)) / 100))
         parts.append(
@@ -47,7 +49,7 @@ def breakdown_chart(title: str, block: dict) -> Markup:
     """A chart for a ``stats.cells`` breakdown."""
     rows = block["rows"]
     desc = "; ".join(
-        f"{r['label']}: {'too few to show' if r['suppressed'] else str(r['percent']) + '%'}"
+        f"{r['label']}: {'not shown (small group)' if r['suppressed'] else str(r['percent']) + '%'}"
         for r in rows
     )
     desc += f". Out of {block['denominator']} reports."

@@ -423,7 +423,7 @@ def csv_rows(result: dict[str, Any]) -> list[list[Any]]:
 
     def breakdown(section: str, item: str, block: dict) -> None:
         for c in block["rows"]:
-            count = c["count"] if not c["suppressed"] else f"fewer than {MIN_GROUP}"
+            count = c["count"] if not c["suppressed"] else "not shown (small group)"
             rows.append(
                 [section, item, c["label"], count, _v(block["denominator"]), _v(c["percent"])]
             )
