@@ -109,15 +109,23 @@ def _days_on(report: ExperienceReport, today: date) -> int | None:
     return ((report.stopped_on or today) - report.started_on).days
 
 
-def qualifying(filters: Filters, today: date | None = None) -> list[ExperienceReport]:
-    """Reports counted for this selection: opted in, and matching every filter."""
+def qualifying(
+    filters: Filters, today: date | None = None, *, details: bool = True
+) -> list[ExperienceReport]:
+    """Reports counted for this selection: opted in, and matching every filter.
+
+    ``details`` loads their side effects and steps too (not needed just to count).
+    """
     today = today or date.today()
     query = (
         select(ExperienceReport)
         .where(ExperienceReport.include_in_summaries.is_(True))
-        .options(selectinload(ExperienceReport.side_effects), selectinload(ExperienceReport.steps))
         .order_by(ExperienceReport.id)
     )
+    if details:
+        query = query.options(
+            selectinload(ExperienceReport.side_effects), selectinload(ExperienceReport.steps)
+        )
     if filters.condition:
         query = query.where(ExperienceReport.condition == filters.condition)
     if filters.tpmt:
@@ -293,7 +301,7 @@ def _small_complement(filters: Filters, n: int, today: date | None) -> bool:
     """
     for key in filters.as_dict():
         wider = Filters(**{**filters.as_dict(), key: None})
-        if 0 < len(qualifying(wider, today)) - n < MIN_GROUP:
+        if 0 < len(qualifying(wider, today, details=False)) - n < MIN_GROUP:
             return True
     return False
 

@@ -88,7 +88,6 @@ def edit(condition: str):
         except ValidationError as exc:
             status = 400
             _attach_errors(form, exc.errors)
-            flash(exc.message, "error")
         else:
             flash("Your experience report is saved. Thank you for sharing it.", "success")
             return redirect(url_for("experiences.mine") + f"#report-{condition}")
