@@ -394,10 +394,16 @@ def _name(user: User | None) -> str:
     return user.display_name if user is not None else FORMER_MEMBER
 
 
-def thread_to_dict(thread: Thread) -> dict | None:
-    """One thread in the import format; None when its question is not visible."""
+def thread_to_dict(thread: Thread, include_hidden: bool = False) -> dict | None:
+    """One thread in the import format; None when its question is deleted or hidden.
+
+    ``include_hidden`` keeps a hidden question (a person downloading their own data);
+    hidden and deleted replies are always left out.
+    """
     question = thread.posts[0] if thread.posts else None
-    if question is None or not question.is_question or not question.is_visible:
+    if question is None or not question.is_question or question.is_deleted:
+        return None
+    if question.is_hidden and not include_hidden:
         return None
     return {
         "title": thread.title,
@@ -456,7 +462,7 @@ def export_threads(query: Select | None = None, *, include_hidden: bool = False)
 
         experiences = experiences_for_export(batch)
         for thread in batch:
-            item = thread_to_dict(thread)
+            item = thread_to_dict(thread, include_hidden)
             if item is not None:
                 if thread.id in experiences:
                     item["experience"] = experiences[thread.id]

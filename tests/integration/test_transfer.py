@@ -263,3 +263,17 @@ def test_thread_imported_elsewhere_during_an_import_is_already_present(app):
     importer.import_line(1, line(replies=[]))
     assert (importer.report.imported, importer.report.already_present) == (0, 1)
     assert count(Thread) == 1
+
+
+def test_include_hidden_keeps_ones_own_hidden_thread_but_not_hidden_replies(app):
+    me, other = factories.user(), factories.user()
+    thread = factories.thread(me, title="Mine, hidden", replies=[(other, "shown"), (other, "x")])
+    thread.is_hidden = True
+    thread.question.is_hidden = True
+    thread.posts[2].is_hidden = True
+    db.session.commit()
+    mine = select(Thread).where(Thread.author_id == me.id)
+    assert list(transfer.export_threads(mine)) == []
+    [item] = transfer.export_threads(mine, include_hidden=True)
+    assert item["title"] == "Mine, hidden"
+    assert [r["body"] for r in item["replies"]] == ["shown"]
