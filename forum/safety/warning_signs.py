@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Shown in the banner, in this order.
 WARNING_SIGNS: dict[str, str] = {
@@ -112,6 +113,23 @@ PATTERNS: dict[str, list[str]] = {
 }
 
 _COMPILED = {k: [re.compile(p, re.IGNORECASE) for p in v] for k, v in PATTERNS.items()}
+# A cheap first look (plain substrings of the lower-cased text): a category's patterns only
+# run on text containing one of its stems.
+_CATEGORY_STEMS: dict[str, tuple[str, ...]] = {
+    "fever": ("fev", "feev", "pyrex", "temp", "hot and cold", "boiling", "burning up"),
+    "chills": ("chills", "shiver", "rigo", "shakes"),
+    "infection": ("infect", "uti", "flu", "oozing", " pus", "cough", "burning when"),
+    "sore_throat": ("thro", "tonsil", "strep", "ulcer"),
+    "bruising_bleeding": ("brui", "brus", "bleed", "blood", "petechiae", "spots", "dots"),
+    "jaundice": ("jaund", "yellow"),
+    "stools": ("stool", "poo", "faeces", "feces", "bowel", "motions", "diarrh", "blood", "rectal"),
+    "stomach_pain": ("stomach", "tummy", "abdom", "belly", "gut", "pancrea", "doubled"),
+}
+
+
+def _has_stem(low: str, category: str) -> bool:
+    return any(stem in low for stem in _CATEGORY_STEMS[category])
+
 
 # Fixed phrases that contain a sign word but are not a sign.
 _NOT_A_SIGN = re.compile(
@@ -191,11 +209,16 @@ def has_warning_signs(text: str | None) -> bool:
 
 def find_warning_signs(text: str | None) -> list[str]:
     """The categories (keys of WARNING_SIGNS) the text describes someone having, in order."""
+    return list(_find_cached(text or ""))
+
+
+@lru_cache(maxsize=2048)  # thread pages render the same posts again and again
+def _find_cached(text: str) -> tuple[str, ...]:
     found: list[str] = []
     for match in find_sign_matches(text):
         if match.category not in found:
             found.append(match.category)
-    return [k for k in WARNING_SIGNS if k in found]
+    return tuple(k for k in WARNING_SIGNS if k in found)
 
 
 def find_in_query(query: str | None) -> list[str]:
@@ -242,9 +265,14 @@ def _sentences(text: str) -> list[str]:
 
 
 def _raw_hits(clause: str) -> list[tuple[int, int, str]]:
+    low = " " + clause.lower()
+    if not any(_has_stem(low, category) for category in _CATEGORY_STEMS):
+        return []
     hits = []
     masked = _NOT_A_SIGN.sub(lambda m: " " * len(m.group(0)), clause)
     for category, patterns in _COMPILED.items():
+        if not _has_stem(low, category):
+            continue
         for pattern in patterns:
             for m in pattern.finditer(masked):
                 hits.append((m.start(), m.end(), category))
@@ -258,8 +286,18 @@ def _raw_hits(clause: str) -> list[tuple[int, int, str]]:
     return hits
 
 
+def _clause_spans(sentence: str) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for m in _CLAUSE_SPLIT.finditer(sentence):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, len(sentence)))
+    return spans
+
+
 def _sentence_matches(sentence: str) -> list[SignMatch]:
-    categories = {h[2] for h in _raw_hits(sentence)}
+    hits = _raw_hits(sentence)
+    categories = {h[2] for h in hits}
     if not categories:
         return []
     if len(categories) >= 3 and (
@@ -272,13 +310,13 @@ def _sentence_matches(sentence: str) -> list[SignMatch]:
         if not re.search(r"\b(?:i|my|i'm|i've)\b", sentence, re.I):
             return []  # "Is bruising a common side effect?"
     result = []
-    for clause in _CLAUSE_SPLIT.split(sentence):
-        result.extend(_clause_matches(clause))
+    for start, end in _clause_spans(sentence):
+        local = [(s - start, e - start, c) for s, e, c in hits if start <= s < end]
+        result.extend(_clause_matches(sentence[start:end], local))
     return result
 
 
-def _clause_matches(clause: str) -> list[SignMatch]:
-    hits = _raw_hits(clause)
+def _clause_matches(clause: str, hits: list[tuple[int, int, str]]) -> list[SignMatch]:
     if not hits or _DISTANT_PAST.search(clause) or _ABOUT_THE_DRUG.search(clause):
         return []
     result = []
