@@ -97,11 +97,23 @@ def test_remember_cookie_is_httponly_and_dies_with_a_password_change(client, aut
     other = app.test_client()
     other.set_cookie("remember_token", value)
     assert other.get("/account").status_code == 200
-    user.session_version += 1  # what a password change elsewhere does
-    db.session.commit()
+    # the person changes their password on the first device
+    token = csrf_from(client.get("/account").get_data(as_text=True))
+    changed = client.post(
+        "/account/password",
+        data={
+            "current_password": f.PASSWORD,
+            "new_password": "a new long passphrase 42",
+            "csrf_token": token,
+        },  # fmt: skip
+    )
+    assert changed.status_code == 302
+    assert client.get("/account").status_code == 200  # this device stays signed in
     other2 = app.test_client()
     other2.set_cookie("remember_token", value)
-    assert other2.get("/account").status_code in (302, 401)
+    assert other2.get("/account").status_code in (302, 401)  # the old remember-me is dead
+    assert other.get("/account").status_code in (302, 401)  # and the other session too
+    assert user.id
 
 
 @pytest.mark.parametrize("target", OPEN_REDIRECTS[:-1])
