@@ -20,7 +20,7 @@ def init_db() -> None:
 
 
 def _lines(stream) -> list[bytes] | None:
-    """Count lines for the progress bar: rewind a file, buffer stdin (not seekable)."""
+    """Buffer a pipe (stdin) so its lines can be counted; None for a file, counted and rewound."""
     if stream.seekable():
         return None
     return stream.readlines()
