@@ -7,6 +7,7 @@ all call it, so range checks, vocabulary mapping and the history snapshot happen
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, datetime
 from typing import Any
 
@@ -112,7 +113,7 @@ def _check_week(errors: dict, key: str, value: int | None) -> None:
 def _check_dose(errors: dict, questions: dict, key: str, dose: float | None) -> None:
     if dose is None:
         return
-    if dose <= 0 or dose > DOSE_MAX:
+    if not math.isfinite(dose) or dose <= 0 or dose > DOSE_MAX:
         errors[key] = f"A daily dose must be more than 0 and at most {DOSE_MAX} mg."
     elif not DOSE_USUAL[0] <= dose <= DOSE_USUAL[1]:
         questions[key] = UNUSUAL

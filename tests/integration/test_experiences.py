@@ -376,3 +376,27 @@ def test_import_export_files_carry_the_experience_object(app, runner, tmp_path):
     assert exp["condition"] == "rheumatoid-arthritis" and exp["dose_mg_per_day"] == 50
     assert exp["side_effects"] == [{"name": "nausea", "severity": "mild", "began_week": 1}]
     assert "experience" not in exported["A plain old question"]
+
+
+def test_odd_input_is_refused_never_a_server_error(client, auth):
+    user = sign_in(auth)
+    odd = [
+        {"dose_mg_per_day": "nan"},
+        {"dose_mg_per_day": "1e400", "dose_confirmed": "y"},
+        {"dose_mg_per_day": "abc"},
+        {"weight_kg": "inf"},
+        {"thread_id": "not-a-number"},
+        {"thread_id": "999999"},
+        {"started_on": "2024-13-45"},
+        {"tpmt": "purple"},
+        {"co_medications": ["made-up-pill"]},
+        {"steps-0-week": "99999999999999999999", "steps-0-dose_mg": "50"},
+        {"side_effects-0-side_effect": "not-a-side-effect"},
+        {"side_effects-0-severity": "catastrophic", "side_effects-0-side_effect": "rash"},
+    ]
+    for fields in odd:
+        resp = client.post(EDIT, data=form_data(client, **fields))
+        assert resp.status_code == 400, fields
+    assert service.get_report(user, "lupus") is None
+    assert client.get("/experiences/new?condition=nope").status_code == 404
+    assert client.get("/reports/threads?side_effect=nope").status_code == 400
