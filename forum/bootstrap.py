@@ -1,9 +1,10 @@
 """First start: bring the schema to the newest migration, and load the demo content once.
 
 Migrations (``migrations/``, Alembic through Flask-Migrate) own the schema on SQLite and
-PostgreSQL alike. Every process runs ``upgrade`` to head when it starts; a lock makes
-several workers or servers starting at once take turns (PostgreSQL: an advisory lock;
-SQLite: a lock file next to the database).
+PostgreSQL alike. Every process runs ``upgrade`` to head when it starts (unless
+``SCHEMA_AUTO_UPGRADE`` is off); a lock makes several workers or servers starting at once
+take turns (PostgreSQL: an advisory lock; SQLite: a lock file next to the database), so the
+schema is built and the demo loaded exactly once.
 """
 
 from __future__ import annotations
@@ -34,19 +35,25 @@ def init_app(app: Flask) -> None:
     """``SCHEMA_AUTO_UPGRADE = False`` leaves upgrades to ``flask db upgrade`` (an operator
     who upgrades once, before restarting the app servers)."""
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
-    with app.app_context():
-        if app.config.get("SCHEMA_AUTO_UPGRADE", True):
-            ensure_schema()
-        if app.config.get("LOAD_DEMO_ON_FIRST_START"):
+    upgrade = app.config.get("SCHEMA_AUTO_UPGRADE", True)
+    demo = app.config.get("LOAD_DEMO_ON_FIRST_START")
+    if not (upgrade or demo):
+        return
+    with app.app_context(), _startup_lock():
+        if upgrade:
+            _upgrade()
+        if demo:
             load_demo_once()
 
 
 def ensure_schema() -> None:
     """Upgrade the database to the newest migration (a new database is built this way)."""
-    engine = db.engine
-    with _schema_lock(), engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    with _startup_lock():
+        _upgrade()
+
+
+def _upgrade() -> None:
+    with db.engine.begin() as conn:
         config = migrate.get_config()
         config.attributes["connection"] = conn
         config.attributes["quiet"] = True
@@ -68,9 +75,21 @@ def _create_unmigrated_tables(conn) -> None:
 
 
 @contextmanager
-def _schema_lock():
-    """An exclusive file lock beside a SQLite database; nothing for other databases."""
+def _startup_lock():
+    """One process at a time upgrades the schema and loads the demo: several workers or
+    servers may start at once. PostgreSQL: a session advisory lock; SQLite: an exclusive
+    file lock beside the database; nothing for an in-memory database."""
     url = db.engine.url
+    if url.get_backend_name() == "postgresql":
+        with db.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_LOCK_KEY})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_LOCK_KEY})
+                conn.commit()
+        return
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         yield
         return
