@@ -184,6 +184,7 @@ def reports_csv():
 
 @bp.get("/api/v1/stats")
 def api_stats():
-    """The same aggregates as /reports (one function computes both)."""
+    """The same aggregates as /reports (one function computes both), in the API's
+    single-object envelope ``{"data": {...}}``."""
     filters = stats.parse_filters(request.args)
-    return jsonify(stats.compute(filters))
+    return jsonify(data=stats.compute(filters))

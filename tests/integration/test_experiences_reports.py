@@ -45,7 +45,7 @@ def test_four_reports_are_too_few_five_are_shown(client):
     page = text(client.get("/reports/lupus"))
     assert "Too few reports yet" in page
     assert "Nausea" not in page and "<svg" not in page
-    assert client.get("/api/v1/stats?condition=lupus").get_json()["enough"] is False
+    assert client.get("/api/v1/stats?condition=lupus").get_json()["data"]["enough"] is False
     report("lupus_reader_5", dose_mg_per_day=100, side_effects=[effect("nausea")])
     page = text(client.get("/reports/lupus"))
     assert "Too few reports yet" not in page
@@ -61,13 +61,13 @@ def test_opted_out_reports_are_not_counted(client):
         side_effects=[effect("hair-loss")],
         include_in_summaries=False,
     )
-    data = client.get("/api/v1/stats?condition=lupus").get_json()
+    data = client.get("/api/v1/stats?condition=lupus").get_json()["data"]
     assert data["reports"] == 5
     assert "5 reports</strong>" in text(client.get("/reports/lupus"))
     # Four opted-in hair-loss reports plus the opted-out one stay below the minimum.
     for i in range(4):
         report(f"hair_{i}", side_effects=[effect("hair-loss")])
-    items = client.get("/api/v1/stats?condition=lupus").get_json()["side_effects"]["items"]
+    items = client.get("/api/v1/stats?condition=lupus").get_json()["data"]["side_effects"]["items"]
     assert [i["slug"] for i in items] == ["nausea"]
 
 
@@ -81,7 +81,7 @@ def test_api_agrees_with_the_page(client):
             helped_after_weeks=[6, 8, 10, 12, 12, 16][i],
             side_effects=[effect("nausea", began=2)] + ([effect("fatigue")] if i < 5 else []),
         )
-    api = client.get("/api/v1/stats?condition=lupus&tpmt=normal").get_json()
+    api = client.get("/api/v1/stats?condition=lupus&tpmt=normal").get_json()["data"]
     page = text(client.get("/reports/lupus?tpmt=normal"))
     assert f"{api['reports']} reports</strong>" in page
     for item in api["side_effects"]["items"]:
@@ -154,11 +154,11 @@ def test_duration_filter_uses_time_on_treatment(client):
         report(f"new_{i}", started_on=recent)
     for i in range(5):
         report(f"old_{i}", started_on=date.today() - timedelta(days=800))
-    api = client.get("/api/v1/stats?condition=lupus&duration=under-3-months").get_json()
+    api = client.get("/api/v1/stats?condition=lupus&duration=under-3-months").get_json()["data"]
     assert api["reports"] == 5
-    api = client.get("/api/v1/stats?condition=lupus&duration=1-3-years").get_json()
+    api = client.get("/api/v1/stats?condition=lupus&duration=1-3-years").get_json()["data"]
     assert api["reports"] == 5
-    assert client.get("/api/v1/stats?duration=3-years-plus").get_json()["enough"] is False
+    assert client.get("/api/v1/stats?duration=3-years-plus").get_json()["data"]["enough"] is False
 
 
 def test_unknown_filter_values_are_400(client):
