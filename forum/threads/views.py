@@ -66,10 +66,17 @@ def _user():
     return current_user._get_current_object()
 
 
+def _moderator() -> bool:
+    """Moderators see hidden threads in lists, labelled (templates/_macros/threads.html)."""
+    return bool(current_user.is_authenticated and current_user.is_moderator)
+
+
 @bp.get("/")
 def index():
     tab = _tab()
-    page = clamped(list_threads, page_number(), tab=tab, per_page=_per_page())
+    page = clamped(
+        list_threads, page_number(), tab=tab, per_page=_per_page(), include_hidden=_moderator()
+    )
     return render_template("threads/index.html", page=page, tab=tab)
 
 
@@ -89,7 +96,14 @@ def _term_page(kind: str, slug: str):
     if term is None:
         abort(404)
     tab = _tab()
-    page = clamped(list_threads, page_number(), tab=tab, per_page=_per_page(), **{kind: slug})
+    page = clamped(
+        list_threads,
+        page_number(),
+        tab=tab,
+        per_page=_per_page(),
+        include_hidden=_moderator(),
+        **{kind: slug},
+    )
     return render_template("threads/term.html", kind=kind, term=term, page=page, tab=tab)
 
 

@@ -124,3 +124,16 @@ def test_hidden_reply_gone_from_api_and_search(client, auth):
     service.set_post_hidden(mod, t.posts[1], False)
     search.apply_now()
     assert run_search("echidnaword").total == 1
+
+
+def test_moderators_see_hidden_threads_in_lists_labelled(client, auth):
+    from forum.moderation import service
+
+    mod = f.user("mod_mo", role="moderator")
+    t = f.thread(title="Wallabyword thread")
+    service.set_thread_hidden(mod, t, True, "spam")
+    assert "Wallabyword" not in client.get("/").get_data(as_text=True)
+    auth.login("mod_mo")
+    for path in ("/", "/conditions/lupus"):
+        html = client.get(path).get_data(as_text=True)
+        assert "Wallabyword" in html and "badge-hidden" in html, path
