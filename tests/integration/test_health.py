@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import create_engine, text
 
+from forum import search
 from forum.extensions import db
 from tests import factories
 
@@ -53,3 +56,36 @@ def test_unreachable_database_answers_503(app, client):
         dead.dispose()
 
     assert client.get("/healthz").status_code == 200
+
+
+def test_lag_shows_changes_the_index_has_not_applied(app, client):
+    author = factories.user("lagging_lou")
+    factories.thread(author, title="First week on aza", body="Hello.")
+    app.config["SEARCH_SYNC"] = False  # this server's index stops following for a moment
+    factories.thread(author, title="Does the rash fade?", body="Week three now.")
+    factories.thread(author, title="Aza and sunburn", body="Any tips?")
+
+    index = client.get("/healthz").get_json()["index"]
+    assert index["state"] == "behind"
+    assert index["lag_changes"] == 2
+    assert index["latest_change_id"] - index["applied_change_id"] >= 2
+    assert index["lag_seconds"] >= 0
+
+    app.config["SEARCH_SYNC"] = True
+    search.apply_now()
+    index = client.get("/healthz").get_json()["index"]
+    assert (index["state"], index["lag_changes"], index["lag_seconds"]) == ("ok", 0, 0.0)
+    assert index["applied_change_id"] == index["latest_change_id"]
+
+
+def test_missing_index_is_reported_but_pages_still_count_as_up(app, client):
+    factories.thread(factories.user("indexed_ida"), title="Hair thinning", body="Month 3.")
+    assert client.get("/healthz").get_json()["index"]["state"] == "ok"
+    (Path(app.config["SEARCH_INDEX_DIR"]) / "CURRENT").unlink()
+
+    resp = client.get("/healthz")
+
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["status"] == "degraded"
+    assert body["index"]["state"] == "unavailable"
