@@ -113,7 +113,8 @@ def thread_action(thread_id: int, verb: str):
         service.set_thread_hidden(_me(), thread, verb == "hide", reason)
     else:
         service.set_thread_locked(_me(), thread, verb == "lock", reason)
-    flash(f"Thread {verb}{'d' if verb.endswith('e') else 'ed'}.", "success")
+    done = {"hide": "hidden", "unhide": "visible again", "lock": "locked", "unlock": "unlocked"}
+    flash(f"Thread {done[verb]}.", "success")
     return redirect(_back(url_for("threads.show", thread_id=thread.id)))
 
 
