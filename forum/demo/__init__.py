@@ -18,7 +18,7 @@ from ..extensions import db
 from ..models import Thread, User
 from ..services import ServiceError
 from ..threads import service
-from ..transfer import ImportReport, import_key, import_lines, parse_line
+from ..transfer import ImportReport, bulk_import, import_key, import_lines, parse_line
 
 
 def _read(name: str) -> bytes:
@@ -26,13 +26,18 @@ def _read(name: str) -> bytes:
 
 
 def load_demo() -> ImportReport:
-    """Import the demo threads and apply the extras; safe to run again."""
-    raw = _read("threads.jsonl")
-    report = import_lines(raw.splitlines())
-    apply_extras(json.loads(_read("extras.json")), raw.splitlines())
+    """Import the demo threads and apply the extras; safe to run again.
+
+    All of it is one bulk import, so the search index catches up once at the end
+    rather than after each of the hundreds of small commits.
+    """
     from ..experiences.demo import load_demo_experiences
 
-    load_demo_experiences()
+    raw = _read("threads.jsonl")
+    with bulk_import():
+        report = import_lines(raw.splitlines())
+        apply_extras(json.loads(_read("extras.json")), raw.splitlines())
+        load_demo_experiences()
     return report
 
 
