@@ -610,7 +610,7 @@ def experiences_for_export(threads: list[Thread]) -> dict[int, dict[str, Any]]:
         return {}
     reports = db.session.scalars(
         select(ExperienceReport)
-        .where(ExperienceReport.thread_id.in_(authors))
+        .where(ExperienceReport.thread_id.in_(list(authors)))
         .options(selectinload(ExperienceReport.steps), selectinload(ExperienceReport.side_effects))
         .order_by(ExperienceReport.id)
     )
