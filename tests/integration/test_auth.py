@@ -216,6 +216,9 @@ def test_remember_me_sets_a_lasting_cookie_only_when_asked(app):
         data["csrf_token"] = token(client)
         client.post("/login", data=data)
         assert (client.get_cookie("remember_token") is not None) is expected
+        # A new browser session (session cookie gone): only "remember me" keeps you in.
+        client.delete_cookie("session")
+        assert (client.get("/account").status_code == 200) is expected
 
 
 def test_login_next_only_goes_to_this_site(client):
