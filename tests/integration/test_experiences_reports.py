@@ -189,3 +189,16 @@ def test_breakdowns_link_to_the_threads_behind_them(client):
     assert "/reports/threads?condition=lupus&amp;band=100-149" in page
     listing = text(client.get("/reports/threads?condition=lupus&stop_reason=side_effects"))
     assert "5 reports from people with Lupus (SLE) stopped because of side effects" in listing
+
+
+def test_demo_reports_fill_at_least_four_condition_summaries(client):
+    from forum.experiences.demo import load_demo_experiences
+    from forum.experiences.stats import condition_counts
+
+    assert load_demo_experiences() >= 60
+    assert load_demo_experiences() == 0  # loading again adds nothing
+    shown = [slug for slug, _, _ in condition_counts()]
+    assert len(shown) >= 4
+    for slug in shown[:4]:
+        page = text(client.get(f"/reports/{slug}"))
+        assert "Too few reports yet" not in page and "<svg" in page, slug
