@@ -14,11 +14,22 @@ from . import pgtools
 
 @pytest.fixture
 def database_url():
-    """None (SQLite in the instance folder), or a fresh PostgreSQL schema when
-    FORUM_TEST_DATABASE_URL is set (see tests/pgtools.py)."""
+    """None (SQLite in the instance folder), or a new PostgreSQL database with the whole
+    schema when FORUM_TEST_DATABASE_URL is set (see tests/pgtools.py)."""
     url = pgtools.server_url()
     if not url:
         yield None
+        return
+    with pgtools.migrated_database(url) as own:
+        yield own
+
+
+@pytest.fixture
+def empty_database_url(tmp_path):
+    """An empty database of this run's backend: a SQLite file, or a PostgreSQL schema."""
+    url = pgtools.server_url()
+    if not url:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
         return
     with pgtools.fresh_schema(url) as scoped:
         yield scoped

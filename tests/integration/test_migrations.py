@@ -39,8 +39,8 @@ AWAITING_FINAL_MIGRATION = {
 
 
 @pytest.fixture
-def target_url(tmp_path, database_url):
-    return database_url or f"sqlite:///{tmp_path / 'old.db'}"
+def target_url(empty_database_url):
+    return empty_database_url
 
 
 @pytest.fixture
