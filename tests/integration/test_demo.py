@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from importlib import resources
 
 from sqlalchemy import func, select
@@ -83,6 +84,10 @@ def test_first_start_loads_the_demo_once_and_keeps_what_users_wrote(tmp_path):
         "RATELIMIT_ENABLED": False,
     }
     first = create_app(config)
+    # The demo is loaded as one bulk import: the search index must have caught up at its end.
+    page = first.test_client().get("/search?q=allopurinol").get_data(as_text=True)
+    text = re.sub(r"<[^>]+>", "", page)  # matched words are highlighted
+    assert "Gout flare - told allopurinol needs checking because of aza?" in text
     with first.app_context():
         loaded, _ = counts()
         assert loaded == len(demo_lines())
