@@ -54,3 +54,37 @@ def breakdown_chart(title: str, block: dict) -> Markup:
     )
     desc += f". Out of {block['denominator']} reports."
     return bar_chart(title, desc, [(r["label"], r["percent"]) for r in rows])
+
+
+def dose_chart(steps: list[tuple[int, float]], now_week: int | None) -> Markup:
+    """A step line of the daily dose by week, for the owner's own report.
+
+    ``steps`` are (week, mg/day) in order; the line runs on to ``now_week`` when known.
+    """
+    n = next(_ids)
+    end = max([w for w, _ in steps] + [now_week or 0, 1])
+    top = max(d for _, d in steps) or 1
+    w, h, left, bottom = WIDTH, 150, 44, 24
+    x = lambda week: left + round((w - left - 10) * week / end)  # noqa: E731
+    y = lambda dose: 8 + round((h - bottom - 8) * (1 - dose / top))  # noqa: E731
+    points = []
+    for i, (week, dose) in enumerate(steps):
+        if i:
+            points.append(f"{x(week)},{y(steps[i - 1][1])}")
+        points.append(f"{x(week)},{y(dose)}")
+    points.append(f"{x(end)},{y(steps[-1][1])}")
+    desc = "; ".join(f"week {wk}: {d:g} mg/day" for wk, d in steps)
+    return Markup(  # noqa: S704 - only numbers and escaped text are interpolated
+        f'<svg class="chart dose-chart" role="img" aria-labelledby="chart-t{n} chart-d{n}" '
+        f'viewBox="0 0 {w} {h}" width="100%" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="chart-t{n}">Daily dose by week</title>'
+        f'<desc id="chart-d{n}">{escape(desc)}</desc>'
+        f'<line x1="{left}" y1="{h - bottom}" x2="{w - 10}" y2="{h - bottom}" class="chart-axis"/>'
+        f'<text x="{left - 4}" y="{y(top) + 5}" text-anchor="end" class="chart-value">'
+        f"{top:g}</text>"
+        f'<text x="{left - 4}" y="{h - bottom}" text-anchor="end" class="chart-value">0</text>'
+        f'<text x="{left}" y="{h - 6}" class="chart-value">week 0</text>'
+        f'<text x="{w - 10}" y="{h - 6}" text-anchor="end" class="chart-value">week {end}</text>'
+        f'<polyline points="{" ".join(points)}" class="chart-line"/>'
+        "</svg>"
+    )

@@ -71,6 +71,22 @@ def _side_effect_chart(block: dict):
     )
 
 
+@bp.app_template_global("experience_dose_chart")
+def _dose_chart(report):
+    """The owner's dose over time, from steps that give a week (or a date and a start)."""
+    steps = []
+    for s in report.steps:
+        week = s.week
+        if week is None and s.on_date and report.started_on:
+            week = max(0, (s.on_date - report.started_on).days // 7)
+        if week is not None:
+            steps.append((week, s.dose_mg))
+    if not steps:
+        return ""
+    steps.sort(key=lambda p: p[0])
+    return charts.dose_chart(steps, report.weeks_on_treatment())
+
+
 @bp.app_template_filter("exp_num")
 def _num(value) -> str:
     """12.0 -> "12", 12.5 -> "12.5", None -> "—"."""

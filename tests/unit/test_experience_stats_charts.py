@@ -63,3 +63,10 @@ def test_breakdown_chart_describes_every_bar():
     block = stats.cells(Counter(a=6, b=9), {"a": "Alpha", "b": "Beta"})
     svg = str(charts.breakdown_chart("Letters", block))
     assert "Alpha: 40%; Beta: 60%. Out of 15 reports." in svg
+
+
+def test_dose_chart_steps_up_and_runs_on_to_now():
+    svg = str(charts.dose_chart([(0, 50.0), (4, 100.0)], 10))
+    assert 'role="img"' in svg and "week 0: 50 mg/day; week 4: 100 mg/day" in svg
+    # x = 44 + 306 * week / 10, y = 8 + 118 * (1 - dose / 100): 50 mg to week 4, then 100.
+    assert 'points="44,67 166,67 166,8 350,8"' in svg
