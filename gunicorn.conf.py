@@ -42,3 +42,14 @@ proc_name = "aza-forum"
 # several servers on one machine would fight over; FORUM_CONTROL_SOCKET opts in to one.
 control_socket = os.environ.get("FORUM_CONTROL_SOCKET") or "gunicorn.ctl"
 control_socket_disable = not os.environ.get("FORUM_CONTROL_SOCKET")
+
+
+def post_worker_init(worker):
+    """Follow the search change record from the start, not from the first request (one
+    worker per server follows; the others stand by)."""
+    try:
+        from forum.search.replica import ensure_follower
+
+        ensure_follower(worker.wsgi)
+    except Exception:
+        worker.log.exception("could not start the search follower")
