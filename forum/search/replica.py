@@ -6,8 +6,9 @@ follows the database's ordered ``search_changes`` record:
 * **Following.** A background thread per server (the worker process that holds
   ``follower.lock`` in the index root; the others stand by) checks ``max(id)`` every
   ``SEARCH_FOLLOW_INTERVAL`` seconds (0.5) and applies what is pending, so a post made on
-  another server is searchable here within about a second. It starts with the first
-  request (``/healthz`` included), never in ``flask`` commands.
+  another server is searchable here within about a second. It starts when a gunicorn
+  worker boots (``gunicorn.conf.py``) or with the first request (``/healthz`` included),
+  never in ``flask`` commands.
 * **Positions.** The follower records its *safe position* (the highest id below which it
   needs nothing more: its applied id, or just below its lowest open gap) in
   ``replica_positions`` under a stable id kept in the instance folder (``replica-id``).
