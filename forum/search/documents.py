@@ -18,6 +18,7 @@ import nh3
 from blinker import Namespace
 
 from ..models import Post, Thread
+from .query import annotate
 from .schema import EXTRA_FIELDS, META_ID
 
 _signals = Namespace()
@@ -62,11 +63,14 @@ def thread_document(thread: Thread) -> dict[str, Any]:
     """The document for a visible thread (callers skip hidden and deleted ones)."""
     tags = {kind: thread.tag_slugs(kind) for kind in ("condition", "side_effect", "medication")}
     extras = extras_for(thread)
+    content = "\n\n".join([thread.title, question_text(thread), replies_text(thread)])
+    names, concepts = annotate(content)
     doc: dict[str, Any] = {
         "id": str(thread.id),
         "title": thread.title,
-        "body": question_text(thread),
-        "replies": replies_text(thread),
+        "content": content,
+        "names": names,
+        "concepts": concepts,
         "conditions": ",".join(tags["condition"]),
         "side_effects": ",".join(tags["side_effect"]),
         "medications": ",".join(tags["medication"]),

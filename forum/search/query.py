@@ -29,14 +29,16 @@ MAX_CHARS = 500
 MAX_WORDS = 32
 MAX_PHRASES = 4
 MAX_EXCLUDED = 8
-MAX_NAMES_PER_CONCEPT = 24
+MAX_NAMES_PER_CONCEPT = 12
 MAX_CORRECTED_WORDS = 6
 MAX_CORRECTIONS = 3
 MAX_TERMS = 240
-FIELD_BOOST = {"title": 2.0, "body": 1.0, "replies": 0.6}
+FIELD_BOOST = {"title": 2.0, "content": 1.0}
 TAG_FIELD = {"condition": "conditions", "side_effect": "side_effects", "medication": "medications"}
 TAG_SCORE = 1.5
 SYNONYM_WEIGHT = 0.7
+SIBLING_WEIGHT = 0.2
+CATEGORY_WEIGHT = 0.3
 CORRECTION_WEIGHT = 0.8
 COMMON_FRACTION = 0.5
 
@@ -88,6 +90,9 @@ class Concept:
     tags: set[tuple[str, str]] = field(default_factory=set)  # (field, slug)
     misspelt: set[tuple[str, ...]] = field(default_factory=set)
     surface: dict[tuple[str, ...], str] = field(default_factory=dict)  # key -> as written
+    heads: set[tuple[str, ...]] = field(default_factory=set)  # names meaning the whole
+    cid: str = ""  # token in the index's ``concepts`` field
+    expandable: set[tuple[str, ...]] = field(default_factory=set)  # names that imply it
 
 
 @lru_cache(maxsize=1)
@@ -96,8 +101,10 @@ def concepts() -> tuple[dict[tuple[str, ...], list[Concept]], int]:
     table: dict[tuple[str, ...], list[Concept]] = {}
     longest = 1
 
-    def add(concept: Concept, names, misspellings=()):
+    def add(concept: Concept, names, misspellings=(), heads=None):
         nonlocal longest
+        for name in names if heads is None else heads:
+            concept.heads.add(stems(vocabulary.normalise(name)))
         for name in list(names) + list(misspellings):
             key = stems(vocabulary.normalise(name))
             if not key:
@@ -107,6 +114,9 @@ def concepts() -> tuple[dict[tuple[str, ...], list[Concept]], int]:
                 concept.surface[key] = vocabulary.normalise(name)
             if name in misspellings and name not in names:
                 concept.misspelt.add(key)
+            surface = vocabulary.normalise(name)
+            if len(surface) >= 3 and surface not in AMBIGUOUS:
+                concept.expandable.add(key)
             bucket = table.setdefault(key, [])
             if concept not in bucket:
                 bucket.append(concept)
@@ -115,11 +125,18 @@ def concepts() -> tuple[dict[tuple[str, ...], list[Concept]], int]:
     for term in vocabulary.ALL_TERMS:
         if term.slug in ("other", "other-medication"):
             continue
-        concept = Concept(label=term.name, tags={(TAG_FIELD[term.kind], term.slug)})
+        concept = Concept(
+            label=term.name,
+            tags={(TAG_FIELD[term.kind], term.slug)},
+            cid=f"{term.kind}:{term.slug}",
+        )
         names = [term.name, term.slug.replace("-", " "), *term.synonyms]
-        add(concept, names, term.misspellings)
+        heads = [term.name, term.slug.replace("-", " ")]
+        add(concept, names, term.misspellings, heads)
     for names, tag in lexicon.GROUPS:
-        concept = Concept(label=names[0])
+        concept = Concept(
+            label=names[0], cid="x:" + vocabulary.normalise(names[0]).replace(" ", "_")
+        )
         if tag:
             kind, slug = tag.split(":", 1)
             concept.tags.add((TAG_FIELD[kind], slug))
@@ -138,6 +155,25 @@ def known_words() -> frozenset[str]:
         for name in names:
             words.update(plain_words(vocabulary.normalise(name)))
     return frozenset(w for w in words if len(w) >= 4 and not w.isdigit())
+
+
+def annotate(text: str) -> tuple[str, str]:
+    """Index-time concept detection: (name tokens, concept tokens) for a text.
+
+    Every vocabulary or lexicon phrase in the text ("hair coming out") adds a name
+    token ("hair_come_out") and a token for each concept it implies ("side_effect:
+    hair-loss"), so a query expands to one posting list per concept instead of a
+    phrase query per synonym. Ambiguous short names ("mg", "cold") add no concept.
+    """
+    seq: list[str | None] = [t.text for t in ANALYZER(text)]
+    names: list[str] = []
+    found: list[str] = []
+    for start, end, matched in _match_concepts(seq):
+        key = tuple(seq[start:end])
+        if len(key) > 1:
+            names.append("_".join(key))
+        found.extend(c.cid for c in matched if key in c.expandable)
+    return " ".join(names), " ".join(found)
 
 
 @dataclass
@@ -220,8 +256,16 @@ class _Context:
         if self.reader is None:
             return 1
         if stem not in self._df:
-            self._df[stem] = max(self.reader.doc_frequency(f, stem) for f in TEXT_FIELDS)
+            self._df[stem] = self.reader.doc_frequency("content", stem)
         return self._df[stem]
+
+    def df_in(self, fieldname: str, token: str) -> int:
+        if self.reader is None:
+            return 1
+        key = f"{fieldname}\x00{token}"
+        if key not in self._df:
+            self._df[key] = self.reader.doc_frequency(fieldname, token)
+        return self._df[key]
 
     def corrections(self, word: str) -> list[str]:
         """Forum words close to a word the forum never used, most frequent first."""
@@ -229,7 +273,7 @@ class _Context:
             return []
         maxdist = 1 if len(word) <= 7 else 2
         found: dict[str, int] = {}
-        for fieldname in ("title", "body"):
+        for fieldname in ("content",):
             try:
                 candidates = self.reader.terms_within(fieldname, word, maxdist, prefix=1)
                 for n, candidate in enumerate(candidates):
@@ -258,7 +302,7 @@ def _word_query(stem: str, weight: float) -> wq.Query:
 def _phrase_query(key: tuple[str, ...], weight: float) -> wq.Query:
     if len(key) == 1:
         return _word_query(key[0], weight)
-    return wq.Or([wq.Phrase(f, list(key), boost=FIELD_BOOST[f] * weight) for f in TEXT_FIELDS])
+    return wq.Phrase("content", list(key), boost=FIELD_BOOST["content"] * weight)
 
 
 def _match_concepts(stem_seq: list[str | None]) -> list[tuple[int, int, list[Concept]]]:
@@ -360,42 +404,54 @@ def build(parsed: Parsed, searcher=None) -> Built:
 
 
 def _concept_clause(typed, found_concepts, ctx, built, replaced, content):
+    """The typed phrase itself, plus one term per concept it names (and tag boosts)."""
     parts: list[wq.Query] = []
-    seen: set[tuple[str, ...]] = set()
     df = 0
+    if len(typed) == 1:
+        typed_df, typed_query = ctx.df(typed[0]), _word_query(typed[0], 1.0)
+    else:
+        token = "_".join(typed)
+        typed_df, typed_query = ctx.df_in("names", token), wq.Term("names", token)
+    if typed_df:
+        df = typed_df
+        parts.append(typed_query)
+        built.highlight_terms.update(typed)
     for concept in found_concepts:
         built.concepts.append(concept.label)
         if typed in concept.misspelt:
-            good = [
-                n
-                for n in concept.names
-                if n not in concept.misspelt
-                and all(ctx.df(s) for s in n)
-                and concept.surface.get(n) not in AMBIGUOUS
-            ]
-            if good:
-                best = min(good, key=lambda n: (len(n), concept.names.index(n)))
-                for word in content:
-                    if stems(word) == typed:
-                        replaced[word] = concept.surface[best]
-        for name in [typed] + concept.names:
-            if name in seen or len(parts) >= MAX_NAMES_PER_CONCEPT:
-                continue
-            seen.add(name)
-            surface = concept.surface.get(name, " ".join(name))
-            if name != typed and (len(surface) < 3 or surface in AMBIGUOUS):
-                continue
-            name_df = min(ctx.df(s) for s in name)
-            if not name_df:
-                continue
-            df = max(df, name_df)
-            built.highlight_terms.update(name)
-            parts.append(_phrase_query(name, 1.0 if name == typed else SYNONYM_WEIGHT))
+            _suggest_for_misspelling(typed, concept, ctx, replaced, content)
+        # Typing the term itself (its name, slug, a misspelling, or any name of a
+        # lexicon group) asks for the whole concept; typing one of its narrower
+        # synonyms ("cold sores" of infections) asks mainly for that one.
+        is_head = typed in concept.heads or typed in concept.misspelt
+        concept_df = ctx.df_in("concepts", concept.cid)
+        if concept_df:
+            weight = SYNONYM_WEIGHT if is_head else CATEGORY_WEIGHT
+            parts.append(wq.Term("concepts", concept.cid, boost=weight))
+            df = max(df, concept_df)
+            built.highlight_terms.update(n[0] for n in concept.expandable if len(n) == 1)
+            built.highlight_terms.update(s for n in concept.expandable if len(n) > 1 for s in n)
         for fieldname, slug in sorted(concept.tags):
-            parts.append(wq.ConstantScoreQuery(wq.Term(fieldname, slug), TAG_SCORE))
+            score = TAG_SCORE if is_head else TAG_SCORE / 2
+            parts.append(wq.ConstantScoreQuery(wq.Term(fieldname, slug), score))
     if not parts:
         return wq.NullQuery, 0
     return (wq.Or(parts) if len(parts) > 1 else parts[0]), df
+
+
+def _suggest_for_misspelling(typed, concept, ctx, replaced, content) -> None:
+    good = [
+        n
+        for n in concept.names
+        if n not in concept.misspelt
+        and all(ctx.df(s) for s in n)
+        and concept.surface.get(n) not in AMBIGUOUS
+    ]
+    if good:
+        best = min(good, key=lambda n: (len(n), concept.names.index(n)))
+        for word in content:
+            if stems(word) == typed:
+                replaced[word] = concept.surface[best]
 
 
 def _trim(query: wq.Query) -> wq.Query:

@@ -12,13 +12,29 @@ from whoosh.analysis import (
     CharsetFilter,
     LowercaseFilter,
     RegexTokenizer,
+    SpaceSeparatedTokenizer,
     StemFilter,
     StopFilter,
     SubstitutionFilter,
 )
 from whoosh.support.charset import accent_map
 
-SCHEMA_VERSION = "forum-search-5"
+_VERSION = "forum-search-7"
+
+
+def _version() -> str:
+    """The schema version plus a hash of the vocabulary and lexicon: a new synonym
+    changes which concepts documents carry, so it triggers a rebuild at start."""
+    import hashlib
+
+    from .. import vocabulary
+    from . import lexicon
+
+    data = repr((vocabulary.ALL_TERMS, lexicon.GROUPS)).encode()
+    return f"{_VERSION}-{hashlib.sha256(data).hexdigest()[:10]}"
+
+
+SCHEMA_VERSION = _version()
 META_ID = "__meta__"
 
 # Words of letters and digits; an apostrophe inside a word is dropped ("crohn's" ->
@@ -52,7 +68,7 @@ def make_plain_analyzer():
 
 
 ANALYZER = make_analyzer()
-TEXT_FIELDS = ("title", "body", "replies")
+TEXT_FIELDS = ("title", "content")
 TAG_FIELDS = ("conditions", "side_effects", "medications")
 EXTRA_FIELDS = ("tpmt", "outcome", "moved_to")
 
@@ -61,9 +77,16 @@ def build_schema() -> fields.Schema:
     """One document per visible thread, plus the meta document (id ``__meta__``)."""
     return fields.Schema(
         id=fields.ID(stored=True, unique=True),
-        title=fields.TEXT(analyzer=ANALYZER, spelling=True),
-        body=fields.TEXT(analyzer=ANALYZER, spelling=True),
-        replies=fields.TEXT(analyzer=ANALYZER),
+        # The title again on its own, so title matches can weigh more.
+        title=fields.TEXT(analyzer=ANALYZER),
+        # Title, question and visible replies: one field keeps a query to one posting
+        # list per word (and phrases to one positional match), which is what makes
+        # expansion to synonyms affordable. Unstemmed words kept for spelling.
+        content=fields.TEXT(analyzer=ANALYZER, spelling=True),
+        # Vocabulary and lexicon phrases found in the content (query.annotate): the
+        # phrase itself ("hair_come_out") and the concepts it implies.
+        names=fields.TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
+        concepts=fields.TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
         conditions=fields.KEYWORD(commas=True, lowercase=True),
         side_effects=fields.KEYWORD(commas=True, lowercase=True),
         medications=fields.KEYWORD(commas=True, lowercase=True),

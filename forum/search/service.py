@@ -8,22 +8,22 @@ are highlighted from the database text of the page's threads only.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from flask import current_app
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
-from whoosh import highlight
 from whoosh import query as wq
 
 from ..extensions import db
 from ..models import Thread
 from . import sync
-from .documents import plain, visible_replies
+from .documents import plain
 from .index import IndexUnavailable, check_schema, read_meta
-from .query import TAG_FIELD, Built, Parsed, build, parse
-from .schema import ANALYZER
+from .query import TAG_FIELD, Built, Parsed, build, parse, stems
 
 log = logging.getLogger(__name__)
 
@@ -166,23 +166,48 @@ def _run(searcher, parsed: Parsed, res: Results) -> None:
 
 def _total_and_facets(searcher, query) -> tuple[int, dict[str, dict[str, int]]]:
     """Exact total, and facet counts over the matching threads (the first
-    FACET_SCAN_LIMIT of them for very broad searches), read from the facet column."""
-    column = searcher.reader().column_reader("facets")
-    counts: dict[str, dict[str, int]] = {k: {} for k in FACET_KEYS.values()}
+    FACET_SCAN_LIMIT of them for very broad searches)."""
+    facets_of = _facet_table(searcher)
+    counts: dict[str, int] = {}
     total = 0
     for docnum in query.docs(searcher):
         total += 1
-        if total > FACET_SCAN_LIMIT:
-            continue
-        for item in (column[docnum] or b"").decode().split():
-            kind, _, slug = item.partition(":")
-            bucket = counts[_PREFIX[kind]]
-            bucket[slug] = bucket.get(slug, 0) + 1
-    facets = {
-        key: dict(sorted(bucket.items(), key=lambda kv: (-kv[1], kv[0])))
-        for key, bucket in counts.items()
-    }
-    return total, facets
+        if total <= FACET_SCAN_LIMIT:
+            for item in facets_of[docnum]:
+                counts[item] = counts.get(item, 0) + 1
+    grouped: dict[str, dict[str, int]] = {k: {} for k in FACET_KEYS.values()}
+    for item, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        kind, _, slug = item.partition(":")
+        grouped[_PREFIX[kind]][slug] = count
+    return total, grouped
+
+
+_segment_facets: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+
+
+def _facet_table(searcher) -> list[tuple[str, ...]]:
+    """docnum -> facet values from the facet column, cached per segment: segments never
+    change (deletions aside, which queries already exclude), so after a write only the
+    new small segment is read."""
+    cached = getattr(searcher, "_forum_facets", None)
+    if cached is not None:
+        return cached
+    table: list[tuple[str, ...]] = []
+    for reader, offset in searcher.reader().leaf_readers():
+        key = (str(id(reader.storage)), reader.segment().segment_id())
+        values = _segment_facets.get(key)
+        if values is None:
+            column = reader.column_reader("facets")
+            values = [
+                tuple((column[i] or b"").decode().split()) for i in range(reader.doc_count_all())
+            ]
+            if len(_segment_facets) > 256:
+                _segment_facets.clear()
+            _segment_facets[key] = values
+        del table[offset:]
+        table.extend(values)
+    searcher._forum_facets = table
+    return table
 
 
 def _load(ranked: list[tuple[int, float]], terms: set[str]) -> list[Hit]:
@@ -203,39 +228,70 @@ def _load(ranked: list[tuple[int, float]], terms: set[str]) -> list[Hit]:
     return items
 
 
-_FORMATTER = highlight.HtmlFormatter(tagname="mark", classname="hl", termclass="t", between=" … ")
-_FRAGMENTER = highlight.ContextFragmenter(maxchars=220, surround=60)
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
+SNIPPET_CHARS = 240
+
+
+@lru_cache(maxsize=50_000)
+def _stem(word: str) -> str | None:
+    found = stems(word)
+    return found[0] if found else None
+
+
+def _marks(text: str, terms: set[str], limit: int = 4000) -> list[tuple[int, int]]:
+    """(start, end) of the words in ``text`` whose stem is one of ``terms``."""
+    return [m.span() for m in _WORD.finditer(text, 0, limit) if _stem(m.group()) in terms]
+
+
+def _mark_text(text: str, spans: list[tuple[int, int]], start: int, end: int) -> Markup:
+    """text[start:end], escaped, with the spans inside it wrapped in <mark>."""
+    out = []
+    pos = start
+    for a, b in spans:
+        if a < pos or b > end:
+            continue
+        out.append(escape(text[pos:a]))
+        out.append(Markup("<mark>%s</mark>") % text[a:b])
+        pos = b
+    out.append(escape(text[pos:end]))
+    return Markup("").join(out)
 
 
 def _maybe_has(text: str, terms: set[str]) -> bool:
     lowered = text.lower()
-    return any(t[:5] in lowered for t in terms)
+    return any(t[:4] in lowered for t in terms)
 
 
 def snippet(thread: Thread, terms: set[str]) -> Markup:
     """An escaped excerpt with the matching words in <mark>, from the first post that
     has them (the question, else a reply); the start of the question otherwise."""
-    question = thread.posts[0] if thread.posts and thread.posts[0].is_visible else None
-    texts = ([plain(question)] if question else []) + [plain(p) for p in visible_replies(thread)]
-    for text in texts:
-        if terms and _maybe_has(text, terms):
-            excerpt = highlight.highlight(
-                text[:6000], terms, ANALYZER, _FRAGMENTER, _FORMATTER, top=2
-            )
-            if excerpt:
-                return Markup(excerpt)  # noqa: S704 - whoosh escapes the text it formats
-    first = texts[0] if texts else ""
-    return escape(first[:220] + ("…" if len(first) > 220 else ""))
+    first = None
+    for post in thread.posts:
+        if not post.is_visible:
+            continue
+        text = " ".join(plain(post).split())
+        if first is None:
+            first = text
+        spans = _marks(text, terms) if terms and _maybe_has(text, terms) else []
+        if spans:
+            begin = max(0, spans[0][0] - 60)
+            if begin:
+                space = text.find(" ", begin, spans[0][0])
+                begin = space + 1 if space >= 0 else spans[0][0]
+            end = min(len(text), begin + SNIPPET_CHARS)
+            if end < len(text):
+                space = text.rfind(" ", max(begin, end - 30), end)
+                end = space if space > spans[0][1] else end
+            lead = Markup("… ") if begin else Markup("")
+            tail = Markup(" …") if end < len(text) else Markup("")
+            return lead + _mark_text(text, spans, begin, end) + tail
+    first = first or ""
+    return escape(first[:SNIPPET_CHARS] + ("…" if len(first) > SNIPPET_CHARS else ""))
 
 
 def title(thread: Thread, terms: set[str]) -> Markup:
-    if terms and _maybe_has(thread.title, terms):
-        marked = highlight.highlight(
-            thread.title, terms, ANALYZER, highlight.WholeFragmenter(), _FORMATTER, top=1
-        )
-        if marked:
-            return Markup(marked)  # noqa: S704 - whoosh escapes the text it formats
-    return escape(thread.title)
+    spans = _marks(thread.title, terms) if terms else []
+    return _mark_text(thread.title, spans, 0, len(thread.title))
 
 
 def thread_ids(q: str, limit: int = 100) -> list[int]:

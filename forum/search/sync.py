@@ -493,12 +493,13 @@ def _bulk_importing() -> bool:
 
 
 def _on_import_checkpoint(app: Flask, **_kw) -> None:
-    """Every few hundred imported threads and at the end: apply in large batches."""
+    """Every few hundred imported threads and at the end: apply in large batches.
+    An import is a batch job, so a missing index is built here, in the foreground."""
     try:
+        if not index_ok():
+            rebuild(lock_timeout=600, only_if_broken=True)
         ensure_started(app)
         apply_pending(timeout=60)
-    except IndexUnavailable:
-        ensure_index(app)
     except Exception:
         log.exception("applying search changes at an import checkpoint failed")
 

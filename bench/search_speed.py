@@ -1,0 +1,390 @@
+#!/usr/bin/env python3
+"""Search speed on a generated corpus, beside plain Whoosh over the same threads.
+
+Generates N threads with ../shared/bench/gen_corpus.py (deterministic, so figures stay
+comparable), imports them through the forum's import service (index applied at the
+import checkpoints), then reports:
+
+- import throughput (threads/s, index included) and a full ``rebuild`` time;
+- query latency p50/p95 per kind (words, phrase, misspelled, filtered, faceted,
+  question) through the JSON API (test client): first page of 10, highlighted
+  snippets and facet counts included, results loaded from the database;
+- new-post-searchable latency p95 (post through the service, then search finds it);
+- the same query kinds on a plain Whoosh index (StemmingAnalyzer, default writer,
+  MultifieldParser with OrGroup 0.9, one searcher, highlights, `word~` for the
+  misspelled kind, groupedby facets for the faceted kind).
+
+usage: python bench/search_speed.py [N] [--workdir DIR] [--procs 2] [--no-plain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GEN = ROOT / ".." / "shared" / "bench" / "gen_corpus.py"
+sys.path.insert(0, str(ROOT))
+
+KINDS: dict[str, list[dict]] = {
+    "words": [
+        {"q": q}
+        for q in (
+            "hair thinning",
+            "liver enzymes raised",
+            "white count low",
+            "rash itching",
+            "tired exhausted",
+            "pancreatitis pain",
+            "mouth ulcers",
+            "sunscreen spf",
+            "flu vaccine",
+            "headache migraine",
+            "split dose nausea",
+            "tpmt levels",
+            "blood tests monthly",
+            "joint pain rheumatologist",
+            "skin cancer moles",
+            "colonoscopy scope",
+            "covid booster",
+            "pregnancy breastfeeding",
+            "alcohol grapefruit",
+            "bruising platelets",
+        )
+    ],
+    "phrase": [
+        {"q": q}
+        for q in (
+            '"white count"',
+            '"liver enzymes"',
+            '"skin cancer"',
+            '"side effects"',
+            '"split dose"',
+            '"mouth ulcers"',
+            '"joint pain"',
+            '"folic acid"',
+            '"blood tests"',
+            '"hair thinning"',
+            '"kidney transplant" rejection',
+            '"low wbc"',
+            '"rheumatoid arthritis"',
+            '"autoimmune hepatitis"',
+            '"flu jab"',
+            '"sun cream"',
+            '"night sweats"',
+            '"white cells"',
+            '"liver function"',
+            '"dose split"',
+        )
+    ],
+    "misspelled": [
+        {"q": q}
+        for q in (
+            "azathiprine nausia",
+            "micophenolate",
+            "prednisalone taper",
+            "methatrexate",
+            "hydroxycloroquine rash",
+            "immuran hair",
+            "nasea morning",
+            "pancreatits",
+            "neutrophills low",
+            "sunscren",
+            "lymphocites",
+            "colonoscapy",
+            "azathioprene liver",
+            "dermatologst moles",
+            "gastroenterolgist",
+            "mycofenolate switch",
+            "rhumatologist",
+            "bilirubim",
+            "platlets",
+            "shingels vaccine",
+        )
+    ],
+    "filtered": [
+        {"q": q, "condition": c}
+        for q, c in (
+            ("rash", "lupus"),
+            ("fatigue", "multiple-sclerosis"),
+            ("liver", "autoimmune-hepatitis"),
+            ("infection", "kidney-transplant"),
+            ("diarrhea", "crohns"),
+            ("joint pain", "rheumatoid-arthritis"),
+            ("nausea", "ulcerative-colitis"),
+            ("hair", "lupus"),
+            ("tired", "myasthenia-gravis"),
+            ("itching", "eczema"),
+            ("rejection", "kidney-transplant"),
+            ("sun", "lupus"),
+            ("scope", "crohns"),
+            ("mesalamine", "ulcerative-colitis"),
+            ("mri", "multiple-sclerosis"),
+            ("methotrexate", "rheumatoid-arthritis"),
+            ("budesonide", "crohns"),
+            ("eye", "uveitis"),
+            ("lungs", "sarcoidosis"),
+            ("creatinine", "kidney-transplant"),
+        )
+    ],
+    "faceted": [
+        {"q": q, "side_effect": s}
+        for q, s in (
+            ("morning", "nausea"),
+            ("sleep", "fatigue"),
+            ("bloods", "low-white-count"),
+            ("alt", "raised-liver-enzymes"),
+            ("thinning", "hair-loss"),
+            ("spots", "rash"),
+            ("antibiotics", "infections"),
+            ("sunburn", "skin-cancer"),
+            ("amylase", "pancreatitis"),
+            ("sores", "mouth-ulcers"),
+            ("migraine", "headache"),
+            ("fever", "flu-like"),
+            ("dose", "nausea"),
+            ("energy", "fatigue"),
+            ("neutrophils", "low-white-count"),
+            ("enzymes", "raised-liver-enzymes"),
+            ("shedding", "hair-loss"),
+            ("skin", "rash"),
+            ("flu", "infections"),
+            ("spf", "skin-cancer"),
+        )
+    ],
+    "question": [
+        {"q": q}
+        for q in (
+            "how long does aza take to work",
+            "is it safe to drink alcohol on azathioprine",
+            "can I have the flu vaccine on imuran",
+            "what should my wbc be on aza",
+            "does azathioprine cause hair loss",
+            "should I take it in the morning or evening",
+            "has anyone had pancreatitis from aza",
+            "why are my liver enzymes high",
+            "can I get pregnant while taking azathioprine",
+            "how often do you have blood tests",
+            "is nausea normal in the first weeks",
+            "what sunscreen do you use",
+            "did anyone stop because of fatigue",
+            "when should I split my dose",
+            "is it normal to feel exhausted",
+            "what happens if I miss a dose",
+            "can I take antibiotics with imuran",
+            "does tpmt level matter for dose",
+            "how do you cope with mouth ulcers",
+            "is hair thinning permanent",
+        )
+    ],
+}
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+def generate(n: int, out: Path) -> None:
+    if not out.exists():
+        subprocess.run([sys.executable, str(GEN), str(n), str(out)], check=True)
+
+
+def forum_bench(
+    corpus: Path, workdir: Path, procs: int, reuse: bool = False, no_reindex: bool = False
+) -> dict:
+    from forum import create_app
+    from forum.extensions import db
+    from forum.search import sync
+    from forum.threads import service
+    from forum.transfer import import_lines
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(workdir / "instance"),
+            "SEARCH_SYNC_BUILD_MAX": 10**9,  # a changed schema is rebuilt before timing
+            "LOAD_DEMO_ON_FIRST_START": False,
+            "SECRET_KEY": "bench",
+            "RATELIMIT_ENABLED": False,
+        }
+    )
+    out: dict = {}
+    with app.app_context():
+        lines = corpus.read_text(encoding="utf-8").splitlines()
+        if reuse and (workdir / "import.json").exists():
+            out["import"] = tuple(json.loads((workdir / "import.json").read_text()))
+            sync.wait_for_rebuild(app, 3600)
+            sync.apply_pending(timeout=60)
+        else:
+            start = time.perf_counter()
+            report = import_lines(lines)
+            sync.apply_pending(timeout=60)
+            took = time.perf_counter() - start
+            out["import"] = (len(lines), took)
+            (workdir / "import.json").write_text(json.dumps(out["import"]))
+            print(f"imported {len(lines)} threads in {took:.1f} s ({report!r:.120})", flush=True)
+
+        client = app.test_client()
+        client.get("/api/v1/search", query_string={"q": "warm up"})
+        out["queries"] = {}
+        for kind, queries in KINDS.items():
+            times = []
+            for _round in range(3):
+                for params in queries:
+                    t0 = time.perf_counter()
+                    resp = client.get("/api/v1/search", query_string={**params, "per_page": 10})
+                    times.append((time.perf_counter() - t0) * 1000)
+                    assert resp.status_code == 200, resp.get_data(as_text=True)
+            out["queries"][kind] = times
+            print(f"forum {kind}: p50 {pct(times, 50):.1f} p95 {pct(times, 95):.1f} ms", flush=True)
+
+        from forum.models import User
+
+        author = db.session.scalar(db.select(User).limit(1))
+        latencies = []
+        for n in range(30):
+            word = f"qzx{n}marker"
+            t0 = time.perf_counter()
+            service.create_thread(author, f"Fresh post {word}", f"Body {word}.", ["lupus"])
+            found = client.get("/api/v1/search", query_string={"q": word}).get_json()["total"]
+            latencies.append((time.perf_counter() - t0) * 1000)
+            assert found == 1, word
+        out["new_post"] = latencies
+        print(f"new post searchable: p50 {pct(latencies, 50):.0f} p95 {pct(latencies, 95):.0f} ms")
+
+        t0 = time.perf_counter()
+        if not no_reindex:
+            sync.rebuild(procs=procs)
+        out["reindex"] = time.perf_counter() - t0
+        print(f"full reindex (procs={procs}): {out['reindex']:.1f} s", flush=True)
+        db.session.remove()
+    return out
+
+
+def plain_bench(corpus: Path, workdir: Path) -> dict:
+    from whoosh import fields, index
+    from whoosh.analysis import StemmingAnalyzer
+    from whoosh.qparser import FuzzyTermPlugin, MultifieldParser, OrGroup
+    from whoosh.query import And, Term
+    from whoosh.sorting import FieldFacet
+
+    schema = fields.Schema(
+        id=fields.ID(stored=True),
+        title=fields.TEXT(analyzer=StemmingAnalyzer(), stored=True),
+        body=fields.TEXT(analyzer=StemmingAnalyzer(), stored=True),
+        replies=fields.TEXT(analyzer=StemmingAnalyzer()),
+        conditions=fields.KEYWORD(commas=True, lowercase=True),
+        side_effects=fields.KEYWORD(commas=True, lowercase=True),
+    )
+    from forum import vocabulary
+
+    path = workdir / "plain"
+    path.mkdir(parents=True, exist_ok=True)
+    ix = index.create_in(str(path), schema)
+    t0 = time.perf_counter()
+    writer = ix.writer()
+    for n, line in enumerate(corpus.read_text(encoding="utf-8").splitlines()):
+        t = json.loads(line)
+        writer.add_document(
+            id=str(n),
+            title=t["title"],
+            body=t["body"],
+            replies="\n".join(r["body"] for r in t["replies"]),
+            conditions=",".join(vocabulary.resolve("condition", c) or c for c in t["conditions"]),
+            side_effects=",".join(
+                vocabulary.resolve("side_effect", s) or s for s in t.get("side_effects", [])
+            ),
+        )
+    writer.commit()
+    build = time.perf_counter() - t0
+    print(f"plain whoosh build: {build:.1f} s", flush=True)
+    parser = MultifieldParser(["title", "body", "replies"], schema, group=OrGroup.factory(0.9))
+    parser.add_plugin(FuzzyTermPlugin())
+    searcher = ix.searcher()
+    out = {"build": build, "queries": {}}
+    for kind, queries in KINDS.items():
+        times = []
+        for _round in range(3):
+            for params in queries:
+                text = params["q"]
+                if kind == "misspelled":
+                    text = " ".join(w + "~1" if len(w) >= 5 else w for w in text.split())
+                t0 = time.perf_counter()
+                q = parser.parse(text)
+                kwargs = {}
+                if "condition" in params:
+                    q = And([q, Term("conditions", params["condition"])])
+                if "side_effect" in params:
+                    q = And([q, Term("side_effects", params["side_effect"])])
+                    kwargs["groupedby"] = {
+                        "conditions": FieldFacet("conditions", allow_overlap=True),
+                        "side_effects": FieldFacet("side_effects", allow_overlap=True),
+                    }
+                results = searcher.search(q, limit=10, terms=True, **kwargs)
+                for hit in results:
+                    hit.highlights("body")
+                if kwargs:
+                    results.groups("conditions")
+                times.append((time.perf_counter() - t0) * 1000)
+        out["queries"][kind] = times
+        print(f"plain {kind}: p50 {pct(times, 50):.1f} p95 {pct(times, 95):.1f} ms", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("n", type=int, nargs="?", default=10_000)
+    ap.add_argument("--workdir", type=Path, default=None)
+    ap.add_argument("--procs", type=int, default=1)
+    ap.add_argument("--no-plain", action="store_true")
+    ap.add_argument("--reuse", action="store_true", help="reuse the workdir's imported forum")
+    ap.add_argument("--no-reindex", action="store_true")
+    args = ap.parse_args()
+    tmp = None
+    if args.workdir is None:
+        tmp = tempfile.TemporaryDirectory()
+        args.workdir = Path(tmp.name)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    corpus = args.workdir / f"corpus-{args.n}.jsonl"
+    generate(args.n, corpus)
+    forum = forum_bench(corpus, args.workdir / "forum", args.procs, args.reuse, args.no_reindex)
+    plain = None if args.no_plain else plain_bench(corpus, args.workdir / f"plain-{time.time_ns()}")
+
+    n, took = forum["import"]
+    print(f"\n## {args.n:,} threads\n")
+    print(f"import: {n / took:.0f} threads/s ({took:.0f} s, index included)")
+    print(f"full reindex: {forum['reindex']:.0f} s (procs={args.procs})")
+    if plain:
+        print(f"plain whoosh build: {plain['build']:.0f} s")
+    new = forum["new_post"]
+    print(f"new post searchable: p50 {pct(new, 50):.0f} ms, p95 {pct(new, 95):.0f} ms\n")
+    print("| kind | forum p50 | forum p95 | plain p50 | plain p95 |")
+    print("| --- | --- | --- | --- | --- |")
+    every = []
+    for kind, times in forum["queries"].items():
+        every += times
+        ptimes = plain["queries"][kind] if plain else []
+        print(
+            f"| {kind} | {pct(times, 50):.0f} ms | {pct(times, 95):.0f} ms | "
+            f"{pct(ptimes, 50):.0f} ms | {pct(ptimes, 95):.0f} ms |"
+        )
+    pall = [t for ts in plain["queries"].values() for t in ts] if plain else []
+    print(
+        f"| all | {pct(every, 50):.0f} ms | {pct(every, 95):.0f} ms | "
+        f"{pct(pall, 50):.0f} ms | {pct(pall, 95):.0f} ms |"
+    )
+    if tmp:
+        tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
