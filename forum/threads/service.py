@@ -14,6 +14,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload, selectinload
 
 from .. import signals, vocabulary
 from ..extensions import db
@@ -174,7 +175,16 @@ def _check_can_post(user: User) -> None:
 
 def get_thread(thread_id: int, viewer: User | None = None) -> Thread:
     """The thread, or NotFound when it does not exist, was deleted, or is hidden from the viewer."""
-    thread = db.session.get(Thread, thread_id)
+    # Posts, their authors and the tags in three queries, not one per reply.
+    thread = db.session.get(
+        Thread,
+        thread_id,
+        options=[
+            selectinload(Thread.posts).joinedload(Post.author),
+            selectinload(Thread.tags),
+            joinedload(Thread.author),
+        ],
+    )
     if thread is None or thread.is_deleted:
         raise NotFound("That thread does not exist.")
     if thread.is_hidden and not (viewer and viewer.is_authenticated and viewer.is_moderator):
