@@ -242,3 +242,17 @@ def _table_of(entry) -> str | None:
     if len(entry) > 2 and isinstance(entry[2], str):
         return entry[2]
     return None
+
+
+def test_every_migration_downgrades_and_upgrades_again(bare_app):
+    upgrade_to("head")
+    with db.engine.begin() as conn:
+        config = migrate.get_config()
+        config.attributes["connection"] = conn
+        config.attributes["quiet"] = True
+        command.downgrade(config, "base")
+    assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
+    upgrade_to("head")
+    assert {"users", "threads", "posts", "search_changes"} <= set(
+        inspect(db.engine).get_table_names()
+    )
