@@ -107,8 +107,8 @@ def concepts() -> tuple[dict[tuple[str, ...], list[Concept]], int]:
             concept.heads.add(stems(vocabulary.normalise(name)))
         for name in list(names) + list(misspellings):
             key = stems(vocabulary.normalise(name))
-            if not key:
-                continue
+            if not key or (len(key) == 1 and " " in vocabulary.normalise(name)):
+                continue  # "not working" minus its stopword would claim every "working"
             if key not in concept.names:
                 concept.names.append(key)
                 concept.surface[key] = vocabulary.normalise(name)

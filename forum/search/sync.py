@@ -474,7 +474,9 @@ def _on_committed(app: Flask, **_kw) -> None:
         return  # a bulk import applies at its checkpoints instead
     try:
         ensure_started(app)
-        apply_pending()
+        applied, newest, gaps = pending_state()
+        if newest > applied or gaps:  # most commits (logins, settings) change nothing here
+            apply_pending()
     except IndexUnavailable:
         try:
             ensure_index(app)

@@ -182,3 +182,21 @@ def test_empty_and_friendly_states(client):
     assert "Type a few words" in html
     html = client.get("/search?q=xylophone").get_data(as_text=True)
     assert "No questions matched" in html
+
+
+def test_hidden_reply_text_is_not_searchable(client, author):
+    t = f.thread(author, title="Eye drops", body="Which drops?")
+    reply = service.add_reply(f.user(), t, "Spam text with a casino link.")
+    assert titles(client, "casino") == ["Eye drops"]
+    reply.is_hidden = True
+    record_search_change([t.id])
+    commit()
+    assert titles(client, "casino") == []
+    assert titles(client, "drops") == ["Eye drops"]
+
+
+def test_tag_change_reaches_facets(client, author):
+    t = f.thread(author, title="Mouth sores", body="Sore mouth.", conditions=["lupus"])
+    service.edit_post(author, t.question, "Sore mouth.", conditions=["crohns"])
+    data = api(client, q="mouth")
+    assert data["facets"]["conditions"] == {"crohns": 1}

@@ -1,0 +1,64 @@
+"""Parsing what people type, without an index: phrases, exclusions, caps, concepts."""
+
+from __future__ import annotations
+
+from forum.search import query as sq
+
+
+def test_quoted_phrases_exclusions_and_words():
+    parsed = sq.parse('hair "white count" -pregnancy -"night sweats" loss')
+    assert parsed.words == ["hair", "loss"]
+    assert parsed.phrases == [["white", "count"]]
+    assert parsed.excluded == ["pregnancy", "night", "sweats"]
+
+
+def test_unbalanced_quote_runs_to_the_end():
+    parsed = sq.parse('rash "itchy arms')
+    assert parsed.words == ["rash"]
+    assert parsed.phrases == [["itchy", "arms"]]
+
+
+def test_syntax_characters_are_only_separators():
+    parsed = sq.parse("title:hair* body:?x~2 (a OR b) ^3")
+    assert "*" not in "".join(parsed.words)
+    assert parsed.words[:2] == ["title", "hair"]
+
+
+def test_length_and_word_caps():
+    parsed = sq.parse("word " * 1000)
+    assert len(parsed.words) == sq.MAX_WORDS
+    assert parsed.truncated
+    assert sq.parse("x" * 10_000).truncated
+    assert not sq.parse("short query").truncated
+
+
+def test_control_characters_and_empty_input():
+    assert sq.parse("\x00\x01").empty
+    assert sq.parse(None).empty
+    assert sq.parse('"" - --').empty
+
+
+def test_build_without_index_expands_concepts():
+    built = sq.build(sq.parse("hair coming out"))
+    assert "Hair loss" in built.concepts
+    text = str(built.query)
+    assert "side_effect:hair-loss" in text
+    assert "side_effects" in text  # threads tagged with it are boosted
+
+
+def test_filler_words_are_dropped_from_questions():
+    built = sq.build(sq.parse("how do I tell if the itchiness is spreading"))
+    leaves = {getattr(q, "text", None) for q in built.query.leaves()}
+    assert {"itchi", "spread"} <= leaves
+    assert not {"do", "i", "if", "it"} & leaves
+
+
+def test_annotate_marks_phrases_and_concepts():
+    names, concepts = sq.annotate("Since March my hair is coming out and I feel sick.")
+    assert "hair_come_out" in names.split()
+    assert {"side_effect:hair-loss", "side_effect:nausea"} <= set(concepts.split())
+
+
+def test_ambiguous_short_names_do_not_imply_a_concept():
+    _names, concepts = sq.annotate("I take 50 mg twice a day")
+    assert "condition:myasthenia-gravis" not in concepts.split()
