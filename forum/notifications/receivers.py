@@ -10,7 +10,9 @@ from flask import Flask
 
 from .. import signals
 from ..extensions import db
+from ..markdown import plain_text
 from ..models import Post, Thread, User
+from ..vocabulary import name_of
 from . import drafts, links, mailer, service
 from .models import Notification
 
@@ -102,8 +104,6 @@ def _email_topic_followers(thread: Thread) -> None:
     for user, tags in names.values():
         if user.id == thread.author_id or mailer.email_mode(user) != "immediate":
             continue
-        from ..vocabulary import name_of
-
         about = ", ".join(name_of(kind, slug) for kind, slug in tags)
         mailer.enqueue(
             user,
@@ -116,8 +116,6 @@ def _email_topic_followers(thread: Thread) -> None:
 
 
 def _excerpt(body: str, limit: int = 400) -> str:
-    from ..markdown import plain_text
-
     text = plain_text(body)
     if len(text) > limit:
         text = text[:limit].rsplit(" ", 1)[0] + "…"
