@@ -164,5 +164,5 @@ def discard_draft():
 
 def _form_url(kind: str, thread_id: int | None) -> str:
     if kind == "reply" and thread_id:
-        return links.thread_url(thread_id) + "#reply"
+        return links.thread_url(thread_id) + "#reply-heading"
     return links.ask_url()
