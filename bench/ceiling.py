@@ -159,11 +159,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--prepare-only", action="store_true")
     ap.add_argument("--skip-uncached", action="store_true")
+    ap.add_argument(
+        "--pages-only",
+        action="store_true",
+        help="reading pages only, on the loaded database while its index is still building",
+    )
     args = ap.parse_args(argv)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     OUT.mkdir(parents=True, exist_ok=True)
-    instance, big_id = prepare(args.threads)
+    if args.pages_only:
+        instance = OUT / f"forum-{args.threads}"
+        with sqlite3.connect(instance / "forum.db") as conn:
+            sql = "SELECT id FROM threads WHERE title = ?"
+            big_id = conn.execute(sql, (BIG_THREAD_TITLE,)).fetchone()[0]
+    else:
+        instance, big_id = prepare(args.threads)
     if args.prepare_only:
         return 0
     log = OUT / "ceiling-gunicorn.log"
@@ -173,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         "thread, 30 replies": f"/t/{big_id}",
         "search": "/search?q=" + SEARCH_QUERY.replace(" ", "+"),
     }
+    if args.pages_only:
+        del paths["search"]
     report: dict = {"threads": args.threads, "workers": args.workers, "when": time.ctime()}
     env = forum_env(instance)
     print(f"bare Flask, {args.workers} workers")

@@ -183,7 +183,9 @@ def _thread_context(thread: Thread) -> dict:
         "voted": service.has_voted(viewer, [p.id for p in thread.replies]),
         "is_asker": viewer.is_authenticated and thread.author_id == viewer.id,
         "is_moderator": viewer.is_authenticated and viewer.is_moderator,
-        "action_form": ConfirmForm(),
+        # A form makes a CSRF token (a session cookie): only for people who can use it, so
+        # an anonymous reader's page sets no cookie and can be cached (forum/cache.py).
+        "action_form": ConfirmForm() if viewer.is_authenticated else None,
     }
 
 
@@ -191,11 +193,10 @@ def _thread_context(thread: Thread) -> dict:
 @bp.get("/t/<int:thread_id>/<slug>")
 def show(thread_id: int, slug: str | None = None):
     thread = service.get_thread(thread_id, _user())
-    return render_template(
-        "threads/show.html",
-        reply_form=ReplyForm(formdata=None, data=draft_data(_user(), "reply", thread.id)),
-        **_thread_context(thread),
-    )
+    reply_form = None
+    if _user().is_authenticated:
+        reply_form = ReplyForm(formdata=None, data=draft_data(_user(), "reply", thread.id))
+    return render_template("threads/show.html", reply_form=reply_form, **_thread_context(thread))
 
 
 @bp.post("/t/<int:thread_id>/reply")

@@ -84,3 +84,11 @@ def test_pages_that_start_a_session_are_never_shared(cached_app):
         pytest.skip("no /login page yet")
     assert "X-Page-Cache" not in second.headers
     assert first.get_data() != second.get_data()
+
+
+def test_an_anonymous_thread_page_sets_no_cookie_and_is_cached(cached_app):
+    thread = factories.thread(title="Thread pages for readers")
+    first = anonymous_get(cached_app, f"/t/{thread.id}")
+    assert first.status_code == 200
+    assert "Set-Cookie" not in first.headers
+    assert anonymous_get(cached_app, f"/t/{thread.id}").headers["X-Page-Cache"] == "hit"
