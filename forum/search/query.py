@@ -41,6 +41,7 @@ SIBLING_WEIGHT = 0.2
 CATEGORY_WEIGHT = 0.3
 CORRECTION_WEIGHT = 0.8
 COMMON_FRACTION = 0.5
+RARE_DF = 2
 
 # Words that carry no topic in a natural question ("how long before aza starts working?").
 FILLER = frozenset(
@@ -342,12 +343,20 @@ def build(parsed: Parsed, searcher=None) -> Built:
     corrections: dict[int, list[str]] = {}
     for i in free[:MAX_WORDS]:
         stem = stem_seq[i]
-        if stem is None or len(corrections) >= MAX_CORRECTED_WORDS or ctx.df(stem):
+        if stem is None or len(corrections) >= MAX_CORRECTED_WORDS:
             continue
-        found = ctx.corrections(words[i])
+        seen = ctx.df(stem)
+        if seen > RARE_DF:
+            continue
+        # A word the forum never used, or used once or twice (a typo someone else made
+        # too): look for a much more common close word.
+        found = [
+            c for c in ctx.corrections(words[i]) if not seen or ctx.df(stems(c)[0]) >= 5 * seen
+        ]
         if found:
-            corrections[i] = found
-            replaced[words[i]] = found[0]
+            corrections[i] = found + ([words[i]] if seen else [])
+            if not seen:
+                replaced[words[i]] = found[0]
     if corrections:
         corrected = [corrections[i][0] if i in corrections else w for i, w in enumerate(words)]
         stem_seq = [(stems(w) or (None,))[0] for w in corrected]

@@ -19,7 +19,7 @@ from whoosh.analysis import (
 )
 from whoosh.support.charset import accent_map
 
-_VERSION = "forum-search-7"
+_VERSION = "forum-search-8"
 
 
 def _version() -> str:
@@ -43,15 +43,18 @@ _TOKENS = r"[^\W_]+(?:['\u2019][^\W_]+)*"
 
 
 def make_analyzer():
-    """Accent-folding, lower-casing, stopword-dropping, stemming analyzer.
-
-    Used for indexing and for analysing query words, so both sides agree.
+    """Accent-folding, lower-casing, UK/US-spelling-folding, stopword-dropping, stemming
+    analyzer. Used for indexing and for analysing query words, so both sides agree:
+    "haemoglobin"/"hemoglobin", "oedema"/"edema" and "immunised"/"immunized" meet.
     """
     return (
         RegexTokenizer(_TOKENS)
         | SubstitutionFilter(r"['\u2019]", "")
         | LowercaseFilter()
         | CharsetFilter(accent_map)
+        | SubstitutionFilter(r"(?:ae|oe)(?=[bcdfghjklmnpqrstvwxz][a-z]{2})", "e")
+        | SubstitutionFilter(r"rrhoea", "rrhea")
+        | SubstitutionFilter(r"(?<=[a-z]{2})is(e|ed|es|ing|ation|ations)$", r"iz\1")
         | StopFilter()
         | StemFilter(cachesize=50000)
     )
