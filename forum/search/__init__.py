@@ -42,8 +42,28 @@ def apply_now() -> int:
     return apply_pending(timeout=30)
 
 
-def purge_and_optimise() -> None:
-    """Erasure: make removed text unsearchable and physically gone from the index."""
-    from .sync import optimise
+def purge_and_optimise(background: bool = False) -> None:
+    """Erasure: make removed text unsearchable at once, then physically gone from the
+    index files (one merged segment, old generations deleted).
 
-    optimise()
+    Call it after the erasing transaction committed. Applying happens here, before it
+    returns; the merge rewrites the whole index (seconds at 10,000 threads), so a web
+    request can pass ``background=True`` to run the merge in a thread.
+    """
+    import threading
+
+    from flask import current_app
+
+    from .sync import apply_pending, optimise
+
+    apply_pending(timeout=30)
+    if not background:
+        optimise()
+        return
+    app = current_app._get_current_object()
+
+    def run() -> None:
+        with app.app_context():
+            optimise()
+
+    threading.Thread(target=run, name="search-optimise", daemon=True).start()
