@@ -43,6 +43,9 @@ def postgres_url():
 
 @pytest.fixture
 def app(tmp_path, database_url):
+    if database_url:
+        # Any other app on this instance folder (a restart, a subprocess) uses it too.
+        pgtools.write_instance_config(tmp_path / "instance", database_url)
     app = create_app(
         {
             "TESTING": True,

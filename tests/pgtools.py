@@ -18,6 +18,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -135,3 +136,10 @@ def migrated_database(url: str) -> Iterator[str]:
     finally:
         admin.dispose()
         _drop_database(url, name)
+
+
+def write_instance_config(instance, url: str) -> None:
+    """Point every app on this instance folder at ``url`` (instance/config.py)."""
+    instance = Path(instance)
+    instance.mkdir(parents=True, exist_ok=True)
+    (instance / "config.py").write_text(f"SQLALCHEMY_DATABASE_URI = {url!r}\n")

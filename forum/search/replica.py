@@ -211,14 +211,16 @@ def oldest_running(session: Session) -> int | None:
 def gap_settled(seen: float, horizon: int | None, xmin: int | None, now: float, config) -> bool:
     """May a gap be forgotten? On PostgreSQL once every transaction older than its
     horizon has ended (``xmin`` read before the rows were: a commit it missed would have
-    shown in them) and a second has passed; elsewhere, or without a horizon, after
-    ``SEARCH_GAP_TIMEOUT``. Never kept longer than ``SEARCH_GAP_MAX_AGE``."""
+    shown in them), however long that takes, and at least a second (or
+    ``SEARCH_GAP_TIMEOUT`` if shorter) after it was seen; elsewhere, or without a horizon,
+    after ``SEARCH_GAP_TIMEOUT``. Never kept longer than ``SEARCH_GAP_MAX_AGE``."""
     age = now - seen
+    timeout = float(config.get("SEARCH_GAP_TIMEOUT", 10.0))
     if age > float(config.get("SEARCH_GAP_MAX_AGE", 3600.0)):
         return True
     if horizon is not None and xmin is not None:
-        return xmin > horizon and age > 1.0
-    return age > float(config.get("SEARCH_GAP_TIMEOUT", 10.0))
+        return xmin > horizon and age >= min(1.0, timeout)
+    return age > timeout
 
 
 # -- the follower thread ------------------------------------------------------------------
