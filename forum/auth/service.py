@@ -184,6 +184,13 @@ def change_password(user: User, current: str, new: str) -> None:
     db.session.commit()
 
 
+def end_sessions(user: User) -> None:
+    """Sign the person out everywhere: every session and remember-me cookie carries the
+    session version, so moving it makes copies of old cookies worthless."""
+    user.session_version = (user.session_version or 1) + 1
+    db.session.commit()
+
+
 def set_shown_conditions(user: User, slugs: list[str]) -> None:
     """Choose which conditions the public profile shows (unknown slugs are refused)."""
     clean = []

@@ -77,6 +77,8 @@ def register():
 
 @bp.post("/logout")
 def logout():
+    if current_user.is_authenticated:
+        service.end_sessions(current_user)
     logout_user()
     flash("You are signed out.", "success")
     return redirect(url_for("threads.index"))

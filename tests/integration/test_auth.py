@@ -273,6 +273,27 @@ def test_logout_is_post_only_and_ends_the_session(client, auth):
     assert client.get("/account").status_code == 302
 
 
+def test_logout_ends_every_session_including_copied_cookies(app):
+    factories.user("sunny_days")
+    here, elsewhere = app.test_client(), app.test_client()
+    for c in (here, elsewhere):
+        c.post(
+            "/login",
+            data={
+                "display_name": "sunny_days",
+                "password": factories.PASSWORD,
+                "remember": "y",
+                "csrf_token": token(c),
+            },
+        )
+    stolen = here.get_cookie("session").value
+    here.post("/logout", data={"csrf_token": token(here, "/")})
+    assert elsewhere.get("/account").status_code == 302
+    thief = app.test_client()
+    thief.set_cookie("session", stolen)
+    assert thief.get("/account").status_code == 302
+
+
 # --- the account page ---------------------------------------------------------------------
 
 
