@@ -19,6 +19,7 @@ because a hit is returned from ``before_request`` and goes through the normal re
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -42,6 +43,7 @@ class _Entry:
     status: int
     mimetype: str
     body: bytes
+    headers: list[tuple[str, str]] | None = None  # the final headers (WSGI-level entries)
 
 
 class PageCache:
@@ -163,6 +165,99 @@ def _cache_key() -> str | None:
     return request.full_path
 
 
+class _SqliteVersion:
+    """The content version read through a private connection per thread, re-read only when
+    ``PRAGMA data_version`` says another connection committed since: a few microseconds
+    per request instead of a query through the ORM session."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.local = threading.local()
+
+    def __call__(self) -> str | None:
+        st = self.local
+        try:
+            if getattr(st, "conn", None) is None:
+                st.conn = sqlite3.connect(self.path, isolation_level=None, timeout=5)
+                st.data_version = None
+            data_version = st.conn.execute("PRAGMA data_version").fetchone()[0]
+            if data_version != st.data_version:
+                row = st.conn.execute(
+                    "SELECT value FROM settings WHERE key = ?", (VERSION_KEY,)
+                ).fetchone()
+                st.version = row[0] if row else "0"
+                st.data_version = data_version
+            return st.version
+        except sqlite3.Error:
+            if getattr(st, "conn", None) is not None:
+                st.conn.close()
+            st.conn = None
+            return None  # no verdict: the request is served without the cache
+
+
+class PageCacheMiddleware:
+    """Serves cache hits before Flask runs at all (SQLite only: the version check needs no
+    app context). Misses go through the app; a response it marked storable
+    (``X-Page-Cache: miss``) is kept with its final headers (security headers included)."""
+
+    def __init__(self, wsgi_app, cache: PageCache, version: _SqliteVersion, max_age: float):
+        self.wsgi_app = wsgi_app
+        self.cache = cache
+        self.version = version
+        self.max_age = max_age
+
+    def __call__(self, environ, start_response):
+        method = environ.get("REQUEST_METHOD")
+        path = environ.get("PATH_INFO", "")
+        if (
+            method not in ("GET", "HEAD")
+            or environ.get("HTTP_COOKIE")
+            or environ.get("HTTP_AUTHORIZATION")
+            or path.startswith(_SKIP_PREFIXES)
+        ):
+            return self.wsgi_app(environ, start_response)
+        version = self.version()
+        if version is None:
+            return self.wsgi_app(environ, start_response)
+        key = f"{path}?{environ.get('QUERY_STRING', '')}"
+        entry = self.cache.get(key, version, self.max_age)
+        if entry is not None and entry.headers is not None:
+            start_response("200 OK", [*entry.headers, ("X-Page-Cache", "hit")])
+            return [] if method == "HEAD" else [entry.body]
+        environ["forum.page_cache"] = (key, version)
+        seen: dict = {}
+
+        def capture(status, headers, exc_info=None):
+            seen["status"], seen["headers"] = status, headers
+            return start_response(status, headers, exc_info)
+
+        app_iter = self.wsgi_app(environ, capture)
+        headers = seen.get("headers") or []
+        storable = (
+            method == "GET"
+            and seen.get("status", "").startswith("200")
+            and ("X-Page-Cache", "miss") in headers
+            and not any(k.lower() == "set-cookie" for k, _ in headers)
+            and not any(k.lower() == "cache-control" and "no-store" in v for k, v in headers)
+        )
+        if not storable:
+            return app_iter
+        try:
+            body = b"".join(app_iter)
+        finally:
+            if hasattr(app_iter, "close"):
+                app_iter.close()
+        kept = [(k, v) for k, v in headers if k.lower() not in ("date", "x-page-cache")]
+        self.cache.put(key, _Entry(version, time.monotonic(), 200, "", body, kept))
+        return [body]
+
+
+def _sqlite_path(uri: str) -> str | None:
+    if not uri.startswith("sqlite:///") or ":memory:" in uri:
+        return None
+    return uri.removeprefix("sqlite:///").split("?", 1)[0] or None
+
+
 def init_app(app: Flask) -> None:
     _install_session_hooks()
     enabled = app.config.get("PAGE_CACHE")
@@ -173,16 +268,23 @@ def init_app(app: Flask) -> None:
     cache = PageCache(int(app.config.get("PAGE_CACHE_MAX_BYTES", 32 * 1024 * 1024)))
     app.extensions["forum_page_cache"] = cache
     max_age = float(app.config.get("PAGE_CACHE_SECONDS", 300))
+    path = _sqlite_path(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
+    if path:
+        app.wsgi_app = PageCacheMiddleware(app.wsgi_app, cache, _SqliteVersion(path), max_age)
 
     @app.before_request
     def _serve_cached():
+        from_wsgi = request.environ.get("forum.page_cache")
+        if from_wsgi:  # the middleware checked the version and found no entry
+            g.page_cache = (*from_wsgi, True)
+            return None
         key = _cache_key()
         if key is None:
             return None
         version = content_version()
-        g.page_cache = (key, version)
+        g.page_cache = (key, version, False)
         entry = cache.get(key, version, max_age)
-        if entry is None:
+        if entry is None or entry.headers is not None:
             return None
         g.page_cache = None
         resp = Response(entry.body, status=entry.status, mimetype=entry.mimetype)
@@ -200,9 +302,10 @@ def init_app(app: Flask) -> None:
             return resp
         if resp.headers.get("Cache-Control", "").find("no-store") >= 0:
             return resp
-        key, version = pending
-        body = resp.get_data()
-        cache.put(key, _Entry(version, time.monotonic(), 200, resp.mimetype, body))
+        key, version, by_middleware = pending
+        if not by_middleware:  # else the middleware keeps it, with the final headers
+            body = resp.get_data()
+            cache.put(key, _Entry(version, time.monotonic(), 200, resp.mimetype, body))
         resp.headers["X-Page-Cache"] = "miss"
         return resp
 

@@ -92,3 +92,15 @@ def test_an_anonymous_thread_page_sets_no_cookie_and_is_cached(cached_app):
     assert first.status_code == 200
     assert "Set-Cookie" not in first.headers
     assert anonymous_get(cached_app, f"/t/{thread.id}").headers["X-Page-Cache"] == "hit"
+
+
+def test_a_cached_page_keeps_its_security_headers(cached_app):
+    factories.thread(title="Headers question")
+    first = anonymous_get(cached_app, "/")
+    second = anonymous_get(cached_app, "/")
+    assert second.headers["X-Page-Cache"] == "hit"
+    assert first.headers["Content-Security-Policy"]
+    for name in ("Content-Security-Policy", "X-Content-Type-Options", "Content-Type"):
+        assert second.headers[name] == first.headers[name]
+    head = cached_app.test_client().head("/")
+    assert head.status_code == 200 and head.get_data() == b""
