@@ -57,6 +57,10 @@ def _upgrade() -> None:
         config = migrate.get_config()
         config.attributes["connection"] = conn
         config.attributes["quiet"] = True
+        tables = inspect(conn)
+        if tables.has_table("users") and not tables.has_table("alembic_version"):
+            # Built by create_all before there were migrations: that is revision 0001.
+            command.stamp(config, "0001")
         command.upgrade(config, "head")
         if current_app.testing:
             _create_unmigrated_tables(conn)

@@ -21,7 +21,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, select, text
 
 from forum import ROOT, create_app
-from forum.bootstrap import migrate
+from forum.bootstrap import ensure_schema, migrate
 from forum.extensions import db
 from forum.models import HelpfulVote, SearchChange, Thread, User
 
@@ -247,3 +247,21 @@ def test_every_migration_downgrades_and_upgrades_again(bare_app):
     assert {"users", "threads", "posts", "search_changes"} <= set(
         inspect(db.engine).get_table_names()
     )
+
+
+def test_a_database_from_before_migrations_is_adopted_and_upgraded(bare_app):
+    """The foundation created its tables without Alembic: such a database is the 0001
+    schema, stamped so, then upgraded, keeping its rows."""
+    upgrade_to("0001")
+    with db.engine.begin() as conn:
+        for sql, rows in POPULATE[:4]:
+            for row in rows:
+                conn.execute(text(sql), row)
+        conn.execute(text("DROP TABLE alembic_version"))
+
+    ensure_schema()
+
+    heads = ScriptDirectory.from_config(migrate.get_config()).get_heads()
+    assert db.session.scalar(text("SELECT version_num FROM alembic_version")) in heads
+    assert db.session.get(Thread, 10).title == "Itchy skin on aza"
+    assert {t.name for t in db.metadata.sorted_tables} <= set(inspect(db.engine).get_table_names())
