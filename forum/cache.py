@@ -162,7 +162,7 @@ def _cache_key() -> str | None:
         return None
     if request.path.startswith(_SKIP_PREFIXES):
         return None
-    return request.full_path
+    return request.url  # with the host: see PageCacheMiddleware
 
 
 class _SqliteVersion:
@@ -219,7 +219,11 @@ class PageCacheMiddleware:
         version = self.version()
         if version is None:
             return self.wsgi_app(environ, start_response)
-        key = f"{path}?{environ.get('QUERY_STRING', '')}"
+        # The host is part of the key: pages hold absolute links (canonical URLs), so a
+        # request with a forged Host header must never fill the cache for everyone else.
+        host = environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+        scheme = environ.get("wsgi.url_scheme", "http")
+        key = f"{scheme}://{host}{path}?{environ.get('QUERY_STRING', '')}"
         entry = self.cache.get(key, version, self.max_age)
         if entry is not None and entry.headers is not None:
             start_response("200 OK", [*entry.headers, ("X-Page-Cache", "hit")])

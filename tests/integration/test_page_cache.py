@@ -104,3 +104,11 @@ def test_a_cached_page_keeps_its_security_headers(cached_app):
         assert second.headers[name] == first.headers[name]
     head = cached_app.test_client().head("/")
     assert head.status_code == 200 and head.get_data() == b""
+
+
+def test_a_forged_host_header_cannot_poison_the_cache(cached_app):
+    thread = factories.thread(title="Canonical links")
+    forged = cached_app.test_client().get(f"/t/{thread.id}", headers={"Host": "evil.example"})
+    assert "evil.example" in forged.get_data(as_text=True)  # the canonical link
+    honest = anonymous_get(cached_app, f"/t/{thread.id}")
+    assert "evil.example" not in honest.get_data(as_text=True)
