@@ -20,6 +20,7 @@ from whoosh import query as wq
 
 from ..extensions import db
 from ..models import Thread
+from ..threads.queries import Paging
 from . import sync
 from .documents import plain
 from .index import IndexUnavailable, check_schema, read_meta
@@ -45,7 +46,7 @@ class Hit:
 
 
 @dataclass
-class Results:
+class Results(Paging):
     q: str
     sort: str = "relevance"
     filters: dict[str, str | None] = field(default_factory=dict)
@@ -60,18 +61,6 @@ class Results:
     unavailable: bool = False
     message: str | None = None
     searched: bool = False
-
-    @property
-    def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
-
-    @property
-    def has_prev(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
 
 
 def search(

@@ -17,9 +17,9 @@ from ..models import Post, Thread, ThreadTag
 TABS = ("latest", "unanswered", "helpful")
 
 
-@dataclass
-class Page:
-    items: list
+class Paging:
+    """Page arithmetic for anything with ``total``, ``page`` and ``per_page``."""
+
     total: int
     page: int
     per_page: int
@@ -35,6 +35,14 @@ class Page:
     @property
     def has_next(self) -> bool:
         return self.page < self.pages
+
+
+@dataclass
+class Page(Paging):
+    items: list
+    total: int
+    page: int
+    per_page: int
 
 
 def visible_threads(include_hidden: bool = False):
