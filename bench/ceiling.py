@@ -177,6 +177,11 @@ def main(argv: list[str] | None = None) -> int:
         instance, big_id = prepare(args.threads)
     if args.prepare_only:
         return 0
+    # Tables added since the instance was built are created once here: 4 workers starting
+    # together on an older database race to create them.
+    done = flask(instance, "forum", "init-db")
+    if done.returncode != 0:
+        raise SystemExit(f"init-db failed:\n{done.stdout}\n{done.stderr}")
     log = OUT / "ceiling-gunicorn.log"
     paths = {
         "home": "/",
