@@ -74,16 +74,15 @@ def reply(page: Page, thread_url: str, body: str) -> None:
 
 def search(page: Page, base: str, query: str, expect_text: str, tries: int = 20) -> None:
     """Search from the header box until `expect_text` shows (the index may trail by ~1 s)."""
-    page.goto(base + "/")
-    box = page.get_by_role("searchbox", name="Search the forum")
     for _ in range(tries):
+        page.goto(base + "/")
+        box = page.get_by_role("searchbox", name="Search the forum")
         box.fill(query)
         box.press("Enter")
         page.wait_for_load_state()
         if expect_text in page.locator("main").inner_text():
             return
         time.sleep(0.25)
-        box = page.get_by_role("searchbox", name="Search the forum")
     raise AssertionError(
         f"searching {query!r} never showed {expect_text!r}; the page said:\n"
         + page.locator("main").inner_text()[:2000]
