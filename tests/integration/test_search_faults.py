@@ -70,28 +70,33 @@ def _post_many(instance: str, label: str, count: int, queue) -> None:
     queue.put((label, errors, unseen))
 
 
-def _slow_extras(sender, thread):
-    time.sleep(0.02)
-    return {}
+def _slow_extras_signalling(ready):
+    """A document hook that says the indexing has begun, then makes each thread slow."""
+
+    def slow(sender, thread):
+        ready.set()
+        time.sleep(0.02)
+        return {}
+
+    return slow
 
 
 def _apply_slowly(instance: str, ready) -> None:
     from forum.search.documents import document_extras
 
+    # Connected before the app starts: start-up itself applies what is pending.
+    document_extras.connect(_slow_extras_signalling(ready), weak=False)
     app = create_app(config(instance, SEARCH_SYNC=False))
-    document_extras.connect(_slow_extras)
     with app.app_context():
-        ready.set()
         sync.apply_pending(timeout=30)
 
 
 def _rebuild_slowly(instance: str, ready) -> None:
     from forum.search.documents import document_extras
 
+    document_extras.connect(_slow_extras_signalling(ready), weak=False)
     app = create_app(config(instance, SEARCH_SYNC=False))
-    document_extras.connect(_slow_extras)
     with app.app_context():
-        ready.set()
         sync.rebuild()
 
 
