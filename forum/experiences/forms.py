@@ -24,6 +24,7 @@ from wtforms.widgets import NumberInput
 from .. import vocabulary
 from ..threads.forms import MultiCheckboxField
 from . import models as m
+from .service import FIELDS
 
 ROWS = 6  # blank rows offered for titration steps and side effects (no JavaScript needed)
 
@@ -113,24 +114,8 @@ def pad_rows(form: ExperienceForm) -> None:
             rows.append_entry()
 
 
-FORM_KEYS = (
-    "started_on",
-    "stopped_on",
-    "dose_mg_per_day",
-    "weight_kg",
-    "tpmt",
-    "blood_test_frequency",
-    "helped",
-    "helped_after_weeks",
-    "outcome",
-    "stop_reason",
-    "stop_reason_other",
-    "moved_to",
-    "moved_to_outcome",
-    "include_in_summaries",
-    "show_on_profile",
-    "thread_id",
-)
+# The service's fields, plus the switches and the attachment only the form carries.
+FORM_KEYS = (*FIELDS, "include_in_summaries", "show_on_profile", "thread_id")
 
 
 def form_to_data(form: ExperienceForm, report: m.ExperienceReport | None) -> dict[str, Any]:
