@@ -1,8 +1,13 @@
-"""Running a search: the whoosh part ranks ids, the database supplies what is shown.
+"""Running a search: the index ranks ids, the database supplies what is shown.
 
-Results are loaded back from the database in ranked order and anything not visible
-now is dropped, so an index that lags a moment never shows a removed post. Snippets
-are highlighted from the database text of the page's threads only.
+``query.build`` turns the words into a whoosh query; ``engine.run`` evaluates it with
+numpy over cached per-segment postings (the same matches and BM25F scores as whoosh,
+the exact total, and facet counts from the keyword fields' postings). A query the
+engine does not support is run by whoosh itself (logged at debug), so results never
+depend on the engine. Results are loaded back from the database in ranked order and
+anything not visible now is dropped, so an index that lags a moment never shows a
+removed post. Snippets are highlighted from the database text of the page's threads
+only, cleaning only the posts that can contain a highlighted word.
 """
 
 from __future__ import annotations
@@ -15,26 +20,37 @@ from functools import lru_cache
 from flask import current_app
 from markupsafe import Markup, escape
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import load_only, selectinload
 from whoosh import query as wq
 
 from ..extensions import db
-from ..models import Thread
+from ..models import Post, Thread
 from ..threads.queries import Paging
-from . import sync
+from . import engine, sync
 from .documents import plain
 from .index import IndexUnavailable, check_schema, read_meta
-from .query import TAG_FIELD, Built, Parsed, build, parse, stems
+from .query import FILLER, TAG_FIELD, Built, Parsed, build, parse, stems
+from .schema import EXTRA_FIELDS
 
 log = logging.getLogger(__name__)
 
-SORTS = ("relevance", "newest", "helpful")
-FACET_KINDS = ("condition", "side_effect", "medication")
-FACET_KEYS = {"condition": "conditions", "side_effect": "side_effects", "medication": "medications"}
-_PREFIX = {"c": "conditions", "s": "side_effects", "m": "medications"}
+SORTS = ("relevance", "newest", "helpful", "activity")
+SORT_COLUMNS = {"newest": "created", "helpful": "helpful_count", "activity": "last_activity"}
+# Filter parameter -> index field. Vocabulary tags first, then the experience-report
+# keyword fields other packages fill through the ``document_extras`` signal.
+FILTER_FIELDS = {**TAG_FIELD, **{name: name for name in EXTRA_FIELDS}}
+FACET_KINDS = tuple(FILTER_FIELDS)
+# Filter parameter -> key in ``facets`` (the issue's three keys, then the extras).
+FACET_KEYS = {
+    "condition": "conditions",
+    "side_effect": "side_effects",
+    "medication": "medications",
+    **{name: name for name in EXTRA_FIELDS},
+}
+_FIELD_KEY = {FILTER_FIELDS[kind]: key for kind, key in FACET_KEYS.items()}
 MAX_PAGE = 200
 REBUILDING = "The search index is being rebuilt. Please try again in a minute."
-FACET_SCAN_LIMIT = 20_000
+CACHE_MB = 64  # default SEARCH_CACHE_MB: the engine's per-process postings cache
 
 
 @dataclass
@@ -69,14 +85,28 @@ def search(
     condition: str | None = None,
     side_effect: str | None = None,
     medication: str | None = None,
+    tpmt: str | None = None,
+    outcome: str | None = None,
+    moved_to: str | None = None,
     sort: str = "relevance",
     page: int = 1,
     per_page: int = 20,
 ) -> Results:
     """One page of results. Never raises for odd input; an unusable index gives
-    ``unavailable=True`` with a message (and a rebuild starts)."""
+    ``unavailable=True`` with a message (and a rebuild starts).
+
+    Filters take slugs: vocabulary slugs for ``condition``, ``side_effect`` and
+    ``medication``; experience-report values for ``tpmt``, ``outcome`` and ``moved_to``.
+    """
     parsed = parse(q)
-    filters = {"condition": condition, "side_effect": side_effect, "medication": medication}
+    filters = {
+        "condition": condition,
+        "side_effect": side_effect,
+        "medication": medication,
+        "tpmt": tpmt,
+        "outcome": outcome,
+        "moved_to": moved_to,
+    }
     res = Results(
         q=(q or "")[:500],
         sort=sort if sort in SORTS else "relevance",
@@ -90,6 +120,7 @@ def search(
         return res
     res.searched = True
     app = current_app._get_current_object()
+    engine.configure(int(app.config.get("SEARCH_CACHE_MB", CACHE_MB) * 2**20))
     for attempt in (1, 2):
         try:
             try:
@@ -99,7 +130,7 @@ def search(
             except Exception:
                 log.exception("applying pending search changes failed")
             searcher = sync.store().searcher()
-            check_schema(read_meta(searcher))
+            check_schema(_meta(searcher))
             _run(searcher, parsed, res)
             return res
         except IndexUnavailable:
@@ -120,11 +151,22 @@ def search(
     return res
 
 
+def _meta(searcher) -> dict:
+    """The meta document of this searcher (read once: a searcher never changes)."""
+    meta = getattr(searcher, "_forum_meta", None)
+    if meta is None:
+        meta = read_meta(searcher)
+        searcher._forum_meta = meta
+    return meta
+
+
 def _whoosh_query(parsed: Parsed, res: Results, searcher) -> tuple[wq.Query | None, Built]:
     built = build(parsed, searcher) if not parsed.empty else Built(query=None)
     res.suggestion = built.suggestion
     tags = [
-        wq.Term(TAG_FIELD[kind], slug) for kind, slug in res.filters.items() if slug is not None
+        wq.Term(FILTER_FIELDS[kind], slug)
+        for kind, slug in res.filters.items()
+        if slug is not None and kind in FILTER_FIELDS
     ]
     if not parsed.empty and built.query is None:
         return None, built
@@ -139,81 +181,115 @@ def _run(searcher, parsed: Parsed, res: Results) -> None:
     if query is None:
         return
     limit = res.page * res.per_page
-    if res.sort == "newest":
-        hits = searcher.search(query, limit=limit, sortedby="created", reverse=True)
-    elif res.sort == "helpful":
-        hits = searcher.search(query, limit=limit, sortedby="helpful_count", reverse=True)
-    elif parsed.empty:  # filters only: newest activity first
-        hits = searcher.search(query, limit=limit, sortedby="last_activity", reverse=True)
+    sortedby = SORT_COLUMNS.get(res.sort)
+    if sortedby is None and parsed.empty:  # filters only: newest activity first
+        sortedby = "last_activity"
+    facet_fields = tuple(FILTER_FIELDS.values())
+    try:
+        out = engine.run(
+            searcher,
+            query,
+            limit=limit,
+            start=limit - res.per_page,
+            sortedby=sortedby,
+            facet_fields=facet_fields,
+        )
+    except engine.Unsupported as exc:
+        log.debug("search engine cannot run %r (%s): using whoosh", query, exc)
+        out = None
+    except Exception:
+        log.warning("search engine failed on %r: using whoosh", query, exc_info=True)
+        out = None
+    if out is not None:
+        ranked = [(_thread_id(searcher, docnum), score) for docnum, score in out.hits]
+        total, counts = out.total, out.facets
+    else:
+        ranked, total, counts = _run_whoosh(searcher, query, limit, res.per_page, sortedby)
+    res.total = max(total, len(ranked))
+    res.facets = _group(counts)
+    res.items = _load([(i, s) for i, s in ranked if i is not None], _highlight(built))
+
+
+def _thread_id(searcher, docnum: int) -> int | None:
+    value = searcher.stored_fields(docnum).get("id")
+    return int(value) if value and value.isdigit() else None
+
+
+def _run_whoosh(searcher, query, limit: int, per_page: int, sortedby: str | None):
+    """The same search through whoosh's own matchers (for queries the engine declines)."""
+    if sortedby:
+        hits = searcher.search(query, limit=limit, sortedby=sortedby, reverse=True)
+        ranked = [(int(hit["id"]), 0.0) for hit in hits[limit - per_page : limit]]
     else:
         hits = searcher.search(query, limit=limit)
-    ranked = [(int(hit["id"]), hit.score or 0.0) for hit in hits[limit - res.per_page : limit]]
-    res.total, res.facets = _total_and_facets(searcher, query)
-    res.total = max(res.total, len(ranked))
-    res.items = _load(ranked, built.highlight_terms)
+        ranked = [(int(hit["id"]), hit.score or 0.0) for hit in hits[limit - per_page : limit]]
+    docs = set(query.docs(searcher))
+    counts: dict[str, dict[str, int]] = {}
+    for fieldname in FILTER_FIELDS.values():
+        found = counts.setdefault(fieldname, {})
+        for value in searcher.lexicon(fieldname):
+            n = sum(1 for d in searcher.postings(fieldname, value).all_ids() if d in docs)
+            if n:
+                found[value.decode()] = n
+    return ranked, len(docs), counts
 
 
-def _total_and_facets(searcher, query) -> tuple[int, dict[str, dict[str, int]]]:
-    """Exact total, and facet counts over the matching threads (the first
-    FACET_SCAN_LIMIT of them for very broad searches)."""
-    facets_of = _facet_table(searcher)
-    counts: dict[str, int] = {}
-    total = 0
-    for docnum in query.docs(searcher):
-        total += 1
-        if total <= FACET_SCAN_LIMIT:
-            for item in facets_of[docnum]:
-                counts[item] = counts.get(item, 0) + 1
-    grouped: dict[str, dict[str, int]] = {k: {} for k in FACET_KEYS.values()}
-    for item, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        kind, _, slug = item.partition(":")
-        grouped[_PREFIX[kind]][slug] = count
-    return total, grouped
+def _group(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Field -> value counts into the facets shape: key -> slug -> count, most first."""
+    grouped: dict[str, dict[str, int]] = {key: {} for key in FACET_KEYS.values()}
+    for fieldname, values in counts.items():
+        key = _FIELD_KEY.get(fieldname)
+        if key is not None:
+            grouped[key] = dict(sorted(values.items(), key=lambda kv: (-kv[1], kv[0])))
+    return grouped
 
 
-_segment_facets: dict[tuple[str, str], list[tuple[str, ...]]] = {}
+@lru_cache(maxsize=1)
+def _filler_stems() -> frozenset[str]:
+    return frozenset(s for word in FILLER for s in stems(word))
 
 
-def _facet_table(searcher) -> list[tuple[str, ...]]:
-    """docnum -> facet values from the facet column, cached per segment: segments never
-    change (deletions aside, which queries already exclude), so after a write only the
-    new small segment is read."""
-    cached = getattr(searcher, "_forum_facets", None)
-    if cached is not None:
-        return cached
-    table: list[tuple[str, ...]] = []
-    for reader, offset in searcher.reader().leaf_readers():
-        key = (str(id(reader.storage)), reader.segment().segment_id())
-        values = _segment_facets.get(key)
-        if values is None:
-            column = reader.column_reader("facets")
-            values = [
-                tuple((column[i] or b"").decode().split()) for i in range(reader.doc_count_all())
-            ]
-            if len(_segment_facets) > 256:
-                _segment_facets.clear()
-            _segment_facets[key] = values
-        del table[offset:]
-        table.extend(values)
-    searcher._forum_facets = table
-    return table
+def _highlight(built: Built) -> set[str]:
+    """The stems to mark in snippets: content words only (a multi-word synonym such as
+    "my hair is falling out" brings its filler words along), unless the query had
+    nothing else."""
+    content = {t for t in built.highlight_terms if t not in _filler_stems()}
+    return content or set(built.highlight_terms)
 
 
 def _load(ranked: list[tuple[int, float]], terms: set[str]) -> list[Hit]:
+    """The page's threads (visible now) with their tags, in ranked order, and the text
+    the snippets need: the posts' rendered HTML only, one query for the page."""
     if not ranked:
         return []
     ids = [thread_id for thread_id, _ in ranked]
     rows = db.session.scalars(
         select(Thread)
         .where(Thread.id.in_(ids), Thread.is_deleted.is_(False), Thread.is_hidden.is_(False))
-        .options(selectinload(Thread.tags), selectinload(Thread.posts))
+        .options(selectinload(Thread.tags))
     )
     by_id = {t.id: t for t in rows}
+    posts: dict[int, list[Post]] = {}
+    if by_id:
+        for post in db.session.scalars(
+            select(Post)
+            .where(
+                Post.thread_id.in_(list(by_id)),
+                Post.is_deleted.is_(False),
+                Post.is_hidden.is_(False),
+            )
+            .options(
+                load_only(Post.id, Post.thread_id, Post.body_html, Post.is_deleted, Post.is_hidden)
+            )
+            .order_by(Post.thread_id, Post.id)
+        ):
+            posts.setdefault(post.thread_id, []).append(post)
     items = []
     for thread_id, score in ranked:
         thread = by_id.get(thread_id)
         if thread is not None:
-            items.append(Hit(thread, round(score, 4), snippet(thread, terms), title(thread, terms)))
+            text = snippet(thread, terms, posts.get(thread_id, []))
+            items.append(Hit(thread, round(score, 4), text, title(thread, terms)))
     return items
 
 
@@ -251,17 +327,20 @@ def _maybe_has(text: str, terms: set[str]) -> bool:
     return any(t[:4] in lowered for t in terms)
 
 
-def snippet(thread: Thread, terms: set[str]) -> Markup:
+def snippet(thread: Thread, terms: set[str], posts: list[Post] | None = None) -> Markup:
     """An escaped excerpt with the matching words in <mark>, from the first post that
-    has them (the question, else a reply); the start of the question otherwise."""
-    first = None
-    for post in thread.posts:
-        if not post.is_visible:
+    has them (the question, else a reply); the start of the question otherwise.
+
+    ``posts`` are the thread's visible posts in order (``thread.posts`` when None). A
+    post is cleaned to text only when its HTML contains something like a term.
+    """
+    if posts is None:
+        posts = [p for p in thread.posts if p.is_visible]
+    for post in posts:
+        if not post.is_visible or not terms or not _maybe_has(post.body_html or "", terms):
             continue
         text = " ".join(plain(post).split())
-        if first is None:
-            first = text
-        spans = _marks(text, terms) if terms and _maybe_has(text, terms) else []
+        spans = _marks(text, terms)
         if spans:
             begin = max(0, spans[0][0] - 60)
             if begin:
@@ -274,8 +353,9 @@ def snippet(thread: Thread, terms: set[str]) -> Markup:
             lead = Markup("… ") if begin else Markup("")
             tail = Markup(" …") if end < len(text) else Markup("")
             return lead + _mark_text(text, spans, begin, end) + tail
-    first = first or ""
-    return escape(first[:SNIPPET_CHARS] + ("…" if len(first) > SNIPPET_CHARS else ""))
+    first = next((p for p in posts if p.is_visible), None)
+    text = " ".join(plain(first).split()) if first is not None else ""
+    return escape(text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else ""))
 
 
 def title(thread: Thread, terms: set[str]) -> Markup:

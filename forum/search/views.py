@@ -6,19 +6,62 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 
 from .. import vocabulary
 from ..services import ValidationError
-from .service import FACET_KEYS, Results, search
+from .service import FACET_KEYS, FACET_KINDS, Results, search
 
 bp = Blueprint("search", __name__)
+
+VOCABULARY_KINDS = ("condition", "side_effect", "medication")
+# Facet headings, and how a filter reads in "Only questions about ...".
+HEADINGS = {
+    "condition": "Condition",
+    "side_effect": "Side effect",
+    "medication": "Medication",
+    "tpmt": "TPMT result",
+    "outcome": "Outcome on azathioprine",
+    "moved_to": "Moved on to",
+}
+
+
+def extra_values(kind: str) -> dict[str, str]:
+    """Slug -> label of an experience-report facet (tpmt, outcome, moved_to): the values
+    the experiences package stores in the index through ``document_extras``."""
+    try:
+        from ..experiences import models as m
+    except ImportError:  # pragma: no cover - experiences not installed
+        return {}
+    table = {"tpmt": m.TPMT, "outcome": m.OUTCOMES, "moved_to": m.MOVED_TO}.get(kind, {})
+    return dict(table)
+
+
+def label(kind: str, slug: str) -> str:
+    """A facet value as a person reads it."""
+    if kind in VOCABULARY_KINDS:
+        return vocabulary.name_of(kind, slug)
+    return extra_values(kind).get(slug, slug.replace("_", " "))
+
+
+def filter_phrase(kind: str, slug: str) -> str:
+    """A chosen filter in a sentence: "Lupus", "TPMT result: normal"."""
+    if kind in VOCABULARY_KINDS:
+        return label(kind, slug)
+    return f"{HEADINGS[kind]}: {label(kind, slug)}"
+
+
+def _known(kind: str, slug: str) -> bool:
+    if kind in VOCABULARY_KINDS:
+        return vocabulary.get(kind, slug) is not None
+    values = extra_values(kind)
+    return slug in values if values else slug.replace("_", "").isalnum()
 
 
 def _filters() -> dict[str, str | None]:
     """Slug filters from the query string; an unknown slug is a 400 naming it."""
     found: dict[str, str | None] = {}
-    for kind in ("condition", "side_effect", "medication"):
+    for kind in FACET_KINDS:
         slug = (request.args.get(kind) or "").strip().lower() or None
-        if slug is not None and vocabulary.get(kind, slug) is None:
-            label = kind.replace("_", " ")
-            raise ValidationError(f"Unknown {label} {slug[:60]!r}.", {kind: f"Unknown {label}."})
+        if slug is not None and not _known(kind, slug):
+            name = kind.replace("_", " ") if kind in VOCABULARY_KINDS else HEADINGS[kind].lower()
+            raise ValidationError(f"Unknown {name} {slug[:60]!r}.", {kind: f"Unknown {name}."})
         found[kind] = slug
     return found
 
@@ -47,7 +90,14 @@ def _run(per_page: int) -> Results:
 @bp.get("/search")
 def results():
     res = _run(20)
-    return render_template("search/results.html", res=res, link=_link)
+    return render_template(
+        "search/results.html",
+        res=res,
+        link=_link,
+        label=label,
+        filter_phrase=filter_phrase,
+        facet_groups=[(kind, FACET_KEYS[kind], HEADINGS[kind]) for kind in FACET_KINDS],
+    )
 
 
 def _link(res: Results, **changes) -> str:

@@ -1,0 +1,752 @@
+"""A vectorised evaluator for the forum's whoosh queries: same matches, same scores.
+
+Whoosh scores every matching posting in pure Python through a tree of matcher
+objects, so a broad query (synonym expansion ORs dozens of terms) costs time in
+proportion to its matches, twice over: once to rank, once to count and facet. This
+module evaluates the query trees that ``query.build`` and ``service`` produce (Term,
+Or, And, AndMaybe, AndNot, ConstantScoreQuery, NullQuery, Phrase) with numpy arrays
+instead, one segment (leaf reader) at a time:
+
+- A term's postings in a segment are decoded once, block by block through whoosh's
+  own codec (``whoosh.codec.whoosh3``: one zlib + unpickle per block of 128), into
+  arrays of document numbers and weights. Per-document field lengths come from the
+  segment's length column in one read, sort keys from the sortable columns likewise.
+  Segments never change apart from deletions, so these arrays are kept in a
+  byte-bounded LRU shared by the process (``CACHE_BYTES``) keyed by index directory
+  and segment id; a merge or rebuild makes new segments and old keys just age out.
+- Deletions are never cached: every search masks the segment's deleted set (as of
+  the searcher's reader), and the meta document (id ``__meta__``) is never a result.
+- Scores reproduce ``whoosh.scoring.BM25F`` exactly: idf and average field length
+  from the whole searcher (``searcher.idf``, ``searcher.avg_field_length``), the
+  byte-encoded field length of each document, term boosts; Or sums the children that
+  match, And sums all, AndMaybe adds the optional part where it matches, AndNot keeps
+  the positive side's score, ConstantScoreQuery gives its constant, a compound's
+  boost multiplies (except on a single child, which whoosh passes through), and a
+  field that is not scorable scores its weight. A test compares ids and scores with
+  ``searcher.search`` on a real index.
+- Phrases: candidates are the documents that have every word (an intersection of
+  arrays); positions are decoded for those candidates only, and the documents whose
+  words sit at consecutive positions (whoosh's ``SpanNear2`` with slop 1) are cached
+  per segment, so a repeated phrase costs an array lookup.
+- The total is the exact number of matching visible documents, and facet counts come
+  from the keyword fields' postings: one ``bincount`` over the matches per segment.
+
+Anything else (another query type, another weighting model or codec) raises
+``Unsupported`` before any work, and the caller falls back to whoosh itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from whoosh import query as wq
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+from whoosh.matching.wrappers import FilterMatcher
+from whoosh.reading import SegmentReader, TermNotFound
+from whoosh.scoring import BM25F
+from whoosh.util.numeric import byte_to_length
+
+from .schema import META_ID
+
+CACHE_BYTES = 64 * 1024 * 1024
+_LENGTHS = np.array([byte_to_length(i) for i in range(256)], dtype=np.float64)
+_EMPTY_IDS = np.zeros(0, dtype=np.int32)
+_EMPTY_SCORES = np.zeros(0, dtype=np.float64)
+
+
+class Unsupported(Exception):
+    """The query or index uses something this evaluator does not reproduce."""
+
+
+# -- the process-wide cache ----------------------------------------------------------
+
+
+class ByteLRU:
+    """A thread-safe LRU bounded by the bytes of the arrays it holds."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self.used = 0
+        self._items: OrderedDict[Any, tuple[Any, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key):
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return item[0]
+
+    def put(self, key, value, nbytes: int) -> None:
+        nbytes += 200  # key and bookkeeping
+        if nbytes > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.used -= old[1]
+            self._items[key] = (value, nbytes)
+            self.used += nbytes
+            while self.used > self.max_bytes and self._items:
+                _key, (_value, size) = self._items.popitem(last=False)
+                self.used -= size
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.used = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+cache = ByteLRU(CACHE_BYTES)
+
+
+def configure(max_bytes: int) -> None:
+    """Set the cache's byte budget (items beyond it are evicted as others arrive)."""
+    cache.max_bytes = max(1, int(max_bytes))
+
+
+# -- per-segment data ------------------------------------------------------------------
+
+
+@dataclass
+class Postings:
+    ids: np.ndarray  # int32 document numbers in the segment, ascending
+    weights: np.ndarray | None  # float32, None when every weight is 1.0
+    block_pos: np.ndarray  # file offset of each block (for positions of candidates)
+    block_start: np.ndarray  # index in ``ids`` of each block's first posting
+
+    @property
+    def nbytes(self) -> int:
+        w = self.weights.nbytes if self.weights is not None else 0
+        return self.ids.nbytes + w + self.block_pos.nbytes + self.block_start.nbytes
+
+
+_NO_POSTINGS = Postings(_EMPTY_IDS, None, np.zeros(0, np.int64), np.zeros(0, np.int32))
+
+
+class Segment:
+    """One leaf reader of a searcher, with its cache key and the per-search masks."""
+
+    def __init__(self, reader: SegmentReader, offset: int):
+        self.reader = reader
+        self.offset = offset
+        self.n = reader.doc_count_all()
+        storage = reader.storage()
+        folder = getattr(storage, "folder", None) or str(id(storage))
+        self.key = (folder, reader.segment().segment_id(), self.n)
+
+    # Postings of one term -----------------------------------------------------------
+
+    def postings(self, fieldname: str, tbytes: bytes) -> Postings:
+        key = ("p", self.key, fieldname, tbytes)
+        found = cache.get(key)
+        if found is None:
+            found = self._decode(fieldname, tbytes)
+            cache.put(key, found, found.nbytes)
+        return found
+
+    def _raw_matcher(self, fieldname: str, tbytes: bytes):
+        try:
+            m = self.reader.postings(fieldname, tbytes)
+        except (TermNotFound, KeyError):
+            return None
+        if isinstance(m, FilterMatcher):  # deletions: we mask them per search instead
+            m = m.child
+        return m
+
+    def _decode(self, fieldname: str, tbytes: bytes) -> Postings:
+        if (fieldname, tbytes) not in self.reader:
+            return _NO_POSTINGS
+        m = self._raw_matcher(fieldname, tbytes)
+        if m is None:
+            return _NO_POSTINGS
+        if type(m) is not W3LeafMatcher:
+            return self._decode_slowly(m)
+        deltas: list[int] = []
+        weights: list[np.ndarray] = []
+        sizes: list[int] = []
+        positions: list[int] = []
+        all_ones = True
+        pos = m._baseoffset
+        while True:
+            m._goto(pos)
+            m._read_data()
+            ids, w, _values = m._data
+            count = m._blocklength
+            positions.append(pos)
+            sizes.append(count)
+            deltas.extend(ids)
+            if w is None:
+                weights.append(np.ones(count, np.float32))
+            elif isinstance(w, float):
+                weights.append(np.full(count, w, np.float32))
+                all_ones = all_ones and w == 1.0
+            else:
+                weights.append(np.asarray(w, dtype=np.float32))
+                all_ones = False
+            if m._lastblock:
+                break
+            pos = m._nextoffset
+        sizes_arr = np.asarray(sizes, dtype=np.int64)
+        starts = np.zeros(len(sizes), dtype=np.int64)
+        np.cumsum(sizes_arr[:-1], out=starts[1:])
+        summed = np.cumsum(np.asarray(deltas, dtype=np.int64))
+        # Each block's ids are delta-coded from 0: subtract the running sum before it.
+        base = np.zeros(len(sizes), dtype=np.int64)
+        base[1:] = summed[starts[1:] - 1]
+        doc_ids = (summed - np.repeat(base, sizes_arr)).astype(np.int32)
+        return Postings(
+            doc_ids,
+            None if all_ones else np.concatenate(weights),
+            np.asarray(positions, dtype=np.int64),
+            starts.astype(np.int32),
+        )
+
+    @staticmethod
+    def _decode_slowly(m) -> Postings:
+        """Any other matcher (inlined postings): step through it."""
+        ids, weights = [], []
+        while m.is_active():
+            ids.append(m.id())
+            weights.append(m.weight())
+            m.next()
+        w = np.asarray(weights, dtype=np.float32)
+        return Postings(
+            np.asarray(ids, dtype=np.int32),
+            None if bool(np.all(w == 1.0)) else w,
+            np.zeros(0, np.int64),
+            np.zeros(0, np.int32),
+        )
+
+    def positions(self, fieldname: str, tbytes: bytes, post: Postings, at: np.ndarray):
+        """Decoded positions of the postings at indexes ``at`` (ascending) of a term."""
+        fmt = self.reader.schema[fieldname].format
+        m = self._raw_matcher(fieldname, tbytes)
+        out: list[list[int]] = []
+        if type(m) is not W3LeafMatcher or not len(post.block_pos):
+            # Inlined or unknown: step through and pick the wanted ones.
+            wanted = set(post.ids[at].tolist())
+            by_id = {}
+            while m is not None and m.is_active():
+                if m.id() in wanted:
+                    by_id[m.id()] = fmt.decode_positions(m.value())
+                m.next()
+            return [by_id[i] for i in post.ids[at].tolist()]
+        blocks = np.searchsorted(post.block_start, at, side="right") - 1
+        current = -1
+        values = ()
+        decode = fmt.decode_positions
+        for i, b in zip(at.tolist(), blocks.tolist(), strict=True):
+            if b != current:
+                m._goto(int(post.block_pos[b]))
+                m._read_data()
+                values = m._data[2]
+                current = b
+            out.append(decode(values[i - int(post.block_start[b])]))
+        return out
+
+    # Columns -------------------------------------------------------------------------
+
+    def lengths(self, fieldname: str) -> np.ndarray:
+        """Field length of every document as whoosh scores it (byte-encoded, decoded)."""
+        key = ("l", self.key, fieldname)
+        found = cache.get(key)
+        if found is None:
+            perdoc = self.reader._perdoc
+            lenfield = f"_{fieldname}_len"
+            raw = np.zeros(self.n, dtype=np.uint8)
+            if perdoc.has_column(lenfield):
+                col = perdoc.column_reader(lenfield, LENGTHS_COLUMN)
+                count = min(col._count, self.n)
+                raw[:count] = np.frombuffer(col._dbfile.get(col._basepos, count), np.uint8)
+            found = raw
+            cache.put(key, found, found.nbytes)
+        return found
+
+    def sort_keys(self, fieldname: str) -> np.ndarray:
+        """A sortable numeric column of every document, as int64 (or float64)."""
+        key = ("c", self.key, fieldname)
+        found = cache.get(key)
+        if found is None:
+            found = self._read_column(fieldname)
+            cache.put(key, found, found.nbytes)
+        return found
+
+    def _read_column(self, fieldname: str) -> np.ndarray:
+        fieldobj = self.reader.schema[fieldname]
+        column = fieldobj.column_type
+        if column is None:
+            raise Unsupported(f"no column for {fieldname}")
+        creader = self.reader.column_reader(fieldname, translate=False)
+        typecode = getattr(creader, "_typecode", None)
+        if typecode is None:  # no column file in this segment: every value is default
+            default = getattr(creader, "_default", 0) or 0
+            return np.full(self.n, default, dtype=np.int64)
+        dtype = np.dtype(">" + typecode)
+        count = min(creader._count, self.n)
+        kind = np.float64 if dtype.kind == "f" else np.int64
+        out = np.full(self.n, creader._default, dtype=kind)
+        if count:
+            raw = creader._dbfile.get(creader._basepos, count * dtype.itemsize)
+            out[:count] = np.frombuffer(raw, dtype=dtype)
+        return out
+
+    # Masks ---------------------------------------------------------------------------
+
+    def hidden(self) -> np.ndarray | None:
+        """True for documents that are never results: deleted (as this reader sees
+        them, so never cached across readers) and the meta document."""
+        mask = getattr(self.reader, "_forum_hidden", None)
+        if mask is None:
+            mask = np.zeros(self.n, dtype=bool)
+            if self.reader.has_deletions():
+                deleted = self.reader.deleted_docs_set
+                if deleted:
+                    mask[np.fromiter(deleted, dtype=np.int64, count=len(deleted))] = True
+            meta = self.postings("id", META_ID.encode())
+            mask[meta.ids] = True
+            self.reader._forum_hidden = mask
+        return mask
+
+    # Facets --------------------------------------------------------------------------
+
+    def facet_table(self, fields: tuple[str, ...]):
+        """(doc ids, value codes, [(field, value)]) over every posting of the fields."""
+        key = ("f", self.key, fields)
+        found = cache.get(key)
+        if found is None:
+            ids, codes, labels = [], [], []
+            for fieldname in fields:
+                if fieldname not in self.reader.schema:
+                    continue
+                for tbytes in self.reader.lexicon(fieldname):
+                    post = self._decode(fieldname, tbytes)
+                    if not len(post.ids):
+                        continue
+                    ids.append(post.ids)
+                    codes.append(np.full(len(post.ids), len(labels), dtype=np.int32))
+                    labels.append((fieldname, tbytes.decode("utf-8", "replace")))
+            found = (
+                np.concatenate(ids) if ids else _EMPTY_IDS,
+                np.concatenate(codes) if codes else _EMPTY_IDS,
+                labels,
+            )
+            cache.put(key, found, found[0].nbytes + found[1].nbytes + 100 * len(labels))
+        return found
+
+
+# -- match sets ------------------------------------------------------------------------
+#
+# A match set in one segment is either Sparse (ascending ids and their scores) or Dense
+# (a boolean mask over the segment and scores, zero where the mask is False).
+
+
+@dataclass
+class Sparse:
+    ids: np.ndarray
+    scores: np.ndarray
+
+
+@dataclass
+class Dense:
+    mask: np.ndarray
+    scores: np.ndarray
+
+
+_NONE = Sparse(_EMPTY_IDS, _EMPTY_SCORES)
+
+
+def _size(m) -> int:
+    return len(m.ids) if isinstance(m, Sparse) else int(np.count_nonzero(m.mask))
+
+
+def _dense(m, n: int) -> Dense:
+    if isinstance(m, Dense):
+        return m
+    mask = np.zeros(n, dtype=bool)
+    mask[m.ids] = True
+    scores = np.zeros(n, dtype=np.float64)
+    scores[m.ids] = m.scores
+    return Dense(mask, scores)
+
+
+def _lookup(m, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each id: is it in ``m``, and its score there (0 when not)."""
+    if isinstance(m, Dense):
+        return m.mask[ids], m.scores[ids]
+    if not len(m.ids):
+        return np.zeros(len(ids), dtype=bool), np.zeros(len(ids))
+    idx = np.searchsorted(m.ids, ids)
+    idx[idx >= len(m.ids)] = len(m.ids) - 1
+    present = m.ids[idx] == ids
+    return present, np.where(present, m.scores[idx], 0.0)
+
+
+def _scale(m, boost: float):
+    if boost == 1.0:
+        return m
+    if isinstance(m, Sparse):
+        return Sparse(m.ids, m.scores * boost)
+    return Dense(m.mask, m.scores * boost)
+
+
+# -- evaluation ------------------------------------------------------------------------
+
+
+class _Evaluator:
+    def __init__(self, searcher):
+        weighting = searcher.weighting
+        if type(weighting) is not BM25F or weighting.use_final:
+            raise Unsupported(f"weighting {type(weighting).__name__}")
+        self.searcher = searcher
+        self.schema = searcher.schema
+        self.weighting = weighting
+        self._term_stats: dict[tuple[str, bytes], tuple] = {}
+
+    # Checking before any work -------------------------------------------------------
+
+    def check(self, q) -> None:
+        t = type(q)
+        if q is wq.NullQuery:
+            return
+        if t is wq.Term:
+            if q.minquality:
+                raise Unsupported("Term with minquality")
+            return
+        if t in (wq.Or, wq.And):
+            if t is wq.Or and q.scale:
+                raise Unsupported("Or with a coordination scale")
+            for sub in q.subqueries:
+                self.check(sub)
+            return
+        if t in (wq.AndMaybe, wq.AndNot):
+            self.check(q.a)
+            self.check(q.b)
+            return
+        if t is wq.ConstantScoreQuery:
+            self.check(q.child)
+            return
+        if t is wq.Phrase:
+            if q.slop != 1 or not q.words or q.fieldname not in self.schema:
+                raise Unsupported("Phrase with slop or without words")
+            fmt = self.schema[q.fieldname].format
+            if not fmt or not fmt.supports("positions"):
+                raise Unsupported("Phrase on a field without positions")
+            return
+        raise Unsupported(t.__name__)
+
+    # Terms ---------------------------------------------------------------------------
+
+    def _stats(self, fieldname: str, tbytes: bytes):
+        key = (fieldname, tbytes)
+        found = self._term_stats.get(key)
+        if found is None:
+            fieldobj = self.schema[fieldname]
+            if not fieldobj.scorable:
+                found = (False, 0.0, 0.0, 0.0)
+            else:
+                s = self.searcher
+                idf = s.idf(fieldname, tbytes)
+                avgfl = s.avg_field_length(fieldname) or 1
+                b = self.weighting._field_B.get(fieldname, self.weighting.B)
+                found = (True, idf, avgfl, b)
+            self._term_stats[key] = found
+        return found
+
+    def term_bytes(self, fieldname: str, text) -> bytes | None:
+        if fieldname not in self.schema:
+            return None
+        try:
+            return self.schema[fieldname].to_bytes(text)
+        except ValueError:
+            return None
+
+    def term_scores(self, seg: Segment, fieldname: str, tbytes: bytes, post: Postings):
+        """BM25F of each posting, with the same float operations as whoosh.scoring."""
+        scorable, idf, avgfl, b = self._stats(fieldname, tbytes)
+        if post.weights is None:
+            tf = np.ones(len(post.ids), dtype=np.float64)
+        else:
+            tf = post.weights.astype(np.float64)
+        if not scorable:
+            return tf
+        k1 = self.weighting.K1
+        fl = _LENGTHS[seg.lengths(fieldname)[post.ids]]
+        return idf * ((tf * (k1 + 1)) / (tf + k1 * ((1 - b) + b * fl / avgfl)))
+
+    def term(self, seg: Segment, q: wq.Term):
+        tbytes = self.term_bytes(q.fieldname, q.text)
+        if tbytes is None:
+            return _NONE
+        post = seg.postings(q.fieldname, tbytes)
+        if not len(post.ids):
+            return _NONE
+        scores = self.term_scores(seg, q.fieldname, tbytes, post)
+        if q.boost != 1.0:
+            scores = scores * q.boost
+        return Sparse(post.ids, scores)
+
+    # Compounds -----------------------------------------------------------------------
+
+    def eval(self, seg: Segment, q):
+        t = type(q)
+        if q is wq.NullQuery:
+            return _NONE
+        if t is wq.Term:
+            return self.term(seg, q)
+        if t is wq.Or or t is wq.And:
+            subs = q.subqueries
+            if not subs:
+                return _NONE
+            if len(subs) == 1:  # whoosh uses the child's matcher as it is (no boost)
+                return self.eval(seg, subs[0])
+            if t is wq.Or:
+                result = self._or(seg, [self.eval(seg, s) for s in subs])
+            else:
+                result = self._and(seg, subs)
+            return _scale(result, q.boost)
+        if t is wq.AndMaybe:
+            return self._and_maybe(seg, self.eval(seg, q.a), q.b)
+        if t is wq.AndNot:
+            a = self.eval(seg, q.a)
+            if not _size(a):
+                return _NONE
+            return self._and_not(seg, a, self.eval(seg, q.b))
+        if t is wq.ConstantScoreQuery:
+            child = self.eval(seg, q.child)
+            if isinstance(child, Sparse):
+                return Sparse(child.ids, np.full(len(child.ids), float(q.score)))
+            return Dense(child.mask, np.where(child.mask, float(q.score), 0.0))
+        if t is wq.Phrase:
+            return self.phrase(seg, q)
+        raise Unsupported(t.__name__)  # pragma: no cover - check() ran first
+
+    def _or(self, seg: Segment, parts):
+        parts = [p for p in parts if _size(p)]
+        if not parts:
+            return _NONE
+        if len(parts) == 1:
+            return parts[0]
+        mask = np.zeros(seg.n, dtype=bool)
+        scores = np.zeros(seg.n, dtype=np.float64)
+        for p in parts:
+            if isinstance(p, Sparse):
+                scores[p.ids] += p.scores  # ids are unique within a part
+                mask[p.ids] = True
+            else:
+                scores += p.scores
+                mask |= p.mask
+        return Dense(mask, scores)
+
+    def _and(self, seg: Segment, subs):
+        parts = []
+        for s in subs:
+            part = self.eval(seg, s)
+            if not _size(part):
+                return _NONE
+            parts.append(part)
+        sparse = [p for p in parts if isinstance(p, Sparse)]
+        if not sparse:
+            mask = parts[0].mask.copy()
+            scores = parts[0].scores.copy()
+            for p in parts[1:]:
+                mask &= p.mask
+                scores += p.scores
+            scores[~mask] = 0.0
+            return Dense(mask, scores)
+        driver = min(sparse, key=lambda p: len(p.ids))
+        ids, scores = driver.ids, driver.scores
+        for p in parts:
+            if p is driver:
+                continue
+            present, more = _lookup(p, ids)
+            ids, scores = ids[present], scores[present] + more[present]
+        return Sparse(ids, scores)
+
+    def _and_maybe(self, seg: Segment, a, b_query):
+        if not _size(a):
+            return _NONE
+        b = self.eval(seg, b_query)
+        if not _size(b):
+            return a
+        if isinstance(a, Sparse):
+            _present, more = _lookup(b, a.ids)
+            return Sparse(a.ids, a.scores + more)
+        b = _dense(b, seg.n)
+        return Dense(a.mask, a.scores + np.where(a.mask, b.scores, 0.0))
+
+    def _and_not(self, seg: Segment, a, b):
+        if not _size(b):
+            return a
+        if isinstance(a, Sparse):
+            present, _more = _lookup(b, a.ids)
+            keep = ~present
+            return Sparse(a.ids[keep], a.scores[keep])
+        b = _dense(b, seg.n)
+        mask = a.mask & ~b.mask
+        return Dense(mask, np.where(mask, a.scores, 0.0))
+
+    # Phrases -------------------------------------------------------------------------
+
+    def phrase(self, seg: Segment, q: wq.Phrase):
+        fieldname = q.fieldname
+        words = []
+        for word in q.words:
+            tbytes = self.term_bytes(fieldname, word)
+            if tbytes is None or (fieldname, tbytes) not in seg.reader:
+                return _NONE
+            words.append(tbytes)
+        posts = [seg.postings(fieldname, w) for w in words]
+        matched = self._phrase_docs(seg, fieldname, words, posts)
+        if not len(matched):
+            return _NONE
+        total = np.zeros(len(matched), dtype=np.float64)
+        for w, post in zip(words, posts, strict=True):
+            at = np.searchsorted(post.ids, matched)
+            total += self.term_scores(seg, fieldname, w, post)[at]
+        if q.boost != 1.0:
+            total = total * q.boost
+        return Sparse(matched, total)
+
+    def _phrase_docs(self, seg: Segment, fieldname: str, words, posts) -> np.ndarray:
+        """Documents (deleted ones included) with the words at consecutive positions."""
+        if len(words) == 1:
+            return posts[0].ids
+        key = ("ph", seg.key, fieldname, tuple(words))
+        found = cache.get(key)
+        if found is not None:
+            return found
+        cand = posts[0].ids
+        for post in posts[1:]:
+            cand = np.intersect1d(cand, post.ids, assume_unique=True)
+            if not len(cand):
+                break
+        if len(cand):
+            positions = [
+                seg.positions(fieldname, w, post, np.searchsorted(post.ids, cand))
+                for w, post in zip(words, posts, strict=True)
+            ]
+            keep = np.zeros(len(cand), dtype=bool)
+            for i in range(len(cand)):
+                starts = set(positions[0][i])
+                for k in range(1, len(words)):
+                    starts.intersection_update(p - k for p in positions[k][i])
+                    if not starts:
+                        break
+                keep[i] = bool(starts)
+            cand = cand[keep].astype(np.int32)
+        cache.put(key, cand, cand.nbytes + 64 * len(words))
+        return cand
+
+
+# -- running a search ------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    total: int = 0
+    hits: list[tuple[int, float]] = field(default_factory=list)  # (global docnum, score)
+    facets: dict[str, dict[str, int]] = field(default_factory=dict)  # field -> value -> n
+
+
+def segments(searcher) -> list[Segment]:
+    reader = searcher.reader()
+    if isinstance(reader, SegmentReader):
+        leaves = [(reader, 0)]
+    else:
+        leaves = reader.leaf_readers()
+    found = []
+    for leaf, offset in leaves:
+        if type(leaf) is not SegmentReader or leaf.is_closed:
+            raise Unsupported(f"reader {type(leaf).__name__}")
+        found.append(Segment(leaf, offset))
+    return found
+
+
+def check(searcher, q) -> None:
+    """Raise Unsupported when ``run`` would not reproduce whoosh for this query."""
+    _Evaluator(searcher).check(q)
+
+
+def run(
+    searcher,
+    q,
+    *,
+    limit: int,
+    start: int = 0,
+    sortedby: str | None = None,
+    facet_fields: tuple[str, ...] = (),
+) -> Outcome:
+    """Hits ``start:limit`` (global docnum, score), the exact total, and facet counts.
+
+    Relevance order is score descending, then document number (as whoosh's top
+    collector). With ``sortedby`` (a sortable numeric column) the order is that key
+    descending, then score, then document number descending.
+    """
+    ev = _Evaluator(searcher)
+    ev.check(q)
+    out = Outcome(facets={f: {} for f in facet_fields})
+    gids, scores, keys = [], [], []
+    counts: dict[tuple[str, str], int] = {}
+    for seg in segments(searcher):
+        if not seg.n:
+            continue
+        m = ev.eval(seg, q)
+        if isinstance(m, Dense):
+            ids = np.flatnonzero(m.mask)
+            s = m.scores[ids]
+        else:
+            ids, s = m.ids, m.scores
+        if not len(ids):
+            continue
+        keep = ~seg.hidden()[ids]
+        ids, s = ids[keep], s[keep]
+        if not len(ids):
+            continue
+        out.total += len(ids)
+        gids.append(ids.astype(np.int64) + seg.offset)
+        scores.append(s)
+        if sortedby:
+            keys.append(seg.sort_keys(sortedby)[ids])
+        if facet_fields:
+            all_ids, codes, labels = seg.facet_table(tuple(facet_fields))
+            if len(all_ids):
+                matched = np.zeros(seg.n, dtype=bool)
+                matched[ids] = True
+                per_code = np.bincount(codes[matched[all_ids]], minlength=len(labels))
+                for code in np.flatnonzero(per_code).tolist():
+                    label = labels[code]
+                    counts[label] = counts.get(label, 0) + int(per_code[code])
+    for (fieldname, value), n in counts.items():
+        out.facets[fieldname][value] = n
+    if not gids or limit <= start:
+        return out
+    g = np.concatenate(gids)
+    s = np.concatenate(scores)
+    if sortedby:
+        k = np.concatenate(keys)
+        order = np.lexsort((g, s, k))[::-1][:limit]
+    else:
+        if len(g) > 2 * limit:
+            # Keep everything scoring at least the limit-th best (ties included).
+            threshold = np.partition(s, len(s) - limit)[len(s) - limit]
+            near = np.flatnonzero(s >= threshold)
+            g_near, s_near = g[near], s[near]
+            order = near[np.lexsort((g_near, -s_near))[:limit]]
+        else:
+            order = np.lexsort((g, -s))[:limit]
+    order = order[start:]
+    out.hits = list(zip(g[order].tolist(), s[order].tolist(), strict=True))
+    return out
