@@ -276,7 +276,7 @@ class Segment:
         return found
 
     def sort_keys(self, fieldname: str) -> np.ndarray:
-        """A sortable numeric column of every document, as int64 (or float64)."""
+        """A sortable numeric column of every document, in the column's own type."""
         key = ("c", self.key, fieldname)
         found = cache.get(key)
         if found is None:
@@ -292,12 +292,13 @@ class Segment:
         creader = self.reader.column_reader(fieldname, translate=False)
         typecode = getattr(creader, "_typecode", None)
         if typecode is None:  # no column file in this segment: every value is default
-            default = getattr(creader, "_default", 0) or 0
-            return np.full(self.n, default, dtype=np.int64)
+            typecode = getattr(column, "_typecode", None)
+            if typecode is None:
+                raise Unsupported(f"column of {fieldname} is not numeric")
+            return np.full(self.n, column._default, dtype=np.dtype(typecode))
         dtype = np.dtype(">" + typecode)
         count = min(creader._count, self.n)
-        kind = np.float64 if dtype.kind == "f" else np.int64
-        out = np.full(self.n, creader._default, dtype=kind)
+        out = np.full(self.n, creader._default, dtype=dtype.newbyteorder("="))
         if count:
             raw = creader._dbfile.get(creader._basepos, count * dtype.itemsize)
             out[:count] = np.frombuffer(raw, dtype=dtype)

@@ -216,14 +216,19 @@ def _thread_id(searcher, docnum: int) -> int | None:
 
 
 def _run_whoosh(searcher, query, limit: int, per_page: int, sortedby: str | None):
-    """The same search through whoosh's own matchers (for queries the engine declines)."""
+    """The same search through whoosh's own matchers, for queries the engine declines.
+
+    Every match is scored (limit=None): whoosh's top-N collector replaces matchers as
+    its threshold rises and can skip documents that belong in the top N (seen with
+    And(..., ConstantScoreQuery) trees), so only the exhaustive ranking is exact."""
     if sortedby:
-        hits = searcher.search(query, limit=limit, sortedby=sortedby, reverse=True)
-        ranked = [(int(hit["id"]), 0.0) for hit in hits[limit - per_page : limit]]
+        results = searcher.search(query, limit=None, sortedby=sortedby, reverse=True)
+        top = [(docnum, 0.0) for _key, docnum in results.top_n]
     else:
-        hits = searcher.search(query, limit=limit)
-        ranked = [(int(hit["id"]), hit.score or 0.0) for hit in hits[limit - per_page : limit]]
-    docs = set(query.docs(searcher))
+        results = searcher.search(query, limit=None)
+        top = sorted(((d, s) for s, d in results.top_n), key=lambda ds: (-ds[1], ds[0]))
+    ranked = [(_thread_id(searcher, d), s) for d, s in top[limit - per_page : limit]]
+    docs = results.docs()
     counts: dict[str, dict[str, int]] = {}
     for fieldname in FILTER_FIELDS.values():
         found = counts.setdefault(fieldname, {})

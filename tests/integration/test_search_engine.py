@@ -1,0 +1,207 @@
+"""The vectorised search engine against whoosh itself, on a real index.
+
+The demo forum and the judged search-eval collection are imported through the import
+service, some threads are edited and one deleted (so older segments carry deletions),
+and then, for a few dozen varied queries built exactly as the search page builds them,
+``engine.run`` must give whoosh's exhaustive ranking (``searcher.search(limit=None)``),
+score for score to 1e-4, the exact total, the facet counts whoosh's postings give, and
+the order of whoosh's sorted search.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from forum.demo import load_demo
+from forum.search import apply_now, engine, service, sync
+from forum.search.query import parse
+from forum.search.service import FILTER_FIELDS, Results
+from forum.threads import service as threads
+from forum.transfer import import_lines
+from tests import factories as f
+
+ROOT = Path(__file__).resolve().parents[2]
+EVAL_CORPUS = ROOT / ".." / "shared" / "search-eval" / "corpus.jsonl"
+FACET_FIELDS = tuple(FILTER_FIELDS.values())
+
+QUERIES: list[tuple[str, dict[str, str]]] = [
+    # plain words and synonyms
+    ("rash", {}),
+    ("hair thinning", {}),
+    ("hair coming out", {}),
+    ("low wbc", {}),
+    ("white count dropped", {}),
+    ("feel sick", {}),
+    ("imuran", {}),
+    ("mmf", {}),
+    ("liver enzymes raised", {}),
+    ("tired", {}),
+    ("azathioprine", {}),
+    ("aza", {}),
+    ("night sweats", {}),
+    ("cold sores", {}),
+    ("tonsillitis", {}),
+    ("stomach flu", {}),
+    ("arthralgia", {}),
+    # misspellings
+    ("azathiprine nausia", {}),
+    ("micophenolate", {}),
+    ("nuetrophils low", {}),
+    ("immunosupressed warts", {}),
+    ("ulcerative colitus flare", {}),
+    # phrases, alone and with words, and exclusion
+    ('"night sweats"', {}),
+    ('"flu jab"', {}),
+    ('"blood tests" monthly', {}),
+    ('"side effects"', {}),
+    ('"white count" "liver"', {}),
+    ('"no such phrase anywhere"', {}),
+    ("rash -itchy", {}),
+    ('infection -"chest"', {}),
+    ("-pregnancy vaccine", {}),
+    # natural questions and filler
+    ("how long does aza take to work", {}),
+    ("can I get a tattoo while on azathioprine", {}),
+    ("does azathioprine interact with antibiotics", {}),
+    ("what is it", {}),
+    # filters: alone, with words, several
+    ("", {"condition": "lupus"}),
+    ("", {"side_effect": "nausea", "medication": "azathioprine"}),
+    ("rash", {"condition": "lupus"}),
+    ("infection", {"condition": "kidney-transplant"}),
+    ("joint pain", {"condition": "rheumatoid-arthritis"}),
+    ("fatigue", {"side_effect": "fatigue"}),
+    ("bloods", {"side_effect": "low-white-count", "condition": "crohns"}),
+    ("", {"tpmt": "normal"}),
+    ("tired", {"outcome": "stopped"}),
+]
+
+
+def _expected_facets(searcher, docs: set[int]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for fieldname in FACET_FIELDS:
+        found = counts.setdefault(fieldname, {})
+        for value in searcher.lexicon(fieldname):
+            n = sum(1 for d in searcher.postings(fieldname, value).all_ids() if d in docs)
+            if n:
+                found[value.decode()] = n
+    return counts
+
+
+def _assert_same_ranking(got, expected, k):
+    """Same scores position by position, and every returned document carries its own
+    whoosh score: the order can differ only between documents of equal score."""
+    want = sorted(expected, key=lambda ds: (-ds[1], ds[0]))[:k]
+    assert len(got) == len(want)
+    for (_gd, gs), (_wd, ws) in zip(got, want, strict=True):
+        assert gs == pytest.approx(ws, abs=1e-4)
+    own = dict(expected)
+    assert len({d for d, _s in got}) == len(got)
+    for docnum, score in got:
+        assert docnum in own
+        assert score == pytest.approx(own[docnum], abs=1e-4)
+
+
+@pytest.fixture
+def corpus(app):
+    report = load_demo()
+    assert report is not None
+    if EVAL_CORPUS.exists():
+        lines = [x for x in EVAL_CORPUS.read_text(encoding="utf-8").splitlines() if x.strip()]
+        import_lines(lines)
+    apply_now()
+    # Edits and a deletion leave deleted documents in the older segments.
+    from forum.extensions import db
+    from forum.models import Thread
+
+    ids = db.session.scalars(db.select(Thread.id).order_by(Thread.id).limit(6)).all()
+    for thread_id in ids[:4]:
+        t = db.session.get(Thread, thread_id)
+        threads.edit_post(t.question.author, t.question, t.question.body + " Rash update.")
+    gone = db.session.get(Thread, ids[4])
+    threads.delete_post(gone.question.author, gone.question)
+    f.thread(f.user("late_poster"), title="Rash and night sweats", body="Itchy rash at night.")
+    apply_now()
+    return {"deleted": ids[4]}
+
+
+def test_engine_matches_whoosh_on_a_real_index(app, corpus):
+    searcher = sync.store().searcher()
+    leaves = searcher.reader().leaf_readers() if not searcher.reader().is_atomic() else []
+    assert any(r.has_deletions() for r, _o in leaves), "the corpus should carry deletions"
+    engine.cache.clear()
+    compared = 0
+    for text, filters in QUERIES:
+        res = Results(q=text, filters={kind: filters.get(kind) for kind in FILTER_FIELDS})
+        query, _built = service._whoosh_query(parse(text), res, searcher)
+        if query is None:
+            continue
+        expected = [(h.docnum, h.score) for h in searcher.search(query, limit=None)]
+        for _cold_then_cached in (1, 2):
+            out = engine.run(searcher, query, limit=30, facet_fields=FACET_FIELDS)
+            assert out.total == len(expected), text
+            _assert_same_ranking(out.hits, expected, 30)
+            docs = {d for d, _s in expected}
+            assert out.facets == _expected_facets(searcher, docs), text
+        ids = {searcher.stored_fields(d)["id"] for d, _s in out.hits}
+        assert "__meta__" not in ids and str(corpus["deleted"]) not in ids
+        for column in ("created", "helpful_count"):
+            got = engine.run(searcher, query, limit=15, sortedby=column)
+            want = searcher.search(query, limit=15, sortedby=column, reverse=True)
+            keys = searcher.reader().column_reader(column)
+            assert [keys[d] for d, _s in got.hits] == [keys[h.docnum] for h in want], text
+        compared += 1
+    assert compared >= 40
+
+
+def test_pages_continue_where_the_previous_page_ended(app, corpus):
+    searcher = sync.store().searcher()
+    res = Results(q="rash", filters={})
+    query, _built = service._whoosh_query(parse("rash"), res, searcher)
+    whole = engine.run(searcher, query, limit=40).hits
+    pages = [engine.run(searcher, query, limit=10 * p, start=10 * (p - 1)).hits for p in (1, 2)]
+    pages += [engine.run(searcher, query, limit=40, start=20).hits]
+    assert pages[0] + pages[1] + pages[2] == whole
+
+
+def test_unsupported_queries_are_declined_before_any_work(app, corpus):
+    from whoosh import query as wq
+
+    searcher = sync.store().searcher()
+    for query in (
+        wq.Prefix("content", "rash"),
+        wq.Or([wq.Term("content", "rash"), wq.Term("content", "itch")], scale=0.9),
+        wq.Phrase("content", ["night", "sweat"], slop=3),
+        wq.And([wq.Term("content", "rash"), wq.Every()]),
+    ):
+        with pytest.raises(engine.Unsupported):
+            engine.run(searcher, query, limit=10)
+
+
+def _api(client, **params):
+    resp = client.get("/api/v1/search", query_string=params)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    data = resp.get_json()
+    return [r["id"] for r in data["results"]], data["total"], data["facets"]
+
+
+def test_search_falls_back_to_whoosh_with_the_same_results(app, client, corpus, monkeypatch):
+    cases = [
+        {"q": "rash"},
+        {"q": "hair coming out", "per_page": 5, "page": 2},
+        {"q": '"night sweats"'},
+        {"q": "infection", "condition": "kidney-transplant"},
+        {"q": "", "condition": "lupus"},
+        {"q": "rash -itchy", "sort": "newest"},
+    ]
+    with_engine = [_api(client, **params) for params in cases]
+    assert all(total for _ids, total, _facets in with_engine)
+
+    def decline(*_args, **_kwargs):
+        raise engine.Unsupported("declined for the test")
+
+    monkeypatch.setattr(engine, "run", decline)
+    with_whoosh = [_api(client, **params) for params in cases]
+    assert with_whoosh == with_engine
