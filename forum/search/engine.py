@@ -48,6 +48,7 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.scoring import BM25F
+from whoosh.support.levenshtein import damerau_levenshtein
 from whoosh.util.numeric import byte_to_length
 
 from .schema import META_ID
@@ -751,3 +752,88 @@ def run(
     order = order[start:]
     out.hits = list(zip(g[order].tolist(), s[order].tolist(), strict=True))
     return out
+
+
+# -- spelling candidates ---------------------------------------------------------------
+
+
+def _letter_counts(words: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per word: letter histogram (a-z, then everything else), length, and whether the
+    word is plain ASCII (the histogram bound holds per character, so a word with other
+    characters is always checked exactly)."""
+    blob = "".join(words).encode("utf-8", "surrogatepass")
+    lengths = np.fromiter((len(w) for w in words), dtype=np.int32, count=len(words))
+    nbytes = np.fromiter(
+        (len(w.encode("utf-8", "surrogatepass")) for w in words), np.int32, count=len(words)
+    )
+    ascii_ = nbytes == lengths
+    codes = np.frombuffer(blob, dtype=np.uint8).astype(np.int64)
+    owner = np.repeat(np.arange(len(words)), nbytes)
+    bucket = np.where((codes >= 97) & (codes <= 122), codes - 97, 26)
+    hist = np.zeros((len(words), 27), dtype=np.int16)
+    np.add.at(hist, (owner, bucket), 1)
+    return hist, lengths, ascii_
+
+
+def _histogram(word: str) -> np.ndarray:
+    h = np.zeros(27, dtype=np.int16)
+    for ch in word:
+        o = ord(ch)
+        h[o - 97 if 97 <= o <= 122 else 26] += 1
+    return h
+
+
+def _spell_table(seg: Segment, spellfield: str, head: str):
+    """The segment's spelling words that start with ``head``, with their histograms."""
+    key = ("s", seg.key, spellfield, head)
+    found = cache.get(key)
+    if found is None:
+        fieldobj = seg.reader.schema[spellfield]
+        try:
+            words = [fieldobj.from_bytes(b) for b in seg.reader.expand_prefix(spellfield, head)]
+        except (TermNotFound, KeyError, ValueError):
+            words = []
+        hist, lengths, ascii_ = _letter_counts(words) if words else (None, None, None)
+        found = (words, hist, lengths, ascii_)
+        size = sum(len(w) + 50 for w in words) + (hist.nbytes * 2 if words else 0)
+        cache.put(key, found, size)
+    return found
+
+
+def terms_within(reader, fieldname: str, word: str, maxdist: int, prefix: int = 1) -> list[str]:
+    """Words of a field's spelling list (unstemmed words for a stemmed field) within
+    ``maxdist`` Damerau-Levenshtein edits of ``word`` and sharing its first ``prefix``
+    characters, over every segment, in sorted order.
+
+    The same answer as whoosh's ``IndexReader.terms_within`` over the spelling words,
+    but a letter-histogram bound (an edit changes at most two letter counts) rules out
+    nearly every word with array arithmetic before the exact distance is computed.
+    """
+    if not word or prefix < 1:
+        raise ValueError("terms_within needs a word and a prefix of at least 1")
+    schema = reader.schema
+    if fieldname not in schema:
+        return []
+    spellfield = schema[fieldname].spelling_fieldname(fieldname)
+    if spellfield not in schema:
+        return []
+    head = word[:prefix]
+    target = _histogram(word)
+    found: set[str] = set()
+    leaves = [(reader, 0)] if isinstance(reader, SegmentReader) else reader.leaf_readers()
+    for leaf, offset in leaves:
+        if type(leaf) is not SegmentReader:
+            found.update(leaf.terms_within(fieldname, word, maxdist, prefix))
+            continue
+        words, hist, lengths, ascii_ = _spell_table(Segment(leaf, offset), spellfield, head[0])
+        if not words:
+            continue
+        near = (np.abs(lengths - len(word)) <= maxdist) & (
+            ~ascii_ | (np.abs(hist - target).sum(axis=1) <= 2 * maxdist)
+        )
+        for i in np.flatnonzero(near).tolist():
+            candidate = words[i]
+            if candidate.startswith(head) and candidate not in found:
+                if damerau_levenshtein(candidate, word, limit=maxdist) <= maxdist:
+                    found.add(candidate)
+    return sorted(found)

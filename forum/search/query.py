@@ -22,7 +22,7 @@ from whoosh.support.levenshtein import damerau_levenshtein as distance
 from whoosh.util.text import rcompile
 
 from .. import vocabulary
-from . import lexicon
+from . import engine, lexicon
 from .schema import ANALYZER, TEXT_FIELDS, make_plain_analyzer
 
 MAX_CHARS = 500
@@ -276,7 +276,7 @@ class _Context:
         found: dict[str, int] = {}
         for fieldname in ("content",):
             try:
-                candidates = self.reader.terms_within(fieldname, word, maxdist, prefix=1)
+                candidates = engine.terms_within(self.reader, fieldname, word, maxdist, prefix=1)
                 for n, candidate in enumerate(candidates):
                     if n >= 50:
                         break

@@ -16,11 +16,12 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
+from types import SimpleNamespace
 
 from flask import current_app
 from markupsafe import Markup, escape
 from sqlalchemy import select
-from sqlalchemy.orm import load_only, selectinload
+from sqlalchemy.orm import selectinload
 from whoosh import query as wq
 
 from ..extensions import db
@@ -30,7 +31,7 @@ from . import engine, sync
 from .documents import plain
 from .index import IndexUnavailable, check_schema, read_meta
 from .query import FILLER, TAG_FIELD, Built, Parsed, build, parse, stems
-from .schema import EXTRA_FIELDS
+from .schema import ANALYZER, EXTRA_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -274,21 +275,18 @@ def _load(ranked: list[tuple[int, float]], terms: set[str]) -> list[Hit]:
         .options(selectinload(Thread.tags))
     )
     by_id = {t.id: t for t in rows}
-    posts: dict[int, list[Post]] = {}
+    posts: dict[int, list[SimpleNamespace]] = {}
     if by_id:
-        for post in db.session.scalars(
-            select(Post)
+        for thread_id, body_html in db.session.execute(
+            select(Post.thread_id, Post.body_html)
             .where(
                 Post.thread_id.in_(list(by_id)),
                 Post.is_deleted.is_(False),
                 Post.is_hidden.is_(False),
             )
-            .options(
-                load_only(Post.id, Post.thread_id, Post.body_html, Post.is_deleted, Post.is_hidden)
-            )
             .order_by(Post.thread_id, Post.id)
         ):
-            posts.setdefault(post.thread_id, []).append(post)
+            posts.setdefault(thread_id, []).append(_Body(body_html or ""))
     items = []
     for thread_id, score in ranked:
         thread = by_id.get(thread_id)
@@ -302,15 +300,72 @@ _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 SNIPPET_CHARS = 240
 
 
-@lru_cache(maxsize=50_000)
+_STEMS: dict[str, str | None] = {}  # word as written -> its index stem (None: stopword)
+_STEMS_MAX = 100_000
+
+
+def _stem_all(words: set[str]) -> None:
+    """Put the stems of ``words`` into ``_STEMS``: the analyzer runs once over all the
+    new ones (its filters work token by token, so a word's stem is the same alone or
+    in a row, and ``removestops=False`` keeps one token per word)."""
+    missing = [w for w in words if w not in _STEMS]
+    if not missing:
+        return
+    if len(_STEMS) + len(missing) > _STEMS_MAX:
+        _STEMS.clear()
+    found: list[tuple[str, bool]] = [
+        (t.text, t.stopped) for t in ANALYZER(" ".join(missing), removestops=False)
+    ]
+    if len(found) == len(missing):
+        for word, (text, stopped) in zip(missing, found, strict=True):
+            _STEMS[word] = None if stopped else text
+    else:  # pragma: no cover - a word the tokenizer splits: analyse one at a time
+        for word in missing:
+            got = stems(word)
+            _STEMS[word] = got[0] if got else None
+
+
 def _stem(word: str) -> str | None:
-    found = stems(word)
-    return found[0] if found else None
+    if word not in _STEMS:
+        _stem_all({word})
+    return _STEMS.get(word)
 
 
-def _marks(text: str, terms: set[str], limit: int = 4000) -> list[tuple[int, int]]:
-    """(start, end) of the words in ``text`` whose stem is one of ``terms``."""
-    return [m.span() for m in _WORD.finditer(text, 0, limit) if _stem(m.group()) in terms]
+def _first_letters(terms: set[str]) -> frozenset[str]:
+    """Lower-case first letters a word needs for its stem to be one of ``terms``: the
+    analyzer keeps a word's first letter except for folding "ae"/"oe" to "e" and
+    accents (words not starting with an ASCII letter are always stemmed)."""
+    return frozenset(t[0] for t in terms if t)
+
+
+def _could_be(word: str, letters: frozenset[str]) -> bool:
+    first = word[0].lower()
+    if not first.isascii():
+        return True
+    if first in letters:
+        return True
+    return "e" in letters and word[:2].lower() in ("ae", "oe")
+
+
+def _marks(
+    text: str, terms: set[str], limit: int = 4000, window: int | None = None
+) -> list[tuple[int, int]]:
+    """(start, end) of the words in ``text`` whose stem is one of ``terms``; with
+    ``window``, only those starting less than ``window`` characters after the first
+    (all a snippet shows)."""
+    letters = _first_letters(terms)
+    words = [m for m in _WORD.finditer(text, 0, limit) if _could_be(m.group(), letters)]
+    _stem_all({m.group() for m in words})
+    spans: list[tuple[int, int]] = []
+    stop = limit
+    for m in words:
+        if m.start() >= stop:
+            break
+        if _STEMS.get(m.group()) in terms:
+            spans.append(m.span())
+            if window is not None and len(spans) == 1:
+                stop = min(limit, m.start() + window)
+    return spans
 
 
 def _mark_text(text: str, spans: list[tuple[int, int]], start: int, end: int) -> Markup:
@@ -332,12 +387,20 @@ def _maybe_has(text: str, terms: set[str]) -> bool:
     return any(t[:4] in lowered for t in terms)
 
 
-def snippet(thread: Thread, terms: set[str], posts: list[Post] | None = None) -> Markup:
+class _Body(SimpleNamespace):
+    """A visible post's rendered HTML (all ``plain`` needs), without an ORM object."""
+
+    def __init__(self, body_html: str):
+        super().__init__(body_html=body_html, is_visible=True)
+
+
+def snippet(thread: Thread, terms: set[str], posts: list | None = None) -> Markup:
     """An escaped excerpt with the matching words in <mark>, from the first post that
     has them (the question, else a reply); the start of the question otherwise.
 
-    ``posts`` are the thread's visible posts in order (``thread.posts`` when None). A
-    post is cleaned to text only when its HTML contains something like a term.
+    ``posts`` are the thread's visible posts in order (``thread.posts`` when None): any
+    objects with ``body_html`` and ``is_visible``. A post is cleaned to text only when
+    its HTML contains something like a term.
     """
     if posts is None:
         posts = [p for p in thread.posts if p.is_visible]
@@ -345,7 +408,7 @@ def snippet(thread: Thread, terms: set[str], posts: list[Post] | None = None) ->
         if not post.is_visible or not terms or not _maybe_has(post.body_html or "", terms):
             continue
         text = " ".join(plain(post).split())
-        spans = _marks(text, terms)
+        spans = _marks(text, terms, window=SNIPPET_CHARS)
         if spans:
             begin = max(0, spans[0][0] - 60)
             if begin:
