@@ -11,6 +11,17 @@ keep using the old one meanwhile and a rebuild killed half-way leaves only an un
 directory behind (removed by the next rebuild). Every writer uses ``compound=False``
 (opening a searcher then costs about a millisecond instead of copying the postings
 into memory) and waits for the lock with ``timeout``/``delay`` instead of raising.
+
+Segment files outlive their segment by ``RETIRE_SECONDS``. With ``compound=False`` a
+reader opens a segment's column files (stored fields, lengths, facets, sort keys) only
+when it first needs them, so a merge in another process that deleted the merged-away
+segments' files at once could pull them from under a searcher opened a moment before
+(whoosh then fails inside ``stored_fields`` with ``'NoneType' object is not
+subscriptable``). Writers from ``Store.writer`` therefore only *retire* such files:
+``retired.json`` in the generation records when each segment fell out of use, and a
+later commit deletes the files of segments retired long ago - far longer than any
+request holds a searcher (each request re-checks ``up_to_date`` before reuse). Only
+``optimise`` (account erasure: erased words must leave the disk now) deletes at once.
 """
 
 from __future__ import annotations
@@ -25,11 +36,14 @@ from typing import Any
 
 from whoosh import index as whoosh_index
 from whoosh.searching import Searcher
-from whoosh.writing import SegmentWriter
+from whoosh.writing import MERGE_SMALL, SegmentWriter
 
 from .schema import META_ID, SCHEMA_VERSION, build_schema
 
 INDEX_NAME = "MAIN"
+RETIRE_SECONDS = 120.0
+RETIRED_FILE = "retired.json"
+MERGE_AT_SEGMENTS = 8
 
 
 class IndexUnavailable(Exception):
@@ -145,9 +159,98 @@ class Store:
             _close_quietly(held[1])
         self._local.held = None
 
-    def writer(self, name: str | None = None, timeout: float = 5.0) -> SegmentWriter:
-        """A writer that waits up to ``timeout`` s for the lock (raises LockError after)."""
-        return self.open_index(name).writer(timeout=timeout, delay=0.05, compound=False)
+    def writer(
+        self, name: str | None = None, timeout: float = 5.0, retire: bool = True
+    ) -> SegmentWriter:
+        """A writer that waits up to ``timeout`` s for the lock (raises LockError after).
+
+        With ``retire`` (the default) files of segments its commit drops are deleted only
+        ``RETIRE_SECONDS`` later; without, at once (whoosh's own behaviour).
+        """
+        ix = self.open_index(name)
+        cls = RetiringWriter if retire else SegmentWriter
+        return cls(ix, timeout=timeout, delay=0.05, compound=False)
+
+
+class RetiringWriter(SegmentWriter):
+    """A whoosh writer whose commit retires dropped segment files instead of deleting
+    them (see the module docstring)."""
+
+    def _commit_toc(self, segments):
+        from whoosh.index import TOC
+
+        toc = TOC(self.schema, segments, self.generation)
+        toc.write(self.storage, self.indexname)
+        retire_files(self.storage, self.indexname, self.generation, segments)
+
+
+def retire_files(storage, indexname: str, gen: int, segments, now: float | None = None) -> None:
+    """Like whoosh's ``clean_files`` (older TOCs go at once: readers never reopen them),
+    but a dropped segment's files are deleted only ``RETIRE_SECONDS`` after the commit
+    that dropped it. Called by the writer holding the lock, so nobody else edits the
+    record meanwhile."""
+    from whoosh.index import TOC
+
+    now = time.time() if now is None else now
+    folder = Path(storage.folder)
+    record_path = folder / RETIRED_FILE
+    try:
+        retired = {str(k): float(v) for k, v in json.loads(record_path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        retired = {}
+    current = {s.segment_id() for s in segments}
+    tocpattern = TOC._pattern(indexname)
+    segpattern = TOC._segment_pattern(indexname)
+    still: dict[str, float] = {}
+    for filename in list(storage):
+        if filename.startswith("."):
+            continue
+        tocm = tocpattern.match(filename)
+        segm = segpattern.match(filename)
+        if tocm:
+            if int(tocm.group(1)) != gen:
+                _delete_quietly(storage, filename)
+        elif segm and segm.group(1) not in current:
+            seg = segm.group(1)
+            since = retired.get(seg, now)
+            if now - since >= RETIRE_SECONDS:
+                _delete_quietly(storage, filename)
+            else:
+                still[seg] = since
+    if still != retired:
+        tmp = folder / f".{RETIRED_FILE}.{os.getpid()}.{threading.get_ident()}"
+        tmp.write_text(json.dumps(still))
+        os.replace(tmp, record_path)
+
+
+def _delete_quietly(storage, filename: str) -> None:
+    try:
+        storage.delete_file(filename)
+    except OSError:
+        pass
+
+
+def merge_policy(writer, segments):
+    """Drop segments whose documents were all deleted (updates of a busy thread leave
+    many behind; dropping costs nothing), then merge small ones with whoosh's
+    ``MERGE_SMALL`` only once ``MERGE_AT_SEGMENTS`` pile up. Merging rereads every term
+    of the merged segments, so it runs every few commits at most, never on each."""
+    from whoosh.reading import SegmentReader
+
+    live = [s for s in segments if s.doc_count() > 0]
+    if len(live) + 1 < MERGE_AT_SEGMENTS:  # + 1: the segment this commit writes
+        return live
+    kept = MERGE_SMALL(writer, live)
+    if len(kept) + 1 < 2 * MERGE_AT_SEGMENTS:
+        return kept
+    # Sizes MERGE_SMALL leaves alone kept piling up: merge the smaller half.
+    by_size = sorted(kept, key=lambda s: s.doc_count_all())
+    half = len(by_size) // 2
+    for seg in by_size[:half]:
+        reader = SegmentReader(writer.storage, writer.schema, seg)
+        writer.add_reader(reader)
+        reader.close()
+    return by_size[half:]
 
 
 def read_meta(searcher: Searcher) -> dict[str, Any]:

@@ -298,14 +298,18 @@ class Follower(threading.Thread):
 
     def tick(self) -> None:
         from . import sync
-        from .index import IndexUnavailable, read_meta
+        from .index import IndexUnavailable
 
         config = self.app.config
         try:
             applied, newest, gaps = sync.pending_state()
             if newest > applied or gaps:
-                sync.apply_pending(timeout=config.get("SEARCH_READ_APPLY_TIMEOUT", 0.5))
-            meta = read_meta(sync.store().searcher())
+                applier = sync.ensure_applier(self.app)
+                if applier is not None:
+                    applier.wake.set()  # it batches and paces the index writes
+                else:
+                    sync.apply_pending(timeout=config.get("SEARCH_READ_APPLY_TIMEOUT", 0.5))
+            meta = sync.current_meta()
             position = safe_position(int(meta.get("applied", 0)), meta.get("gaps", {}))
         except IndexUnavailable:
             sync.request_rebuild(self.app)

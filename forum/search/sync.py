@@ -15,33 +15,61 @@ is applied, and a gap older than ``SEARCH_GAP_TIMEOUT`` seconds (a rolled-back
 transaction consumed it) is forgotten. A rebuild treats not-yet-visible ids in the
 last thousand before its snapshot the same way.
 
-Who applies: the process that committed, right after its commit (``signals.committed``),
-so a person sees their own post at once; every search request and the start of every
-process apply what is pending too. A writer that cannot get the lock within
-``SEARCH_WRITE_TIMEOUT`` leaves the rows for the holder (which loops until nothing is
-pending) or the next apply: rows are never lost, only applied a little later.
+Who applies: a background *applier* thread in every process (``Applier``), never the
+request that committed. A commit only records its ``SearchChange`` rows (the database is
+the truth) and, once committed, wakes this process's applier. The applier takes the
+index's write lock without waiting: when it gets it, it applies everything pending in one
+whoosh commit (a batch: many posts, one commit) and loops until nothing is pending; when
+another process holds the lock, that holder will take these rows too, and the applier
+looks again shortly after (``APPLIER_BUSY_RETRY``) in case the holder had just finished.
+It also sweeps every ``SEARCH_APPLY_SWEEP`` seconds, so rows a killed process left behind
+are applied by anyone else within about a second. ``SEARCH_SYNC = False`` stops a
+process from applying (tests use it to simulate a crash right after a commit).
+
+Reading your own writes: a commit that recorded changes notes the newest id it wrote
+(in the person's session during a request; for the process when outside one, as in
+scripts and tests). A search wakes the applier when anything is pending and waits (up to
+``SEARCH_WRITE_TIMEOUT`` seconds, usually a few milliseconds) only until the index reaches
+*that* id, so a person sees their own new post at once while other readers never wait
+for anybody's writes. The start of every process applies what is pending before serving (a crash
+between commit and index write is repaired there) and at exit what it committed itself.
+No write lock is waited for on a request, so no ``LockError`` ever reaches a person.
+
+Merging: commits merge nothing until ``MERGE_AT_SEGMENTS`` segments pile up (see
+``index.merge_policy``); segments whose documents were all replaced are dropped for free.
 """
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 
-from flask import Flask, current_app
-from sqlalchemy import func, inspect, or_, select
-from sqlalchemy.orm import Session, selectinload
+from flask import Flask, current_app, has_request_context
+from flask import session as web_session
+from sqlalchemy import event, func, inspect, or_, select
+from sqlalchemy.orm import Session
 from whoosh.index import LockError
 
 from .. import signals
 from ..extensions import db
 from ..models import SearchChange, Thread
-from . import replica
-from .documents import meta_document, thread_document
-from .index import IndexUnavailable, Store, check_schema, read_meta, store_for
+from . import build, replica
+from .documents import meta_document, thread_documents
+from .index import (
+    MERGE_AT_SEGMENTS,
+    IndexUnavailable,
+    Store,
+    check_schema,
+    merge_policy,
+    read_meta,
+    store_for,
+)
 from .schema import META_ID, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
@@ -49,7 +77,9 @@ log = logging.getLogger(__name__)
 BATCH = 500
 GAP_WINDOW = 1000
 MAX_GAPS = 5000
-MERGE_AT_SEGMENTS = 8
+APPLIER_BUSY_RETRY = 0.1
+SESSION_KEY = "search_after"
+__all__ = ["MERGE_AT_SEGMENTS"]
 
 
 def store() -> Store:
@@ -62,24 +92,17 @@ def _session() -> Session:
 
 
 def _load_threads(session: Session, ids: Iterable[int]) -> dict[int, Thread]:
-    ids = list(ids)
-    if not ids:
-        return {}
-    rows = session.scalars(
-        select(Thread)
-        .where(Thread.id.in_(ids))
-        .options(selectinload(Thread.posts), selectinload(Thread.tags))
-    )
-    return {t.id: t for t in rows}
+    return build.load_threads(session, ids)
 
 
 def _write_threads(writer, threads: dict[int, Thread], ids: Iterable[int]) -> None:
+    ids = list(ids)
+    visible = [threads[i] for i in ids if i in threads and threads[i].is_visible]
     for thread_id in ids:
-        thread = threads.get(thread_id)
-        if thread is None or not thread.is_visible:
+        if thread_id not in threads or not threads[thread_id].is_visible:
             writer.delete_by_term("id", str(thread_id))
-        else:
-            writer.update_document(**thread_document(thread))
+    for doc in thread_documents(visible):
+        writer.update_document(**doc)
 
 
 # -- applying recorded changes ----------------------------------------------------------
@@ -94,13 +117,18 @@ def apply_pending(name: str | None = None, timeout: float | None = None) -> int:
     """
     if timeout is None:
         timeout = current_app.config.get("SEARCH_WRITE_TIMEOUT", 5.0)
+    return _apply(name, timeout)[0]
+
+
+def _apply(name: str | None, timeout: float) -> tuple[int, bool]:
+    """(rows applied, whether the write lock was busy at the first try)."""
     st = store()
     total = 0
-    for _round in range(20):
+    for round_ in range(20):
         try:
             writer = st.writer(name, timeout=timeout)
         except LockError:
-            return total
+            return total, round_ == 0
         try:
             done = _apply_with(writer)
         except BaseException:
@@ -109,7 +137,7 @@ def apply_pending(name: str | None = None, timeout: float | None = None) -> int:
         total += done
         if not done or not _has_newer(st, name):
             break
-    return total
+    return total, False
 
 
 def _apply_with(writer) -> int:
@@ -171,7 +199,7 @@ def _apply_with(writer) -> int:
     meta.update(applied=applied, gaps={str(k): v for k, v in gaps.items()}, schema=SCHEMA_VERSION)
     meta["gap_horizons"] = {str(k): v for k, v in horizons.items() if k in gaps}
     writer.update_document(**meta_document(meta))
-    writer.commit(merge=len(writer.segments) >= MERGE_AT_SEGMENTS)
+    writer.commit(mergetype=merge_policy)
     return count
 
 
@@ -189,17 +217,80 @@ def latest_change_id() -> int:
         return int(session.scalar(select(func.max(SearchChange.id))) or 0)
 
 
+def current_meta() -> dict:
+    """The meta document as this thread's searcher sees it (reopened when it changed)."""
+    st = store()
+    try:
+        return read_meta(st.searcher())
+    except IndexUnavailable:
+        raise
+    except Exception:
+        # A searcher whose files went away under it (only an erasure's optimise deletes
+        # segment files at once): read again through a fresh one.
+        st.close()
+        return read_meta(st.searcher())
+
+
 def pending_state() -> tuple[int, int, int]:
     """(applied id, newest change id, gap count) as this process's searcher sees them."""
-    meta = read_meta(store().searcher())
+    meta = current_meta()
     return int(meta.get("applied", 0)), latest_change_id(), len(meta.get("gaps", {}))
 
 
 def apply_if_pending() -> None:
-    """The cheap check every search request makes: apply only when something is pending."""
-    applied, newest, gaps = pending_state()
-    if newest > applied or gaps:
-        apply_pending(timeout=current_app.config.get("SEARCH_READ_APPLY_TIMEOUT", 0.5))
+    """The cheap check every search request makes: wait (briefly) until the index holds
+    this reader's own latest write. Everything else pending is the applier's business
+    (it sweeps every second); a reader without writes of its own never waits."""
+    app = current_app._get_current_object()
+    applier = ensure_applier(app)
+    if applier is None:  # no applier in this process: apply here, as before
+        applied, newest, gaps = pending_state()
+        if newest > applied or gaps:
+            apply_pending(timeout=float(app.config.get("SEARCH_READ_APPLY_TIMEOUT", 0.5)))
+        return
+    wanted = own_latest_write()
+    if wanted and int(current_meta().get("applied", 0)) < wanted:
+        # (A session from before a database reset may name an id that never comes.)
+        wanted = min(wanted, latest_change_id())
+        # As long as a post request once waited for the write lock to index itself.
+        wait_applied(wanted, float(app.config.get("SEARCH_WRITE_TIMEOUT", 5.0)), applier)
+
+
+def own_latest_write() -> int:
+    """The newest change id this reader wrote: the person's (session) during a request,
+    and the process's own writes made outside requests (scripts, tests)."""
+    wanted = _process_writes.latest
+    if has_request_context():
+        try:
+            wanted = max(wanted, int(web_session.get(SESSION_KEY, 0) or 0))
+        except (TypeError, ValueError):
+            pass
+    return wanted
+
+
+def wait_applied(wanted: int, timeout: float, applier: Applier | None = None) -> bool:
+    """Wait up to ``timeout`` s until the index has applied change ``wanted``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if int(current_meta().get("applied", 0)) >= wanted:
+            return True
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        if applier is not None:
+            applier.hurry(wanted)
+            with applier.changed:
+                applier.changed.wait(min(left, 0.05))
+        else:
+            time.sleep(min(left, 0.05))
+
+
+def wait_for_applier(app: Flask | None = None, timeout: float = 60.0) -> bool:
+    """Tests and scripts: wait until this process's applier has applied every change
+    recorded so far (for code that inspects the index directly, not through a search)."""
+    app = app or current_app._get_current_object()
+    with app.app_context():
+        return wait_applied(latest_change_id(), timeout, ensure_applier(app))
 
 
 # -- rebuilding ----------------------------------------------------------------------
@@ -255,7 +346,7 @@ def index_ok() -> bool:
 
 def rebuild(
     progress: Callable[[int, int], None] | None = None,
-    procs: int = 1,
+    procs: int | None = None,
     lock_timeout: float | None = None,
     only_if_broken: bool = False,
 ) -> str | None:
@@ -263,7 +354,8 @@ def rebuild(
 
     Returns the new generation's name, or None when another process holds the rebuild
     lock past ``lock_timeout`` (or, with ``only_if_broken``, when the index turned out
-    fine once the lock was ours: another process rebuilt it meanwhile).
+    fine once the lock was ours: another process rebuilt it meanwhile). ``procs``: worker
+    processes (None: 2 on two cores or more for a large forum, see ``build``).
     """
     st = store()
     lock = RebuildLock(st)
@@ -317,42 +409,21 @@ def _snapshot(session: Session) -> tuple[int, dict[str, float]]:
     return newest, {str(i): now for i in range(low + 1, newest) if i not in seen}
 
 
-def _fill(ix, progress, procs: int) -> None:
-    if procs > 1:
-        writer = ix.writer(procs=procs, multisegment=True, compound=False, limitmb=128)
-    else:
-        writer = ix.writer(compound=False, limitmb=128)
-    try:
-        with _session() as session:
-            applied, gaps = _snapshot(session)
-            horizon = replica.gap_horizon(session)
-            ids = list(
-                session.scalars(
-                    select(Thread.id)
-                    .where(Thread.is_deleted.is_(False), Thread.is_hidden.is_(False))
-                    .order_by(Thread.id)
-                )
+def _fill(ix, progress, procs: int | None) -> None:
+    with _session() as session:
+        applied, gaps = _snapshot(session)
+        horizon = replica.gap_horizon(session)
+        ids = list(
+            session.scalars(
+                select(Thread.id)
+                .where(Thread.is_deleted.is_(False), Thread.is_hidden.is_(False))
+                .order_by(Thread.id)
             )
-            done = 0
-            for start in range(0, len(ids), BATCH):
-                chunk = ids[start : start + BATCH]
-                threads = _load_threads(session, chunk)
-                for thread_id in chunk:
-                    thread = threads.get(thread_id)
-                    if thread is not None and thread.is_visible:
-                        writer.add_document(**thread_document(thread))
-                session.expunge_all()
-                done += len(chunk)
-                if progress:
-                    progress(done, len(ids))
-        meta = {"applied": applied, "gaps": gaps, "schema": SCHEMA_VERSION}
-        if horizon is not None:
-            meta["gap_horizons"] = dict.fromkeys(gaps, horizon)
-        writer.add_document(**meta_document(meta))
-        writer.commit()
-    except BaseException:
-        writer.cancel()
-        raise
+        )
+    meta = {"applied": applied, "gaps": gaps, "schema": SCHEMA_VERSION}
+    if horizon is not None:
+        meta["gap_horizons"] = dict.fromkeys(gaps, horizon)
+    build.fill(ix, ids, meta_document(meta), progress, build.procs_for(len(ids), procs))
 
 
 # -- background rebuild when the index is missing or broken -----------------------------
@@ -428,6 +499,7 @@ def ensure_started(app: Flask) -> None:
         return
     app.extensions["forum_search_started"] = True
     startup(app)
+    ensure_applier(app)
 
 
 def startup(app: Flask) -> None:
@@ -469,13 +541,25 @@ def _visible_count() -> int:
 
 
 def _on_committed(app: Flask, **_kw) -> None:
-    """After every commit: apply what this (and any other) transaction recorded."""
+    """After every commit: note the change id it wrote (for reading one's own writes)
+    and wake this process's applier. Nothing is written to the index here."""
+    wrote = getattr(_committed, "latest", 0)
+    _committed.latest = 0
     if not app.config.get("SEARCH_SYNC", True) or _bulk_importing():
         return  # a bulk import applies at its checkpoints instead
+    if wrote:
+        if has_request_context():
+            web_session[SESSION_KEY] = max(wrote, int(web_session.get(SESSION_KEY, 0) or 0))
+        else:
+            _process_writes.note(wrote)
     try:
         ensure_started(app)
+        applier = ensure_applier(app)
+        if applier is not None:
+            applier.wake.set()
+            return
         applied, newest, gaps = pending_state()
-        if newest > applied or gaps:  # most commits (logins, settings) change nothing here
+        if newest > applied or gaps:
             apply_pending()
     except IndexUnavailable:
         try:
@@ -508,11 +592,226 @@ def _on_import_checkpoint(app: Flask, **_kw) -> None:
 
 def connect_signals() -> None:
     signals.committed.connect(_on_committed, weak=False)
+    _install_write_tracking()
     try:
         from ..transfer import import_checkpoint
     except ImportError:  # pragma: no cover - transfer not installed
         return
     import_checkpoint.connect(_on_import_checkpoint, weak=False)
+
+
+# -- the background applier ------------------------------------------------------------
+
+_committed = threading.local()  # the newest change id the current transaction inserted
+
+
+class _ProcessWrites:
+    """The newest change id this process committed outside a request."""
+
+    def __init__(self) -> None:
+        self.latest = 0
+        self.pid = os.getpid()
+
+    def note(self, change_id: int) -> None:
+        if self.pid != os.getpid():
+            self.latest, self.pid = 0, os.getpid()
+        self.latest = max(self.latest, change_id)
+
+
+_process_writes = _ProcessWrites()
+_tracking_installed = False
+
+
+def _install_write_tracking() -> None:
+    """Remember the ids of SearchChange rows a transaction inserts, for after its commit."""
+    global _tracking_installed
+    if _tracking_installed:
+        return
+    _tracking_installed = True
+
+    @event.listens_for(SearchChange, "after_insert")
+    def _inserted(_mapper, _connection, target) -> None:
+        pending = target.id or 0
+        session_info = getattr(_committed, "pending", 0)
+        _committed.pending = max(session_info, pending)
+
+    @event.listens_for(Session, "after_commit")
+    def _after_commit(_session) -> None:
+        wrote = getattr(_committed, "pending", 0)
+        if wrote:
+            _committed.latest = max(getattr(_committed, "latest", 0), wrote)
+            _committed.pending = 0
+
+    @event.listens_for(Session, "after_rollback")
+    def _after_rollback(_session) -> None:
+        _committed.pending = 0
+
+
+class Applier(threading.Thread):
+    """Writes recorded changes into the index in the background (see the module
+    docstring). One per app per process; started again in a forked child.
+
+    Each pass takes the write lock without waiting and applies everything pending in
+    one whoosh commit. After a commit that took ``d`` seconds, no applier of any process
+    starts another before ``SEARCH_APPLY_REST`` x ``d`` more seconds have passed (the
+    time is kept in ``applier-rest`` in the index root), unless a reader of this process
+    is waiting for its own write: on a quiet forum a post is applied within a few
+    milliseconds, and under a burst of posts the batches grow instead of the index
+    writes taking every core from the requests.
+    """
+
+    def __init__(self, app: Flask):
+        super().__init__(name="search-applier", daemon=True)
+        self.app_ref = weakref.ref(app)
+        self.pid = os.getpid()
+        self.wake = threading.Event()
+        self.changed = threading.Condition()
+        self.stop_event = threading.Event()
+        self.urgent = 0  # a change id a reader here waits for
+        self.applied = 0  # the last applied id this applier saw
+        self.passes = 0
+
+    def hurry(self, wanted: int) -> None:
+        """A reader waits for change ``wanted``: apply it now, rest or not."""
+        if wanted > self.urgent:
+            self.urgent = wanted
+        self.wake.set()
+
+    def run(self) -> None:
+        failures = 0
+        delay = 0.0
+        while not self.stop_event.is_set():
+            self.wake.wait(delay)
+            self.wake.clear()
+            app = self.app_ref()
+            if app is None or self.stop_event.is_set():
+                return  # the app is gone (tests make many)
+            sweep = float(app.config.get("SEARCH_APPLY_SWEEP", 1.0))
+            delay = sweep
+            if not app.config.get("SEARCH_SYNC", True):
+                del app
+                continue
+            urgent = self.urgent > self.applied
+            try:
+                with app.app_context():
+                    root = store().root
+                    left = _rest_left(root)
+                    if left > 0 and not urgent:
+                        delay = min(left, sweep)
+                        continue
+                    try:
+                        done, busy, seconds = self.apply_once()
+                        failures = 0
+                        if busy:
+                            delay = APPLIER_BUSY_RETRY / (2 if urgent else 1)
+                        elif done:
+                            rest = seconds * float(app.config.get("SEARCH_APPLY_REST", 1.0))
+                            _set_rest(root, rest)
+                            delay = rest  # then look again: more may have come meanwhile
+                    except IndexUnavailable:
+                        failures += 1
+                        if failures == 1 or failures % 10 == 0:
+                            ensure_index(app)
+                    finally:
+                        db.session.remove()
+            except Exception as exc:
+                # The database or the disk may be failing: say so once, then back off.
+                if failures == 0:
+                    log.exception("search applier: this pass failed; retrying")
+                else:
+                    log.warning("search applier: still failing: %s", exc)
+                failures += 1
+                delay = min(sweep * 2 ** min(failures, 5), 30.0)
+            finally:
+                self.passes += 1
+                with self.changed:
+                    self.changed.notify_all()
+                del app
+
+    def apply_once(self) -> tuple[int, bool, float]:
+        """One commit of everything pending: (rows applied, lock busy, seconds taken)."""
+        started = time.monotonic()
+        try:
+            writer = store().writer(None, timeout=0)
+        except LockError:
+            return 0, True, 0.0
+        try:
+            done = _apply_with(writer)
+        except BaseException:
+            writer.cancel()
+            raise
+        self.applied = max(self.applied, int(current_meta().get("applied", 0)))
+        return done, False, time.monotonic() - started
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.wake.set()
+
+
+REST_FILE = "applier-rest"
+
+
+def _rest_left(root) -> float:
+    """Seconds until appliers may write again (0 when they may now)."""
+    try:
+        until = float((root / REST_FILE).read_text() or 0)
+    except (OSError, ValueError):
+        return 0.0
+    left = until - time.time()
+    return left if left < 60 else 0.0  # a clock step back must not stop applying
+
+
+def _set_rest(root, seconds: float) -> None:
+    if seconds <= 0.001:
+        return
+    tmp = root / f".{REST_FILE}.{os.getpid()}.{threading.get_ident()}"
+    try:
+        tmp.write_text(repr(time.time() + seconds))
+        os.replace(tmp, root / REST_FILE)
+    except OSError:
+        pass
+
+
+def ensure_applier(app: Flask) -> Applier | None:
+    """This process's running applier for ``app`` (started when missing or after a
+    fork), or None when background applying is switched off (``SEARCH_APPLY_IN_BACKGROUND``)."""
+    if not app.config.get("SEARCH_APPLY_IN_BACKGROUND", True):
+        return None
+    applier = app.extensions.get("forum_search_applier")
+    if applier is not None and applier.pid == os.getpid() and applier.is_alive():
+        return applier
+    with _applier_lock:
+        applier = app.extensions.get("forum_search_applier")
+        if applier is None or applier.pid != os.getpid() or not applier.is_alive():
+            applier = Applier(app)
+            app.extensions["forum_search_applier"] = applier
+            _appliers.add(applier)
+            applier.start()
+    return applier
+
+
+_applier_lock = threading.Lock()
+_appliers: weakref.WeakSet[Applier] = weakref.WeakSet()
+
+
+@atexit.register
+def _apply_own_writes_at_exit() -> None:
+    """A script or command that committed changes applies them before it exits (a
+    server's other processes would too, but a lone script may be the only process)."""
+    if not _process_writes.latest or _process_writes.pid != os.getpid():
+        return
+    for applier in list(_appliers):
+        app = applier.app_ref()
+        if app is None or applier.pid != os.getpid():
+            continue
+        applier.stop()
+        try:
+            with app.app_context():
+                if app.config.get("SEARCH_SYNC", True):
+                    apply_pending(timeout=float(app.config.get("SEARCH_WRITE_TIMEOUT", 5.0)))
+                db.session.remove()
+        except Exception:  # noqa: BLE001 - the rows stay pending for the next process
+            log.warning("search: could not apply this process's changes at exit")
 
 
 # -- checking and optimising -------------------------------------------------------------
@@ -551,8 +850,9 @@ def check_index() -> list[str]:
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
             threads = _load_threads(session, chunk)
-            for thread_id in chunk:
-                doc = thread_document(threads[thread_id])
+            visible = [threads[i] for i in chunk if i in threads]
+            for doc in thread_documents(visible):
+                thread_id = int(doc["id"])
                 stored = indexed.pop(thread_id, None)
                 if stored is None:
                     problems.append(f"thread {thread_id} is missing from the index")
@@ -570,7 +870,7 @@ def optimise() -> None:
     older generations. For account erasure: removed text is gone from disk too."""
     apply_pending(timeout=60)
     st = store()
-    writer = st.writer(timeout=60)
+    writer = st.writer(timeout=60, retire=False)  # erased words leave the disk now
     writer.commit(optimize=True)
     lock = RebuildLock(st)
     if lock.acquire(timeout=30):

@@ -105,6 +105,7 @@ def test_helpful_count_reaches_index_and_sorts(client, author):
 def test_meta_records_last_applied_change(app, author):
     f.thread(author, title="Anything", body="Text.")
     newest = db.session.scalar(select(SearchChange.id).order_by(SearchChange.id.desc()))
+    assert sync.wait_for_applier(app)  # the index is written in the background
     meta = read_meta(sync.store().searcher())
     assert meta["applied"] == newest
 
