@@ -120,21 +120,104 @@ def configure(max_bytes: int) -> None:
 
 # -- per-segment data ------------------------------------------------------------------
 
+_POS_SPAN = 1 << 32  # phrase keys: candidate index * _POS_SPAN + start position (+ offset)
+_OP_K, _OP_M, _OP_J = ord("K"), ord("M"), ord("J")
+_PICKLE_HEAD = np.frombuffer(b"\x80\x02]q\x00", dtype=np.uint8)
+
+
+def decode_positions(
+    blob: bytes, begin: np.ndarray, lens: np.ndarray, slow
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode whoosh ``Positions`` values (a 4-byte count, then the pickled list of
+    position deltas) for many postings at once: value ``i`` is ``blob[begin[i]:
+    begin[i] + lens[i]]``. Returns (owner index, position) arrays.
+
+    ``pickle.dumps(deltas, 2)`` writes PROTO 2, EMPTY_LIST, BINPUT 0, then one item and
+    APPEND, or MARK, the items and APPENDS; an item is BININT1 (K, 1 byte), BININT2 (M,
+    2 bytes) or BININT (J, 4 bytes). All values are parsed together, one item per
+    step; a value in any other shape (over 1,000 items: pickle batches them) goes
+    through ``slow`` (whoosh's own decoder).
+    """
+    count = len(begin)
+    if not count:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    raw = np.frombuffer(blob, dtype=np.uint8)
+    padded = np.concatenate([raw, np.zeros(8, np.uint8)]).astype(np.int64)
+    ok = lens >= 11
+    safe = np.where(ok, begin, 0)
+    n = (padded[safe] << 24) | (padded[safe + 1] << 16) | (padded[safe + 2] << 8) | padded[safe + 3]
+    for j, byte in enumerate(_PICKLE_HEAD.tolist()):
+        ok &= padded[safe + 4 + j] == byte
+    ok &= (n >= 1) & (n <= 1000) & ((n == 1) | (padded[safe + 9] == ord("(")))
+    n = np.where(ok, n, 0)
+    ptr = safe + 9 + (n > 1)
+    out_start = np.zeros(count, dtype=np.int64)
+    np.cumsum(n[:-1], out=out_start[1:])
+    deltas = np.zeros(int(n.sum()), dtype=np.int64)
+    active = np.flatnonzero(n)
+    k = 0
+    while len(active):
+        p = ptr[active]
+        op = padded[p]
+        b1, b2, b3, b4 = padded[p + 1], padded[p + 2], padded[p + 3], padded[p + 4]
+        val = np.where(
+            op == _OP_K,
+            b1,
+            np.where(op == _OP_M, b1 | (b2 << 8), (b1 | (b2 << 8) | (b3 << 16) | (b4 << 24))),
+        )
+        bad = (op != _OP_K) & (op != _OP_M) & (op != _OP_J)
+        if bad.any():  # an opcode we do not parse: leave these values to the slow path
+            ok[active[bad]] = False
+        deltas[out_start[active] + k] = val
+        ptr[active] = p + np.where(op == _OP_K, 2, np.where(op == _OP_M, 3, 5))
+        k += 1
+        active = active[(n[active] > k) & ok[active]]
+    owner = np.repeat(np.arange(count), n)
+    # Positions are running sums of the deltas within each value.
+    summed = np.cumsum(deltas)
+    base = np.zeros(count, dtype=np.int64)
+    has = n > 0
+    base[has] = summed[out_start[has]] - deltas[out_start[has]]
+    positions = summed - np.repeat(base, n)
+    keep = ok[owner] if len(owner) else np.zeros(0, bool)
+    owner, positions = owner[keep], positions[keep]
+    slow_ones = np.flatnonzero(~ok).tolist()
+    if slow_ones:
+        extra_owner, extra_pos = [], []
+        for i in slow_ones:
+            found = slow(bytes(blob[begin[i] : begin[i] + lens[i]]))
+            extra_owner.extend([i] * len(found))
+            extra_pos.extend(found)
+        owner = np.concatenate([owner, np.asarray(extra_owner, dtype=np.int64)])
+        positions = np.concatenate([positions, np.asarray(extra_pos, dtype=np.int64)])
+    return owner, positions
+
 
 @dataclass
 class Postings:
     ids: np.ndarray  # int32 document numbers in the segment, ascending
     weights: np.ndarray | None  # float32, None when every weight is 1.0
-    block_pos: np.ndarray  # file offset of each block (for positions of candidates)
-    block_start: np.ndarray  # index in ``ids`` of each block's first posting
 
     @property
     def nbytes(self) -> int:
         w = self.weights.nbytes if self.weights is not None else 0
-        return self.ids.nbytes + w + self.block_pos.nbytes + self.block_start.nbytes
+        return self.ids.nbytes + w
 
 
-_NO_POSTINGS = Postings(_EMPTY_IDS, None, np.zeros(0, np.int64), np.zeros(0, np.int32))
+_NO_POSTINGS = Postings(_EMPTY_IDS, None)
+
+
+@dataclass
+class Values:
+    """A term's posting values (encoded positions) in one blob, posting by posting."""
+
+    blob: bytes
+    begin: np.ndarray  # int64 offset of each posting's value
+    lens: np.ndarray  # int64 length of each posting's value
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.blob) + self.begin.nbytes + self.lens.nbytes
 
 
 class Segment:
@@ -165,30 +248,50 @@ class Segment:
             return None
         if isinstance(m, FilterMatcher):  # deletions: we mask them per search instead
             m = m.child
+            m.reset()  # the filter already stepped past leading deleted documents
         return m
 
-    def _decode(self, fieldname: str, tbytes: bytes) -> Postings:
+    def postings_and_values(self, fieldname: str, tbytes: bytes):
+        """(Postings, Values or None) of a term, decoding its blocks at most once."""
+        vkey = ("v", self.key, fieldname, tbytes)
+        values = cache.get(vkey)
+        if values is not None:
+            return self.postings(fieldname, tbytes), values
+        post, values = self._decode(fieldname, tbytes, with_values=True)
+        if cache.get(("p", self.key, fieldname, tbytes)) is None:
+            cache.put(("p", self.key, fieldname, tbytes), post, post.nbytes)
+        if values is not None:
+            cache.put(vkey, values, values.nbytes)
+        return post, values
+
+    def _decode(self, fieldname: str, tbytes: bytes, with_values: bool = False):
+        """A term's postings (and, ``with_values``, their values) from its blocks."""
         if (fieldname, tbytes) not in self.reader:
-            return _NO_POSTINGS
+            return (_NO_POSTINGS, None) if with_values else _NO_POSTINGS
         m = self._raw_matcher(fieldname, tbytes)
         if m is None:
-            return _NO_POSTINGS
+            return (_NO_POSTINGS, None) if with_values else _NO_POSTINGS
         if type(m) is not W3LeafMatcher:
-            return self._decode_slowly(m)
+            found = self._decode_slowly(m)
+            return (found, None) if with_values else found
+        all_values: list[bytes] | None = [] if with_values else None
         deltas: list[int] = []
         weights: list[np.ndarray] = []
         sizes: list[int] = []
-        positions: list[int] = []
         all_ones = True
         pos = m._baseoffset
         while True:
             m._goto(pos)
             m._read_data()
-            ids, w, _values = m._data
+            ids, w, block_values = m._data
             count = m._blocklength
-            positions.append(pos)
             sizes.append(count)
             deltas.extend(ids)
+            if all_values is not None:
+                if isinstance(block_values, tuple) and len(block_values) == count:
+                    all_values.extend(block_values)
+                else:  # values of another shape: positions come the slow way
+                    all_values = None
             if w is None:
                 weights.append(np.ones(count, np.float32))
             elif isinstance(w, float):
@@ -208,12 +311,15 @@ class Segment:
         base = np.zeros(len(sizes), dtype=np.int64)
         base[1:] = summed[starts[1:] - 1]
         doc_ids = (summed - np.repeat(base, sizes_arr)).astype(np.int32)
-        return Postings(
-            doc_ids,
-            None if all_ones else np.concatenate(weights),
-            np.asarray(positions, dtype=np.int64),
-            starts.astype(np.int32),
-        )
+        post = Postings(doc_ids, None if all_ones else np.concatenate(weights))
+        if not with_values:
+            return post
+        if all_values is None:
+            return post, None
+        lens = np.fromiter(map(len, all_values), dtype=np.int64, count=len(all_values))
+        begin = np.zeros(len(lens), dtype=np.int64)
+        np.cumsum(lens[:-1], out=begin[1:])
+        return post, Values(b"".join(all_values), begin, lens)
 
     @staticmethod
     def _decode_slowly(m) -> Postings:
@@ -224,39 +330,28 @@ class Segment:
             weights.append(m.weight())
             m.next()
         w = np.asarray(weights, dtype=np.float32)
-        return Postings(
-            np.asarray(ids, dtype=np.int32),
-            None if bool(np.all(w == 1.0)) else w,
-            np.zeros(0, np.int64),
-            np.zeros(0, np.int32),
-        )
+        return Postings(np.asarray(ids, dtype=np.int32), None if bool(np.all(w == 1.0)) else w)
 
-    def positions(self, fieldname: str, tbytes: bytes, post: Postings, at: np.ndarray):
-        """Decoded positions of the postings at indexes ``at`` (ascending) of a term."""
+    def positions(self, fieldname: str, tbytes: bytes, at: np.ndarray):
+        """Positions of the postings at indexes ``at`` of a term, as two flat arrays:
+        which of ``at`` each position belongs to, and the position."""
         fmt = self.reader.schema[fieldname].format
+        post, values = self.postings_and_values(fieldname, tbytes)
+        if values is not None:
+            return decode_positions(
+                values.blob, values.begin[at], values.lens[at], fmt.decode_positions
+            )
+        # Inlined or unusual postings: step through and pick the wanted ones.
         m = self._raw_matcher(fieldname, tbytes)
-        out: list[list[int]] = []
-        if type(m) is not W3LeafMatcher or not len(post.block_pos):
-            # Inlined or unknown: step through and pick the wanted ones.
-            wanted = set(post.ids[at].tolist())
-            by_id = {}
-            while m is not None and m.is_active():
-                if m.id() in wanted:
-                    by_id[m.id()] = fmt.decode_positions(m.value())
-                m.next()
-            return [by_id[i] for i in post.ids[at].tolist()]
-        blocks = np.searchsorted(post.block_start, at, side="right") - 1
-        current = -1
-        values = ()
-        decode = fmt.decode_positions
-        for i, b in zip(at.tolist(), blocks.tolist(), strict=True):
-            if b != current:
-                m._goto(int(post.block_pos[b]))
-                m._read_data()
-                values = m._data[2]
-                current = b
-            out.append(decode(values[i - int(post.block_start[b])]))
-        return out
+        wanted = set(post.ids[at].tolist())
+        by_id = {}
+        while m is not None and m.is_active():
+            if m.id() in wanted:
+                by_id[m.id()] = fmt.decode_positions(m.value())
+            m.next()
+        lists = [by_id[i] for i in post.ids[at].tolist()]
+        owner = np.repeat(np.arange(len(lists)), [len(x) for x in lists])
+        return owner, np.asarray([p for x in lists for p in x], dtype=np.int64)
 
     # Columns -------------------------------------------------------------------------
 
@@ -610,7 +705,10 @@ class _Evaluator:
             if tbytes is None or (fieldname, tbytes) not in seg.reader:
                 return _NONE
             words.append(tbytes)
-        posts = [seg.postings(fieldname, w) for w in words]
+        if len(words) > 1 and cache.get(("ph", seg.key, fieldname, tuple(words))) is None:
+            posts = [seg.postings_and_values(fieldname, w)[0] for w in words]  # one pass
+        else:
+            posts = [seg.postings(fieldname, w) for w in words]
         matched = self._phrase_docs(seg, fieldname, words, posts)
         if not len(matched):
             return _NONE
@@ -623,7 +721,8 @@ class _Evaluator:
         return Sparse(matched, total)
 
     def _phrase_docs(self, seg: Segment, fieldname: str, words, posts) -> np.ndarray:
-        """Documents (deleted ones included) with the words at consecutive positions."""
+        """Documents (deleted ones included) with the words at consecutive positions:
+        whoosh's SpanNear2(slop=1, ordered, mindist=1) chain, word k at p + k."""
         if len(words) == 1:
             return posts[0].ids
         key = ("ph", seg.key, fieldname, tuple(words))
@@ -636,19 +735,15 @@ class _Evaluator:
             if not len(cand):
                 break
         if len(cand):
-            positions = [
-                seg.positions(fieldname, w, post, np.searchsorted(post.ids, cand))
-                for w, post in zip(words, posts, strict=True)
-            ]
-            keep = np.zeros(len(cand), dtype=bool)
-            for i in range(len(cand)):
-                starts = set(positions[0][i])
-                for k in range(1, len(words)):
-                    starts.intersection_update(p - k for p in positions[k][i])
-                    if not starts:
-                        break
-                keep[i] = bool(starts)
-            cand = cand[keep].astype(np.int32)
+            # (candidate, start position) pairs as one int64 key, narrowed word by word.
+            starts = None
+            for k, (w, post) in enumerate(zip(words, posts, strict=True)):
+                owner, pos = seg.positions(fieldname, w, np.searchsorted(post.ids, cand))
+                keys = np.unique(owner * _POS_SPAN + (pos - k))
+                starts = keys if starts is None else np.intersect1d(starts, keys, True)
+                if not len(starts):
+                    break
+            cand = cand[np.unique(starts // _POS_SPAN)].astype(np.int32)
         cache.put(key, cand, cand.nbytes + 64 * len(words))
         return cand
 

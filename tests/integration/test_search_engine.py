@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from forum.demo import load_demo
@@ -205,3 +206,46 @@ def test_search_falls_back_to_whoosh_with_the_same_results(app, client, corpus, 
     monkeypatch.setattr(engine, "run", decline)
     with_whoosh = [_api(client, **params) for params in cases]
     assert with_whoosh == with_engine
+
+
+def test_positions_and_spelling_candidates_match_whoosh(app, corpus):
+    """Phrase checks read positions with a batched decoder, and misspellings draw
+    candidates from cached word tables: both must give what whoosh's own code gives."""
+    from whoosh.support.levenshtein import damerau_levenshtein
+
+    searcher = sync.store().searcher()
+    fmt = searcher.schema["content"].format
+    checked = 0
+    for seg in engine.segments(searcher):
+        for word in (b"blood", b"rash", b"night", b"sweat", b"aza", b"dose", b"the"):
+            if ("content", word) not in seg.reader:
+                continue
+            post = seg.postings("content", word)
+            owner, pos = seg.positions("content", word, np.arange(len(post.ids)))
+            got: list[list[int]] = [[] for _ in post.ids]
+            for o, p in zip(owner.tolist(), pos.tolist(), strict=True):
+                got[o].append(p)
+            m = seg._raw_matcher("content", word)
+            want = []
+            while m.is_active():
+                want.append(fmt.decode_positions(m.value()))
+                m.next()
+            assert got == want, word
+            checked += len(want)
+    assert checked > 100
+
+    reader = searcher.reader()
+    spell = searcher.schema["content"].spelling_fieldname("content")
+    words = {
+        searcher.schema[spell].from_bytes(b)
+        for leaf, _o in (reader.leaf_readers() if not reader.is_atomic() else [(reader, 0)])
+        for b in leaf.lexicon(spell)
+    }
+    for typo in ("azathiprine", "nausia", "micophenolate", "tonsilitis", "sweets", "rsh"):
+        maxdist = 1 if len(typo) <= 7 else 2
+        want = sorted(
+            w
+            for w in words
+            if w[:1] == typo[:1] and damerau_levenshtein(w, typo, limit=maxdist) <= maxdist
+        )
+        assert engine.terms_within(reader, "content", typo, maxdist, prefix=1) == want, typo
