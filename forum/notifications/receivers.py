@@ -44,8 +44,10 @@ def on_reply_created(app, post: Post, **_):
     if author is not None:
         drafts.discard(author, "reply", thread.id)
     if service.visible(thread, post):
-        for user in service.followers("thread", str(thread.id)):
-            note = service.notify(user, "reply", thread=thread, post=post, actor=author)
+        followers = service.followers("thread", str(thread.id))
+        for user, note in service.notify_many(
+            followers, "reply", thread=thread, post=post, actor=author
+        ):
             _email_now(note, user)
     service.auto_follow(author, thread)
 

@@ -67,6 +67,52 @@ def notify(
     return note
 
 
+def notify_many(
+    users: list[User],
+    kind: str,
+    *,
+    thread: Thread,
+    post: Post | None = None,
+    actor: User | None = None,
+    detail: str = "",
+) -> list[tuple[User, Notification]]:
+    """``notify`` for many people at once (a reply to a thread fifty people follow): one
+    query finds the duplicates instead of one query (and one flush) per person."""
+    wanted = {u.id: u for u in users if u is not None and not (actor and actor.id == u.id)}
+    if not wanted:
+        return []
+    post_id = post.id if post else None
+    actor_id = actor.id if actor else None
+    with db.session.no_autoflush:
+        duplicates = set(
+            db.session.scalars(
+                select(Notification.user_id).where(
+                    Notification.user_id.in_(list(wanted)),
+                    Notification.kind == kind,
+                    Notification.post_id == post_id,
+                    Notification.actor_id == actor_id,
+                    Notification.detail == detail,
+                    Notification.read_at.is_(None),
+                )
+            )
+        )
+    added = []
+    for user_id, user in wanted.items():
+        if user_id in duplicates:
+            continue
+        note = Notification(
+            user_id=user_id,
+            kind=kind,
+            thread_id=thread.id,
+            post_id=post_id,
+            actor_id=actor_id,
+            detail=detail,
+        )
+        added.append((user, note))
+    db.session.add_all(note for _, note in added)
+    return added
+
+
 def followers(kind: str, key: str) -> list[User]:
     return list(
         db.session.scalars(

@@ -173,18 +173,19 @@ def _check_can_post(user: User) -> None:
         raise PermissionDenied("Your account is suspended, so you cannot post right now.")
 
 
-def get_thread(thread_id: int, viewer: User | None = None) -> Thread:
-    """The thread, or NotFound when it does not exist, was deleted, or is hidden from the viewer."""
+def get_thread(thread_id: int, viewer: User | None = None, with_posts: bool = True) -> Thread:
+    """The thread, or NotFound when it does not exist, was deleted, or is hidden from the viewer.
+
+    ``with_posts=False`` loads the thread row alone (a reply needs no other post; the
+    options given here are also re-applied whenever the object is refreshed after a commit).
+    """
     # Posts, their authors and the tags in three queries, not one per reply.
-    thread = db.session.get(
-        Thread,
-        thread_id,
-        options=[
-            selectinload(Thread.posts).joinedload(Post.author),
-            selectinload(Thread.tags),
-            joinedload(Thread.author),
-        ],
-    )
+    options = [
+        selectinload(Thread.posts).joinedload(Post.author),
+        selectinload(Thread.tags),
+        joinedload(Thread.author),
+    ]
+    thread = db.session.get(Thread, thread_id, options=options if with_posts else None)
     if thread is None or thread.is_deleted:
         raise NotFound("That thread does not exist.")
     if thread.is_hidden and not (viewer and viewer.is_authenticated and viewer.is_moderator):

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import inspect as sa_inspect
 
 from .. import vocabulary
+from ..extensions import db
 from ..markdown import render
 from ..models import Post, Thread
 from ..notifications.drafts import form_data as draft_data
@@ -202,21 +204,28 @@ def show(thread_id: int, slug: str | None = None):
 @bp.post("/t/<int:thread_id>/reply")
 @login_required
 def reply(thread_id: int):
-    thread = service.get_thread(thread_id, _user())
     form = ReplyForm()
     preview_html = None
     status = 200
     if form.preview.data:
         preview_html = render(form.body.data or "")
     else:
+        # Posting needs the thread row only, not every earlier post of a long thread.
+        thread = service.get_thread(thread_id, _user(), with_posts=False)
+        slug = slugify(thread.title)  # read now: after the commit it would be reloaded
         try:
             post = service.add_reply(_user(), thread, form.body.data)
         except ValidationError as exc:
             apply_errors(form, exc)
             status = 400
+            db.session.expunge(thread)  # reloaded below with its posts, in three queries
         else:
             flash("Your reply is posted.", "success")
-            return redirect(thread_url(thread, _anchor=f"post-{post.id}"))
+            post_id = sa_inspect(post).identity[0]  # no reload after the commit
+            return redirect(
+                url_for("threads.show", thread_id=thread_id, slug=slug, _anchor=f"post-{post_id}")
+            )
+    thread = service.get_thread(thread_id, _user())
     return render_template(
         "threads/show.html",
         reply_form=form,
