@@ -193,6 +193,20 @@ def pct(values: list[float], p: float) -> float:
     return values[k]
 
 
+def _memory() -> str:
+    """The search engine's cache and this process's peak resident size."""
+    import resource
+
+    try:
+        from forum.search import engine
+    except ImportError:  # pragma: no cover - older tree
+        cache = "no engine"
+    else:
+        cache = f"{engine.cache.used / 2**20:.1f} MB in {len(engine.cache)} entries"
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return f"engine cache: {cache}; peak RSS {peak:.0f} MB"
+
+
 def generate(n: int, out: Path) -> None:
     if not out.exists():
         subprocess.run([sys.executable, str(GEN), str(n), str(out)], check=True)
@@ -249,6 +263,8 @@ def forum_bench(
                     took = (time.perf_counter() - t0) * 1000
                     assert resp.status_code == 200, resp.get_data(as_text=True)
                     out["cold" if round_no == 0 else "queries"][kind].append(took)
+        out["memory"] = _memory()
+        print(out["memory"], flush=True)
         for kind in KINDS:
             cold, warm = out["cold"][kind], out["queries"][kind]
             print(
@@ -383,7 +399,8 @@ def main() -> None:
     if plain:
         print(f"plain whoosh build: {plain['build']:.0f} s")
     new = forum["new_post"]
-    print(f"new post searchable: p50 {pct(new, 50):.0f} ms, p95 {pct(new, 95):.0f} ms\n")
+    print(f"new post searchable: p50 {pct(new, 50):.0f} ms, p95 {pct(new, 95):.0f} ms")
+    print(f"{forum['memory']}\n")
     print("Forum: round 1 in a fresh process (cold) and rounds 2-3 (warm), 20 queries a kind.\n")
     print("| kind | cold p50 | cold p95 | warm p50 | warm p95 | plain p50 | plain p95 |")
     print("| --- | --- | --- | --- | --- | --- | --- |")

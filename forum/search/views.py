@@ -1,4 +1,12 @@
-"""/search (HTML) and /api/v1/search (JSON): parse the arguments, call search(), render."""
+"""/search (HTML) and /api/v1/search (JSON): parse the arguments, call search(), render.
+
+Arguments: ``q``; filters taking slugs - ``condition``, ``side_effect``, ``medication``
+(vocabulary) and ``tpmt``, ``outcome``, ``moved_to`` (experience-report values, see
+``forum.experiences.models``); ``sort`` (relevance, newest, helpful, activity);
+``page``; ``per_page`` (API). An unknown slug is a 400 naming it. The API's ``facets``
+holds ``conditions``, ``side_effects``, ``medications``, ``tpmt``, ``outcome`` and
+``moved_to``, each slug -> count over all matches.
+"""
 
 from __future__ import annotations
 
