@@ -91,6 +91,16 @@ class Gunicorn:
         ).stdout
         return [int(p) for p in out.split()]
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) used so far by the server: master and live workers."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for pid in [self.proc.pid, *self.worker_pids()]:
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / ticks
+        return total
+
     def worker_rss_mb(self) -> list[float]:
         sizes = []
         for pid in self.worker_pids():

@@ -351,6 +351,7 @@ def phase_load(server: Gunicorn, instance: Path, args, threads: list[int], rep: 
     stop = threading.Event()
     statuses, searchers = run_searchers(server.port, args.searchers, stop, args.search_think)
     started = time.perf_counter()
+    cpu_before = server.cpu_seconds()
     outcomes, errors = run_posters(
         server.port, "L", args.posters, args.posts, threads, 0, args.think
     )
@@ -358,6 +359,8 @@ def phase_load(server: Gunicorn, instance: Path, args, threads: list[int], rep: 
     stop.set()
     for t in searchers:
         t.join(60)
+    server_cpu = server.cpu_seconds() - cpu_before
+    searches = sum(statuses.values())
     ok, after = index_matches_within(instance, args.index_seconds)
     posted = [o for o in outcomes if o.status == 302]
     latencies = [o.seconds for o in outcomes]
@@ -374,6 +377,11 @@ def phase_load(server: Gunicorn, instance: Path, args, threads: list[int], rep: 
         "post_p95_ms": round(1000 * p95(latencies), 1),
         "post_statuses": by_status,
         "search_statuses": statuses,
+        "searches_per_second": round(searches / elapsed, 1),
+        # Server CPU while posting (all workers; searches included), per post: the number
+        # that stays comparable when other work shares the machine.
+        "server_cpu_s": round(server_cpu, 1),
+        "server_cpu_ms_per_post": round(1000 * server_cpu / wanted, 1),
         "index_matched_after_s": round(after, 1),
     }
     print(json.dumps(rep.facts["load"]), flush=True)

@@ -20,7 +20,8 @@ segments' files at once could pull them from under a searcher opened a moment be
 subscriptable``). Writers from ``Store.writer`` therefore only *retire* such files:
 ``retired.json`` in the generation records when each segment fell out of use, and a
 later commit deletes the files of segments retired long ago - far longer than any
-request holds a searcher (each request re-checks ``up_to_date`` before reuse). Only
+request holds a searcher (gunicorn stops one after 30 s; a held searcher is re-checked
+before each reuse). Only
 ``optimise`` (account erasure: erased words must leave the disk now) deletes at once.
 """
 
@@ -41,7 +42,8 @@ from whoosh.writing import MERGE_SMALL, SegmentWriter
 from .schema import META_ID, SCHEMA_VERSION, build_schema
 
 INDEX_NAME = "MAIN"
-RETIRE_SECONDS = 120.0
+RETIRE_SECONDS = 60.0
+QUIET_NS = 20_000_000  # longer than the kernel's timestamp tick
 RETIRED_FILE = "retired.json"
 MERGE_AT_SEGMENTS = 8
 
@@ -133,8 +135,10 @@ class Store:
         """This thread's searcher on the current generation, reopened when it changed."""
         name = self.current_name()
         held = getattr(self._local, "held", None)
+        # Looked at before anything is read, so the searcher is at least this recent.
+        mtime, quiet = self._quiet_mtime(name)
         try:
-            if held is not None and held[0] == name and held[1].up_to_date():
+            if held is not None and held[0] == name and self._unchanged(held, mtime):
                 searcher = held[1]
             else:
                 # Not Searcher.refresh(): whoosh 2.7 reuses segment readers there and
@@ -150,8 +154,26 @@ class Store:
             self._local.held = None
             self._indexes.pop(name or "", None)
             raise IndexUnavailable(f"cannot read the search index: {exc!r}") from exc
-        self._local.held = (name, searcher)
+        self._local.held = (name, searcher, mtime, quiet)
         return searcher
+
+    def _quiet_mtime(self, name: str | None) -> tuple[int, bool]:
+        """(the generation directory's mtime, whether it had been still for a while)."""
+        try:
+            mtime = os.stat(self.root / (name or "")).st_mtime_ns
+        except OSError:
+            return 0, False
+        return mtime, time.time_ns() - mtime > QUIET_NS
+
+    @staticmethod
+    def _unchanged(held: tuple, mtime: int) -> bool:
+        """Every commit adds a TOC file to the directory, so a directory mtime equal to
+        the one seen (already old then) when the held searcher was checked means no
+        commit since: one stat instead of whoosh's listing of a directory that also holds
+        every retired file."""
+        if held[3] and mtime == held[2]:
+            return True
+        return held[1].up_to_date()
 
     def close(self) -> None:
         held = getattr(self._local, "held", None)

@@ -297,3 +297,64 @@ def test_optimise_leaves_one_segment_and_no_erased_words(app, client):
     assert b"uniqueword" not in blob.lower()
     assert len(st.generations()) == 1
     assert titles(client, "bird") == {"Other bird"}
+
+
+def test_a_merge_never_pulls_files_from_under_an_open_searcher(app, client):
+    """A searcher opened before another writer merged (and dropped) its segments still
+    reads every stored field: the merged-away files are retired, not deleted at once."""
+    from forum.search import index
+
+    author = f.user()
+    for n in range(6):
+        f.thread(author, title=f"Sanderling {n}", body="Tide line.")
+    assert sync.wait_for_applier(app)
+    st = sync.store()
+    old = st.open_index().searcher()  # its column files are opened only when first read
+    try:
+        writer = st.writer(timeout=30)
+        writer.commit(optimize=True)  # every segment merged into one: the old ones drop
+        stored = [fields["id"] for fields in old.reader().all_stored_fields()]
+        assert len(stored) == 7  # six threads and the meta document, each read whole
+        assert read_meta(old)["applied"] >= 6
+    finally:
+        old.close()
+    assert titles(client, "sanderling") == {f"Sanderling {n}" for n in range(6)}
+    # Long after, the next commit deletes the retired files.
+    gen = Path(st.root) / st.current_name()
+    before = len(list(gen.iterdir()))
+    writer = st.writer(timeout=30)
+    index.retire_files(
+        writer.storage, index.INDEX_NAME, writer.generation - 1, writer.segments,
+        now=time.time() + index.RETIRE_SECONDS + 1,
+    )  # fmt: skip
+    writer.cancel()
+    assert len(list(gen.iterdir())) < before
+    assert titles(client, "sanderling") == {f"Sanderling {n}" for n in range(6)}
+
+
+def test_a_person_finds_their_own_post_at_once_through_the_web(app, client):
+    """The index is written in the background; the poster's next search waits for it."""
+    from datetime import timedelta
+
+    from forum.models import utcnow
+    from tests.conftest import AuthActions, csrf_from
+
+    me = f.user("avocet_ann")
+    me.created_at = utcnow() - timedelta(days=30)
+    db.session.commit()
+    AuthActions(client).login("avocet_ann")
+    token = csrf_from(client.get("/ask").get_data(as_text=True))
+    resp = client.post(
+        "/ask",
+        data={
+            "title": "Avocet question about night sweats",
+            "body": "Week two on aza.",
+            "conditions": ["lupus"],
+            "submit": "Post question",
+            "csrf_token": token,
+        },
+    )
+    assert resp.status_code == 302
+    assert titles(client, "avocet") == {"Avocet question about night sweats"}
+    assert sync.wait_for_applier(app)
+    assert titles(app.test_client(), "avocet") == {"Avocet question about night sweats"}
