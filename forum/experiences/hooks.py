@@ -107,12 +107,37 @@ def search_extras(_sender, thread=None, **_kw) -> dict[str, list[str]]:
     }
 
 
+def search_extras_many(_sender, threads=(), **_kw) -> dict[int, dict[str, list[str]]]:
+    """``search_extras`` for a batch of threads in one query (index rebuilds)."""
+    askers = {t.id: t.author_id for t in threads if t.author_id is not None}
+    found: dict[int, dict[str, list[str]]] = {}
+    if not askers:
+        return found
+    rows = db.session.execute(
+        select(
+            ExperienceReport.thread_id,
+            ExperienceReport.user_id,
+            ExperienceReport.tpmt,
+            ExperienceReport.outcome,
+            ExperienceReport.moved_to,
+        ).where(ExperienceReport.thread_id.in_(list(askers)))
+    )
+    for thread_id, user_id, tpmt, outcome, moved_to in rows:
+        if askers.get(thread_id) != user_id:
+            continue  # only the asker's own reports count
+        extras = found.setdefault(thread_id, {"tpmt": [], "outcome": [], "moved_to": []})
+        for key, value in (("tpmt", tpmt), ("outcome", outcome), ("moved_to", moved_to)):
+            if value:
+                extras[key].append(value)
+    return found
+
+
 def _connect_search() -> None:
     try:
-        from ..search.documents import document_extras
+        from ..search.documents import document_extras_many
     except ImportError:  # pragma: no cover - search package without the hook
         return
-    document_extras.connect(search_extras)
+    document_extras_many.connect(search_extras_many)
 
 
 _connect_search()

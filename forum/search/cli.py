@@ -9,14 +9,21 @@ from ..cli import forum_cli
 
 
 @forum_cli.command("reindex")
-@click.option("--procs", default=1, show_default=True, help="Indexing processes (2 on 2 cores).")
-def reindex(procs: int) -> None:
+@click.option(
+    "--procs",
+    type=click.IntRange(min=1, max=64),
+    default=None,
+    help="Indexing processes [default: 2 on two cores or more, 1 for a small forum].",
+)
+def reindex(procs: int | None) -> None:
     """Rebuild the search index into a fresh directory and switch to it atomically.
 
     Searches keep using the old index meanwhile. Killed half-way, the old index stays
     in use and the next rebuild removes the unfinished directory.
     """
-    from . import sync
+    import time
+
+    from . import build, sync
 
     bar = None
 
@@ -27,11 +34,15 @@ def reindex(procs: int) -> None:
             bar.__enter__()
         bar.update(done - bar.pos)
 
-    click.echo("Rebuilding the search index...")
-    name = sync.rebuild(progress=progress, procs=max(1, procs))
+    count = sync._visible_count()
+    procs = build.procs_for(count, procs)
+    plural = "process" if procs == 1 else "processes"
+    click.echo(f"Rebuilding the search index ({count} threads, {procs} {plural})...")
+    started = time.perf_counter()
+    name = sync.rebuild(progress=progress, procs=procs)
     if bar is not None:
         bar.__exit__(None, None, None)
-    click.echo(f"Search index rebuilt ({name}).")
+    click.echo(f"Search index rebuilt ({name}) in {time.perf_counter() - started:.0f} s.")
 
 
 @forum_cli.command("check-index")

@@ -3,8 +3,14 @@
 Other packages add keyword fields (``tpmt``, ``outcome``, ``moved_to``) through the
 ``document_extras`` signal: a receiver takes ``thread`` and returns a dict such as
 ``{"tpmt": ["normal"], "outcome": ["stopped"]}``. Values are slugs; unknown keys are
-ignored. Changing what a receiver returns for existing threads needs a reindex
+ignored. A receiver of ``document_extras_many`` does the same for a batch: it takes
+``threads`` (a list) and returns ``{thread_id: {...}}`` - one query per batch instead of
+one per thread, which is what a rebuild of many threads wants. Use one or the other.
+Changing what a receiver returns for existing threads needs a reindex
 (``flask forum reindex``) or a ``record_search_change`` for those threads.
+
+``thread_documents(threads)`` builds a batch of documents; every path (rebuild, apply,
+check-index) builds them the same way, so fingerprints agree.
 """
 
 from __future__ import annotations
@@ -18,11 +24,13 @@ import nh3
 from blinker import Namespace
 
 from ..models import Post, Thread
-from .query import annotate
+from .analysis import analyse, annotate_stems
 from .schema import EXTRA_FIELDS, META_ID
 
 _signals = Namespace()
 document_extras = _signals.signal("search-document-extras")  # sender app, thread=thread
+# sender app, threads=[...]; returns {thread_id: {key: values}}
+document_extras_many = _signals.signal("search-document-extras-many")
 
 
 def plain(post: Post) -> str:
@@ -47,27 +55,56 @@ def replies_text(thread: Thread) -> str:
 
 def extras_for(thread: Thread) -> dict[str, list[str]]:
     """Keyword values other packages attach to the thread's document."""
+    return extras_for_many([thread])[thread.id]
+
+
+def extras_for_many(threads: list[Thread]) -> dict[int, dict[str, list[str]]]:
+    """Keyword values other packages attach to each thread's document, by thread id."""
     from flask import current_app
 
-    extras: dict[str, list[str]] = {name: [] for name in EXTRA_FIELDS}
-    for _receiver, result in document_extras.send(current_app._get_current_object(), thread=thread):
+    app = current_app._get_current_object()
+    found: dict[int, dict[str, list[str]]] = {
+        t.id: {name: [] for name in EXTRA_FIELDS} for t in threads
+    }
+
+    def add(extras: dict[str, list[str]], result) -> None:
         for key, values in (result or {}).items():
             if key in extras:
                 if isinstance(values, str):
                     values = [values]
                 extras[key].extend(str(v).strip().lower() for v in values if v)
-    return {k: sorted(set(v)) for k, v in extras.items()}
+
+    if threads and document_extras_many.has_receivers_for(app):
+        for _receiver, results in document_extras_many.send(app, threads=threads):
+            for thread_id, result in (results or {}).items():
+                if thread_id in found:
+                    add(found[thread_id], result)
+    if document_extras.has_receivers_for(app):
+        for thread in threads:
+            for _receiver, result in document_extras.send(app, thread=thread):
+                add(found[thread.id], result)
+    return {tid: {k: sorted(set(v)) for k, v in ex.items()} for tid, ex in found.items()}
 
 
 def thread_document(thread: Thread) -> dict[str, Any]:
     """The document for a visible thread (callers skip hidden and deleted ones)."""
+    return _document(thread, extras_for(thread))
+
+
+def thread_documents(threads: list[Thread]) -> list[dict[str, Any]]:
+    """Documents for visible threads, in order, with the extras read once for all."""
+    extras = extras_for_many(threads)
+    return [_document(t, extras[t.id]) for t in threads]
+
+
+def _document(thread: Thread, extras: dict[str, list[str]]) -> dict[str, Any]:
     tags = {kind: thread.tag_slugs(kind) for kind in ("condition", "side_effect", "medication")}
-    extras = extras_for(thread)
-    content = "\n\n".join([thread.title, question_text(thread), replies_text(thread)])
-    names, concepts = annotate(content)
+    # Analysed once here; whoosh takes the tokens as they are (schema.OnceAnalyzer).
+    content = analyse("\n\n".join([thread.title, question_text(thread), replies_text(thread)]))
+    names, concepts = annotate_stems(content.stems)
     doc: dict[str, Any] = {
         "id": str(thread.id),
-        "title": thread.title,
+        "title": analyse(thread.title),
         "content": content,
         "names": names,
         "concepts": concepts,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from whoosh import fields
 from whoosh.analysis import (
+    Analyzer,
     CharsetFilter,
     LowercaseFilter,
     RegexTokenizer,
@@ -16,6 +17,7 @@ from whoosh.analysis import (
     StemFilter,
     StopFilter,
     SubstitutionFilter,
+    Token,
 )
 from whoosh.support.charset import accent_map
 
@@ -71,6 +73,75 @@ def make_plain_analyzer():
 
 
 ANALYZER = make_analyzer()
+
+
+class Analysed(str):
+    """A text whose analysis is already done (``analysis.analyse``): ``words`` are the
+    unstemmed, stopword-free words (what the spelling field keeps), ``stems`` the same
+    words stemmed (the index terms, in order), ``first`` the position of the first."""
+
+    def __new__(cls, text: str, words: list[str], stems: list[str], first: int = 0):
+        self = super().__new__(cls, text)
+        self.words = words
+        self.stems = stems
+        self.first = first
+        # The words to give the spelling field: a writer that already gave it a word
+        # for an earlier document may leave it out (see sync._fill); the field's word
+        # list is the same either way.
+        self.spell = words
+        return self
+
+    def __reduce__(self):
+        return (Analysed, (str(self), self.words, self.stems, self.first))
+
+
+class OnceAnalyzer(Analyzer):
+    """``ANALYZER`` for the text fields, except that an :class:`Analysed` value being
+    indexed yields its tokens as computed, instead of being analysed again (for the
+    postings and again for the spelling words).
+
+    Anything else (plain strings, highlighting with character offsets, queries) goes
+    to the wrapped analyzer, so the index and every reader see the same tokens.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __call__(self, value, no_morph=False, **kwargs):
+        if (
+            isinstance(value, Analysed)
+            and not kwargs.get("chars")
+            and kwargs.get("removestops", True)
+            and not kwargs.get("start_pos")
+        ):
+            return _tokens(value, no_morph, kwargs)
+        return self.inner(value, no_morph=no_morph, **kwargs)
+
+    def has_morph(self):
+        return self.inner.has_morph()
+
+    def clean(self):
+        self.inner.clean()
+
+    def __eq__(self, other):
+        return isinstance(other, OnceAnalyzer) and self.inner == other.inner
+
+
+def _tokens(value: Analysed, no_morph: bool, kwargs: dict):
+    positions = kwargs.get("positions", False)
+    t = Token(positions=positions, chars=False, mode=kwargs.get("mode", ""))
+    pos = value.first
+    for text in value.spell if no_morph else value.stems:
+        t.text = text
+        t.boost = 1.0
+        t.stopped = False
+        if positions:
+            t.pos = pos
+            pos += 1
+        yield t
+
+
+TEXT_ANALYZER = OnceAnalyzer(ANALYZER)
 TEXT_FIELDS = ("title", "content")
 TAG_FIELDS = ("conditions", "side_effects", "medications")
 EXTRA_FIELDS = ("tpmt", "outcome", "moved_to")
@@ -81,11 +152,11 @@ def build_schema() -> fields.Schema:
     return fields.Schema(
         id=fields.ID(stored=True, unique=True),
         # The title again on its own, so title matches can weigh more.
-        title=fields.TEXT(analyzer=ANALYZER),
+        title=fields.TEXT(analyzer=TEXT_ANALYZER),
         # Title, question and visible replies: one field keeps a query to one posting
         # list per word (and phrases to one positional match), which is what makes
         # expansion to synonyms affordable. Unstemmed words kept for spelling.
-        content=fields.TEXT(analyzer=ANALYZER, spelling=True),
+        content=fields.TEXT(analyzer=TEXT_ANALYZER, spelling=True),
         # Vocabulary and lexicon phrases found in the content (query.annotate): the
         # phrase itself ("hair_come_out") and the concepts it implies.
         names=fields.TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
@@ -106,3 +177,30 @@ def build_schema() -> fields.Schema:
         fingerprint=fields.STORED(),
         meta=fields.STORED(),
     )
+
+
+def _remember_missing_columns() -> None:
+    """whoosh 2.7 fix: a segment's per-document reader looks up a field's length column
+    on every call and, when the field has none (keyword, numeric and spelling fields),
+    asks the file system again each time - one ``stat`` per posting while a segment is
+    written (about a tenth of a rebuild). Segment files never change once written, so
+    remembering the miss is safe; readers and writers both benefit."""
+    from whoosh.codec import whoosh3
+
+    reader_class = whoosh3.W3PerDocReader
+    if getattr(reader_class, "_forum_remembers_missing", False):
+        return
+
+    def _cached_reader(self, fieldname, column):
+        try:
+            return self._readers[fieldname]
+        except KeyError:
+            reader = self.column_reader(fieldname, column) if self.has_column(fieldname) else None
+            self._readers[fieldname] = reader
+            return reader
+
+    reader_class._cached_reader = _cached_reader
+    reader_class._forum_remembers_missing = True
+
+
+_remember_missing_columns()

@@ -53,14 +53,14 @@ from collections.abc import Callable, Iterable
 from flask import Flask, current_app, has_request_context
 from flask import session as web_session
 from sqlalchemy import event, func, inspect, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 from whoosh.index import LockError
 
 from .. import signals
 from ..extensions import db
 from ..models import SearchChange, Thread
-from . import replica
-from .documents import meta_document, thread_document
+from . import build, replica
+from .documents import meta_document, thread_documents
 from .index import (
     MERGE_AT_SEGMENTS,
     IndexUnavailable,
@@ -92,24 +92,17 @@ def _session() -> Session:
 
 
 def _load_threads(session: Session, ids: Iterable[int]) -> dict[int, Thread]:
-    ids = list(ids)
-    if not ids:
-        return {}
-    rows = session.scalars(
-        select(Thread)
-        .where(Thread.id.in_(ids))
-        .options(selectinload(Thread.posts), selectinload(Thread.tags))
-    )
-    return {t.id: t for t in rows}
+    return build.load_threads(session, ids)
 
 
 def _write_threads(writer, threads: dict[int, Thread], ids: Iterable[int]) -> None:
+    ids = list(ids)
+    visible = [threads[i] for i in ids if i in threads and threads[i].is_visible]
     for thread_id in ids:
-        thread = threads.get(thread_id)
-        if thread is None or not thread.is_visible:
+        if thread_id not in threads or not threads[thread_id].is_visible:
             writer.delete_by_term("id", str(thread_id))
-        else:
-            writer.update_document(**thread_document(thread))
+    for doc in thread_documents(visible):
+        writer.update_document(**doc)
 
 
 # -- applying recorded changes ----------------------------------------------------------
@@ -353,7 +346,7 @@ def index_ok() -> bool:
 
 def rebuild(
     progress: Callable[[int, int], None] | None = None,
-    procs: int = 1,
+    procs: int | None = None,
     lock_timeout: float | None = None,
     only_if_broken: bool = False,
 ) -> str | None:
@@ -361,7 +354,8 @@ def rebuild(
 
     Returns the new generation's name, or None when another process holds the rebuild
     lock past ``lock_timeout`` (or, with ``only_if_broken``, when the index turned out
-    fine once the lock was ours: another process rebuilt it meanwhile).
+    fine once the lock was ours: another process rebuilt it meanwhile). ``procs``: worker
+    processes (None: 2 on two cores or more for a large forum, see ``build``).
     """
     st = store()
     lock = RebuildLock(st)
@@ -415,42 +409,21 @@ def _snapshot(session: Session) -> tuple[int, dict[str, float]]:
     return newest, {str(i): now for i in range(low + 1, newest) if i not in seen}
 
 
-def _fill(ix, progress, procs: int) -> None:
-    if procs > 1:
-        writer = ix.writer(procs=procs, multisegment=True, compound=False, limitmb=128)
-    else:
-        writer = ix.writer(compound=False, limitmb=128)
-    try:
-        with _session() as session:
-            applied, gaps = _snapshot(session)
-            horizon = replica.gap_horizon(session)
-            ids = list(
-                session.scalars(
-                    select(Thread.id)
-                    .where(Thread.is_deleted.is_(False), Thread.is_hidden.is_(False))
-                    .order_by(Thread.id)
-                )
+def _fill(ix, progress, procs: int | None) -> None:
+    with _session() as session:
+        applied, gaps = _snapshot(session)
+        horizon = replica.gap_horizon(session)
+        ids = list(
+            session.scalars(
+                select(Thread.id)
+                .where(Thread.is_deleted.is_(False), Thread.is_hidden.is_(False))
+                .order_by(Thread.id)
             )
-            done = 0
-            for start in range(0, len(ids), BATCH):
-                chunk = ids[start : start + BATCH]
-                threads = _load_threads(session, chunk)
-                for thread_id in chunk:
-                    thread = threads.get(thread_id)
-                    if thread is not None and thread.is_visible:
-                        writer.add_document(**thread_document(thread))
-                session.expunge_all()
-                done += len(chunk)
-                if progress:
-                    progress(done, len(ids))
-        meta = {"applied": applied, "gaps": gaps, "schema": SCHEMA_VERSION}
-        if horizon is not None:
-            meta["gap_horizons"] = dict.fromkeys(gaps, horizon)
-        writer.add_document(**meta_document(meta))
-        writer.commit()
-    except BaseException:
-        writer.cancel()
-        raise
+        )
+    meta = {"applied": applied, "gaps": gaps, "schema": SCHEMA_VERSION}
+    if horizon is not None:
+        meta["gap_horizons"] = dict.fromkeys(gaps, horizon)
+    build.fill(ix, ids, meta_document(meta), progress, build.procs_for(len(ids), procs))
 
 
 # -- background rebuild when the index is missing or broken -----------------------------
@@ -877,8 +850,9 @@ def check_index() -> list[str]:
         for start in range(0, len(ids), BATCH):
             chunk = ids[start : start + BATCH]
             threads = _load_threads(session, chunk)
-            for thread_id in chunk:
-                doc = thread_document(threads[thread_id])
+            visible = [threads[i] for i in chunk if i in threads]
+            for doc in thread_documents(visible):
+                thread_id = int(doc["id"])
                 stored = indexed.pop(thread_id, None)
                 if stored is None:
                     problems.append(f"thread {thread_id} is missing from the index")

@@ -1,0 +1,144 @@
+"""Analysing a document's text once, fast, with exactly the tokens ``ANALYZER`` gives.
+
+Indexing a thread used to run the analyzer over the same text four times (concept
+annotation, ``content``, its spelling words, ``title``), each through whoosh's chain of
+generator filters (~12 µs a token). Here the text is split with the analyzer's own
+tokenizer pattern and each distinct *raw* token is pushed through the analyzer's own
+filters once, then remembered: every filter before stemming works on one token at a time
+(apostrophes, case, accents, UK/US spellings, stopwords), so a raw token always becomes
+the same word or nothing, and a word always the same stem. A text then costs a regex scan
+plus a dictionary lookup per token.
+
+``analyse(text)`` returns an :class:`~forum.search.schema.Analysed` string carrying the
+unstemmed words (the spelling field's words), the stems (the ``content``/``title``
+terms, in order) and the position of the first one (whoosh keeps the raw position of the
+first word after leading stopwords, then numbers the rest consecutively).
+``annotate_stems`` is ``query.annotate`` over stems already computed.
+
+tests/unit/test_analysis.py checks both against ``ANALYZER``/``query.annotate``, token
+for token and posting for posting, on varied text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from whoosh.analysis import RegexTokenizer, StemFilter, Token
+
+from . import query
+from .schema import ANALYZER, Analysed
+
+_TOKENIZER = ANALYZER.items[0]
+assert isinstance(_TOKENIZER, RegexTokenizer) and not _TOKENIZER.gaps
+_FINDALL = _TOKENIZER.expression.findall
+_FILTERS = tuple(item for item in ANALYZER.items[1:] if not item.is_morph)
+_MORPH = tuple(item for item in ANALYZER.items[1:] if item.is_morph)
+# Stemming must be the last step: the filters before it see one token at a time.
+assert ANALYZER.items[-len(_MORPH) :] == list(_MORPH) if _MORPH else True
+assert all(isinstance(item, StemFilter) for item in _MORPH)
+
+_MAX_CACHE = 400_000
+_words: dict[str, str | None] = {}  # raw token -> word (None: dropped, e.g. a stopword)
+_stems: dict[str, str] = {}  # word -> stem
+
+
+def _word_of(raw: str) -> str | None:
+    """The analyzer's filters (all but stemming) applied to one raw token."""
+    token = Token(positions=True, chars=False, removestops=True, mode="index")
+    token.text = raw
+    token.pos = 0
+    token.boost = 1.0
+    token.stopped = False
+    stream = iter((token,))
+    for item in _FILTERS:
+        stream = item(stream)
+    out = [t.text for t in stream if not t.stopped]
+    if len(out) > 1:  # pragma: no cover - no filter splits tokens
+        raise AssertionError(f"filter split {raw!r}")
+    return out[0] if out else None
+
+
+def _stem_of(word: str) -> str:
+    token = Token(positions=True, mode="index")
+    token.text = word
+    token.stopped = False
+    stream = iter((token,))
+    for item in _MORPH:
+        stream = item(stream)
+    return next(stream).text
+
+
+def analyse(text: str) -> Analysed:
+    """``text`` with its analysis attached (see the module docstring)."""
+    words_of = _words
+    if len(words_of) > _MAX_CACHE:
+        words_of.clear()
+        _stems.clear()
+    stems_of = _stems
+    words: list[str] = []
+    stems: list[str] = []
+    first = -1
+    for pos, raw in enumerate(_FINDALL(text)):
+        try:
+            word = words_of[raw]
+        except KeyError:
+            word = words_of[raw] = _word_of(raw)
+        if word is None:
+            continue
+        if first < 0:
+            first = pos
+        words.append(word)
+        try:
+            stems.append(stems_of[word])
+        except KeyError:
+            stem = stems_of[word] = _stem_of(word)
+            stems.append(stem)
+    return Analysed(text, words, stems, max(first, 0))
+
+
+def annotate_stems(seq: Sequence[str]) -> tuple[str, str]:
+    """``query.annotate`` for a text whose stems are ``seq`` (stopwords already out).
+
+    The same greedy longest match over the same table, with the phrase lengths that
+    can start at a stem looked up first, so most words cost one set lookup.
+    """
+    table, starts = _concept_index()
+    names: list[str] = []
+    found: list[str] = []
+    k = 0
+    count = len(seq)
+    while k < count:
+        lengths = starts.get(seq[k])
+        if lengths:
+            for n in lengths:
+                if k + n <= count:
+                    key = tuple(seq[k : k + n])
+                    matched = table.get(key)
+                    if matched is not None:
+                        if n > 1:
+                            names.append("_".join(key))
+                        found.extend(c.cid for c in matched if key in c.expandable)
+                        k += n
+                        break
+            else:
+                k += 1
+        else:
+            k += 1
+    return " ".join(names), " ".join(found)
+
+
+_index_cache: dict[int, tuple[dict, dict[str, tuple[int, ...]]]] = {}
+
+
+def _concept_index():
+    """query.concepts()'s table, plus: first stem -> phrase lengths, longest first."""
+    table, _longest = query.concepts()
+    cached = _index_cache.get(id(table))
+    if cached is None:
+        lengths: dict[str, set[int]] = {}
+        for key in table:
+            lengths.setdefault(key[0], set()).add(len(key))
+        starts = {s: tuple(sorted(ns, reverse=True)) for s, ns in lengths.items()}
+        _index_cache.clear()
+        cached = _index_cache[id(table)] = (table, starts)
+    return cached

@@ -1,0 +1,214 @@
+"""The fast rebuild (forum.search.build) writes the index whoosh's own writer would.
+
+A rebuild analyses each text once, keeps postings in a compact in-memory pool, reads
+field lengths from memory, gives the spelling field each word once, and can run in
+several worker processes. None of that may change what a search reads: the terms and
+their postings, field lengths, stored fields, columns and spelling words must equal
+those of an index written document by document with whoosh's stock writer and the
+plain analyzer. Real database, real indexes.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+from sqlalchemy import select, update
+from whoosh import index as whoosh_index
+
+from forum import create_app
+from forum.demo import load_demo
+from forum.extensions import db
+from forum.models import Post, Thread
+from forum.search import build, sync
+from forum.search.documents import meta_document, thread_documents
+from forum.search.schema import build_schema
+from forum.services import commit, record_search_change
+from tests import factories as f
+
+SPAWN = multiprocessing.get_context("spawn")
+
+
+def _forum(app) -> None:
+    """The demo forum (varied text, tags, helpful votes, experience reports), one hidden
+    reply and one hidden thread, plus threads whose text exercises the analyzer."""
+    load_demo()
+    reply = db.session.scalars(select(Post).where(Post.is_question.is_(False))).first()
+    db.session.execute(update(Post).where(Post.id == reply.id).values(is_hidden=True))
+    record_search_change([reply.thread_id])
+    hidden = db.session.scalars(select(Thread).order_by(Thread.id.desc())).first()
+    db.session.execute(update(Thread).where(Thread.id == hidden.id).values(is_hidden=True))
+    record_search_change([hidden.id])
+    commit()
+    author = f.user("analyser")
+    f.thread(
+        author,
+        title="The haemoglobin and oedema question",
+        body="It's Crohn’s: Sjögren's, immunised, diarrhoea; the the and of 6-MP 50mg.",
+        replies=[(f.user("replier"), "Hair coming out, low white count, feel sick.")],
+    )
+    sync.apply_pending(timeout=30)
+
+
+def _visible_ids() -> list[int]:
+    return list(
+        db.session.scalars(
+            select(Thread.id)
+            .where(Thread.is_deleted.is_(False), Thread.is_hidden.is_(False))
+            .order_by(Thread.id)
+        )
+    )
+
+
+def _reference_index(path) -> object:
+    """Every document added as plain strings with whoosh's stock writer."""
+    path.mkdir()
+    ix = whoosh_index.create_in(str(path), build_schema(), indexname="MAIN")
+    writer = ix.writer()
+    with sync._session() as session:
+        threads = sync._load_threads(session, _visible_ids())
+        docs = thread_documents([threads[i] for i in sorted(threads)])
+    for doc in docs:
+        doc = {k: (str(v) if isinstance(v, str) else v) for k, v in doc.items()}
+        assert type(doc["content"]) is str
+        writer.add_document(**doc)
+    writer.add_document(**meta_document({"applied": 0}))
+    writer.commit()
+    return ix
+
+
+def _contents(ix, blocks: bool = True) -> dict:
+    """What searches can read, keyed by thread id rather than document number; with
+    ``blocks``, the posting blocks' length and weight bounds too (scoring uses them to
+    skip blocks; they depend on document order, which a parallel build changes)."""
+    out: dict = {}
+    with ix.searcher() as searcher:
+        reader = searcher.reader()
+        ids = {docnum: stored["id"] for docnum, stored in reader.iter_docs()}
+        out["stored"] = {ids[d]: stored for d, stored in reader.iter_docs() if "meta" not in stored}
+        schema = reader.schema
+        for fieldname, btext in reader.all_terms():
+            if fieldname.startswith("spell_"):
+                out.setdefault(fieldname, set()).add(btext)
+                continue
+            postings = reader.postings(fieldname, btext)
+            rows = []
+            while postings.is_active():
+                if ids[postings.id()] != "__meta__":
+                    row = (ids[postings.id()], postings.weight(), postings.value())
+                    if blocks:
+                        row += (
+                            postings.block_min_length(),
+                            postings.block_max_length(),
+                            postings.block_max_weight(),
+                        )
+                    rows.append(row)
+                postings.next()
+            out[(fieldname, btext)] = sorted(rows)
+        for docnum, thread_id in ids.items():
+            for name in schema.scorable_names():
+                out[("length", thread_id, name)] = reader.doc_field_length(docnum, name)
+        for name in schema.names():
+            if schema[name].column_type and reader.has_column(name):
+                column = reader.column_reader(name, translate=False)
+                for docnum, thread_id in ids.items():
+                    out[("column", thread_id, name)] = column[docnum]
+    return out
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_rebuild_writes_what_the_stock_writer_writes(app, tmp_path, procs):
+    _forum(app)
+    assert len(_visible_ids()) > 50
+    sync.rebuild(procs=procs)
+    built = _contents(sync.store().open_index(), blocks=procs == 1)
+    expected = _contents(_reference_index(tmp_path / "reference"), blocks=procs == 1)
+    assert built.keys() == expected.keys()
+    for key in expected:
+        assert built[key] == expected[key], key
+    # The comparison covered what matters (not an empty or meta-only index).
+    assert ("concepts", b"side_effect:hair-loss") in expected
+    assert len(expected["spell_content"]) > 500
+    assert sync.check_index() == []
+
+
+def test_parallel_rebuild_spreads_threads_over_segments_and_searches_find_them(app, client):
+    author = f.user()
+    for n in range(40):
+        f.thread(author, title=f"Kestrel {n}", body=f"Hovering kestrel number {n}.")
+    old = build.CHUNK
+    build.CHUNK = 5  # several batches per worker with a small forum
+    try:
+        name = sync.rebuild(procs=2)
+    finally:
+        build.CHUNK = old
+    ix = sync.store().open_index(name)
+    assert len(ix._segments()) == 2  # one per worker (the meta document in the first)
+    found = client.get("/api/v1/search", query_string={"q": "kestrel", "per_page": 100})
+    assert found.get_json()["total"] == 40
+    assert sync.check_index() == []
+    # Writes after a parallel rebuild land as usual.
+    f.thread(author, title="Kestrel late", body="After the rebuild.")
+    found = client.get("/api/v1/search", query_string={"q": "kestrel", "per_page": 100})
+    assert found.get_json()["total"] == 41
+    assert sync.check_index() == []
+
+
+def test_reindex_command_takes_procs(app, runner):
+    for n in range(3):
+        f.thread(f.user(), title=f"Merlin {n}", body="Falcon.")
+    result = runner.invoke(args=["forum", "reindex", "--procs", "2"])
+    assert result.exit_code == 0, result.output
+    assert "2 processes" in result.output
+    assert runner.invoke(args=["forum", "check-index"]).exit_code == 0
+    assert build.procs_for(10, None) == 1  # small forums: one process
+    assert build.procs_for(10**6, None) == build.default_procs()
+
+
+def _slow_parallel_rebuild(instance: str, ready) -> None:
+    from forum.search.documents import document_extras
+
+    def slow(_sender, thread):
+        ready.set()
+        time.sleep(0.05)
+        return {}
+
+    document_extras.connect(slow, weak=False)
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": instance,
+            "LOAD_DEMO_ON_FIRST_START": False,
+            "SECRET_KEY": "test-secret",
+            "RATELIMIT_ENABLED": False,
+            "SEARCH_SYNC": False,
+        }
+    )
+    with app.app_context():
+        build.CHUNK = 5
+        sync.rebuild(procs=2)
+
+
+def test_killed_parallel_rebuild_leaves_the_old_index_and_frees_the_lock(app, client):
+    author = f.user()
+    for n in range(60):
+        f.thread(author, title=f"Osprey {n}", body="Fishing.")
+    before = sync.store().current_name()
+    ready = SPAWN.Event()
+    proc = SPAWN.Process(target=_slow_parallel_rebuild, args=(app.instance_path, ready))
+    proc.start()
+    assert ready.wait(60), "the rebuild's workers did not start"
+    time.sleep(0.5)
+    assert proc.is_alive()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(10)
+    assert sync.store().current_name() == before
+    found = client.get("/api/v1/search", query_string={"q": "osprey", "per_page": 100})
+    assert found.get_json()["total"] == 60
+    # The workers died with their parent, so the rebuild lock they inherited is free.
+    name = sync.rebuild(lock_timeout=20)
+    assert name is not None and sync.store().current_name() == name
+    assert sync.check_index() == []
