@@ -46,7 +46,7 @@ def on_reply_created(app, post: Post, **_):
     if service.visible(thread, post):
         followers = service.followers("thread", str(thread.id))
         for user, note in service.notify_many(
-            followers, "reply", thread=thread, post=post, actor=author
+            followers, "reply", thread=thread, post=post, actor=author, new_post=True
         ):
             _email_now(note, user)
     service.auto_follow(author, thread)

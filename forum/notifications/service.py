@@ -75,27 +75,22 @@ def notify_many(
     post: Post | None = None,
     actor: User | None = None,
     detail: str = "",
+    new_post: bool = False,
 ) -> list[tuple[User, Notification]]:
     """``notify`` for many people at once (a reply to a thread fifty people follow): one
-    query finds the duplicates instead of one query (and one flush) per person."""
+    query finds the duplicates instead of one query (and one flush) per person.
+
+    ``new_post``: ``post`` was created in this transaction, so nobody can have been told
+    about it yet (a notification is deleted with its post) and there is nothing to check.
+    """
     wanted = {u.id: u for u in users if u is not None and not (actor and actor.id == u.id)}
     if not wanted:
         return []
     post_id = post.id if post else None
     actor_id = actor.id if actor else None
-    with db.session.no_autoflush:
-        duplicates = set(
-            db.session.scalars(
-                select(Notification.user_id).where(
-                    Notification.user_id.in_(list(wanted)),
-                    Notification.kind == kind,
-                    Notification.post_id == post_id,
-                    Notification.actor_id == actor_id,
-                    Notification.detail == detail,
-                    Notification.read_at.is_(None),
-                )
-            )
-        )
+    duplicates: set[int] = set()
+    if not (new_post and post is not None):
+        duplicates = _duplicates(list(wanted), kind, post_id, actor_id, detail)
     added = []
     for user_id, user in wanted.items():
         if user_id in duplicates:
@@ -111,6 +106,25 @@ def notify_many(
         added.append((user, note))
     db.session.add_all(note for _, note in added)
     return added
+
+
+def _duplicates(
+    user_ids: list[int], kind: str, post_id: int | None, actor_id: int | None, detail: str
+) -> set[int]:
+    """The people among ``user_ids`` with the same notification still unread."""
+    with db.session.no_autoflush:
+        return set(
+            db.session.scalars(
+                select(Notification.user_id).where(
+                    Notification.user_id.in_(user_ids),
+                    Notification.kind == kind,
+                    Notification.post_id == post_id,
+                    Notification.actor_id == actor_id,
+                    Notification.detail == detail,
+                    Notification.read_at.is_(None),
+                )
+            )
+        )
 
 
 def followers(kind: str, key: str) -> list[User]:
