@@ -38,6 +38,7 @@ Anything else (another query type, another weighting model or codec) raises
 from __future__ import annotations
 
 import threading
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ from typing import Any
 import numpy as np
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+from whoosh.compat import loads  # whoosh's own pickle reader, for its own blocks
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.reading import SegmentReader, TermNotFound
 from whoosh.scoring import BM25F
@@ -193,6 +195,104 @@ def decode_positions(
     return owner, positions
 
 
+FAST_BLOCKS = 4  # parse_blocks reads lists of at least this many blocks with numpy
+_OP_MARK, _OP_TUPLE, _OP_BINPUT = ord("("), ord("t"), ord("q")
+_OP_NONE, _OP_FLOAT = ord("N"), ord("G")
+
+
+def parse_blocks(raws: list[bytes], counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Delta-coded ids and weights of posting blocks, without unpickling their values.
+
+    A whoosh3 block is ``pickle.dumps((ids, weights, values), 2)``. Unpickling it builds
+    every posting's value (for text fields, one ``_codecs.encode`` call per posting),
+    which is most of the cost of reading a common word. The ids and weights come first:
+    PROTO 2, MARK, the first id (absolute) and one BININT1 per later delta, TUPLE,
+    BINPUT; then NONE (all weights 1),
+    one BINFLOAT (all the same) or MARK, a BINFLOAT per posting, TUPLE. Blocks of that
+    shape are read with array arithmetic; any other block (a delta over 255, three
+    postings or fewer) is unpickled as whoosh does.
+    """
+    count = len(raws)
+    if count < FAST_BLOCKS:  # a short list: unpickling is cheaper than the array set-up
+        deltas, weights = [], []
+        for raw, size in zip(raws, counts, strict=True):
+            ids, w, _values = loads(raw)
+            deltas.extend(ids)
+            weights.append(_block_weights(w, size))
+        return np.asarray(deltas, dtype=np.int64), np.concatenate(weights)
+    n = np.asarray(counts, dtype=np.int64)
+    lens = np.fromiter(map(len, raws), dtype=np.int64, count=count)
+    begin = np.zeros(count, dtype=np.int64)
+    np.cumsum(lens[:-1], out=begin[1:])
+    arr = np.frombuffer(b"".join(raws) + bytes(32), dtype=np.uint8)
+    last = len(arr) - 10
+
+    def at(idx):
+        return arr[np.minimum(idx, last)]
+
+    total = int(n.sum())
+    out_start = np.zeros(count, dtype=np.int64)
+    np.cumsum(n[:-1], out=out_start[1:])
+    owner = np.repeat(np.arange(count), n)
+    k = np.arange(total, dtype=np.int64) - out_start[owner]
+    ok = (n > 3) & (lens >= 8) & (at(begin) == 0x80) & (at(begin + 1) == 2)
+    ok &= at(begin + 2) == _OP_MARK
+    # A block's first id is absolute (BININT1, BININT2 or BININT); the rest are small
+    # deltas, one BININT1 each.
+    first_op = at(begin + 3)
+    b1, b2, b3, b4 = (at(begin + 4 + j).astype(np.int64) for j in range(4))
+    first = np.where(
+        first_op == _OP_K,
+        b1,
+        np.where(first_op == _OP_M, b1 | (b2 << 8), b1 | (b2 << 8) | (b3 << 16) | (b4 << 24)),
+    )
+    first_size = np.where(first_op == _OP_K, 2, np.where(first_op == _OP_M, 3, 5))
+    ok &= (first_op == _OP_K) | (first_op == _OP_M) | ((first_op == _OP_J) & (b4 < 128))
+    op_at = begin[owner] + 3 + first_size[owner] + 2 * (k - 1)
+    rest = k > 0
+    not_k = rest & (at(op_at) != _OP_K)
+    ok &= np.bincount(owner[not_k], minlength=count) == 0
+    after = begin + 3 + first_size + 2 * (n - 1)  # TUPLE, BINPUT, memo, then weights
+    ok &= (at(after) == _OP_TUPLE) & (at(after + 1) == _OP_BINPUT)
+    deltas = np.where(rest, at(op_at + 1), first[owner]).astype(np.int64)
+    weights = np.ones(total, dtype=np.float32)
+    w_op = at(after + 3)
+
+    def doubles(idx):  # big-endian 8-byte floats starting at idx
+        grid = np.minimum(idx[:, None] + np.arange(8), last)
+        return arr[grid].copy().view(">f8").ravel()
+
+    one = ok & (w_op == _OP_FLOAT)
+    if one.any():
+        weights[np.isin(owner, np.flatnonzero(one))] = np.repeat(
+            doubles(after[one] + 4).astype(np.float32), n[one]
+        )
+    many = ok & (w_op == _OP_MARK)
+    if many.any():
+        rows = np.isin(owner, np.flatnonzero(many))
+        g_at = after[owner[rows]] + 4 + 9 * k[rows]
+        bad = at(g_at) != _OP_FLOAT
+        many &= np.bincount(owner[rows][bad], minlength=count) == 0
+        many &= at(after + 4 + 9 * n) == _OP_TUPLE
+        weights[rows] = doubles(g_at + 1).astype(np.float32)
+    ok &= one | many | (w_op == _OP_NONE)
+    for b in np.flatnonzero(~ok).tolist():  # any other shape: as whoosh reads it
+        ids, w, _values = loads(raws[b])
+        lo, hi = int(out_start[b]), int(out_start[b] + n[b])
+        deltas[lo:hi] = np.asarray(ids, dtype=np.int64)
+        weights[lo:hi] = _block_weights(w, hi - lo)
+    return deltas, weights
+
+
+def _block_weights(w, size: int) -> np.ndarray:
+    """A block's weights as whoosh stores them: None (all 1), one float, or a tuple."""
+    if w is None:
+        return np.ones(size, dtype=np.float32)
+    if isinstance(w, float):
+        return np.full(size, w, dtype=np.float32)
+    return np.asarray(w, dtype=np.float32)
+
+
 @dataclass
 class Postings:
     ids: np.ndarray  # int32 document numbers in the segment, ascending
@@ -278,40 +378,42 @@ class Segment:
         deltas: list[int] = []
         weights: list[np.ndarray] = []
         sizes: list[int] = []
-        all_ones = True
+        raws: list[bytes] = []
         pos = m._baseoffset
         while True:
             m._goto(pos)
-            m._read_data()
-            ids, w, block_values = m._data
             count = m._blocklength
             sizes.append(count)
-            deltas.extend(ids)
-            if all_values is not None:
-                if isinstance(block_values, tuple) and len(block_values) == count:
-                    all_values.extend(block_values)
-                else:  # values of another shape: positions come the slow way
-                    all_values = None
-            if w is None:
-                weights.append(np.ones(count, np.float32))
-            elif isinstance(w, float):
-                weights.append(np.full(count, w, np.float32))
-                all_ones = all_ones and w == 1.0
+            if not with_values:  # ids and weights only: parsed from the raw block below
+                raw = m._postfile.get(m._dataoffset, m._nextoffset - m._dataoffset)
+                raws.append(zlib.decompress(raw) if m._compression else raw)
             else:
-                weights.append(np.asarray(w, dtype=np.float32))
-                all_ones = False
+                m._read_data()
+                ids, w, block_values = m._data
+                deltas.extend(ids)
+                if all_values is not None:
+                    if isinstance(block_values, tuple) and len(block_values) == count:
+                        all_values.extend(block_values)
+                    else:  # values of another shape: positions come the slow way
+                        all_values = None
+                weights.append(_block_weights(w, count))
             if m._lastblock:
                 break
             pos = m._nextoffset
+        if not with_values:
+            delta_arr, weight_arr = parse_blocks(raws, sizes)
+        else:
+            delta_arr, weight_arr = np.asarray(deltas, dtype=np.int64), np.concatenate(weights)
+        all_ones = bool(np.all(weight_arr == 1.0))
         sizes_arr = np.asarray(sizes, dtype=np.int64)
         starts = np.zeros(len(sizes), dtype=np.int64)
         np.cumsum(sizes_arr[:-1], out=starts[1:])
-        summed = np.cumsum(np.asarray(deltas, dtype=np.int64))
+        summed = np.cumsum(delta_arr)
         # Each block's ids are delta-coded from 0: subtract the running sum before it.
         base = np.zeros(len(sizes), dtype=np.int64)
         base[1:] = summed[starts[1:] - 1]
         doc_ids = (summed - np.repeat(base, sizes_arr)).astype(np.int32)
-        post = Postings(doc_ids, None if all_ones else np.concatenate(weights))
+        post = Postings(doc_ids, None if all_ones else weight_arr)
         if not with_values:
             return post
         if all_values is None:

@@ -249,3 +249,23 @@ def test_positions_and_spelling_candidates_match_whoosh(app, corpus):
             if w[:1] == typo[:1] and damerau_levenshtein(w, typo, limit=maxdist) <= maxdist
         )
         assert engine.terms_within(reader, "content", typo, maxdist, prefix=1) == want, typo
+
+
+def test_block_parser_reads_ids_and_weights_like_unpickling(app, corpus, monkeypatch):
+    """Long posting lists skip unpickling their values; every block must still give
+    the ids and weights whoosh's own reading gives (forced here for short lists too)."""
+    monkeypatch.setattr(engine, "FAST_BLOCKS", 1)
+    searcher = sync.store().searcher()
+    checked = 0
+    for seg in engine.segments(searcher):
+        for fieldname in ("title", "content", "names", "concepts", "conditions", "tpmt", "id"):
+            for tbytes in seg.reader.lexicon(fieldname):
+                fast = seg._decode(fieldname, tbytes)
+                slow, _values = seg._decode(fieldname, tbytes, with_values=True)
+                assert np.array_equal(fast.ids, slow.ids), (fieldname, tbytes)
+                for post in (fast, slow):
+                    if post.weights is None:
+                        post.weights = np.ones(len(post.ids), np.float32)
+                assert np.array_equal(fast.weights, slow.weights), (fieldname, tbytes)
+                checked += 1
+    assert checked > 2000
