@@ -38,6 +38,7 @@ Anything else (another query type, another weighting model or codec) raises
 from __future__ import annotations
 
 import threading
+import uuid
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -328,7 +329,11 @@ class Segment:
         self.offset = offset
         self.n = reader.doc_count_all()
         storage = reader.storage()
-        folder = getattr(storage, "folder", None) or str(id(storage))
+        folder = getattr(storage, "folder", None)
+        if not folder:  # a storage without a folder (in memory): a token of its own
+            folder = getattr(storage, "_forum_cache_token", None)
+            if folder is None:
+                folder = storage._forum_cache_token = f"mem-{uuid.uuid4().hex}"
         self.key = (folder, reader.segment().segment_id(), self.n)
 
     # Postings of one term -----------------------------------------------------------
