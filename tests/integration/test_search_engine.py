@@ -59,6 +59,13 @@ QUERIES: list[tuple[str, dict[str, str]]] = [
     ('"side effects"', {}),
     ('"white count" "liver"', {}),
     ('"no such phrase anywhere"', {}),
+    ('"night sweats" "cold sores"', {}),
+    ('"side effects" hair -"thinning"', {}),
+    (
+        "rash itch hair loss tired nausea liver enzymes white count flu jab sun cream "
+        "tattoo covid vaccine antibiotics pregnancy alcohol blood tests dose split",
+        {},
+    ),
     ("rash -itchy", {}),
     ('infection -"chest"', {}),
     ("-pregnancy vaccine", {}),
