@@ -23,7 +23,13 @@ instead, one segment (leaf reader) at a time:
   the positive side's score, ConstantScoreQuery gives its constant, a compound's
   boost multiplies (except on a single child, which whoosh passes through), and a
   field that is not scorable scores its weight. A test compares ids and scores with
-  ``searcher.search`` on a real index.
+  ``searcher.search`` on a real index. (With ``limit=None``: whoosh's top-N collector
+  swaps in cheaper matchers as its score threshold rises and, for And(...,
+  ConstantScoreQuery) trees such as a filtered search, skipped documents that belong
+  in the top N; the ranking here is the exhaustive one.)
+- Long posting lists are read without unpickling their values (``parse_blocks``);
+  misspelled words find candidates in cached per-segment word tables
+  (``terms_within``).
 - Phrases: candidates are the documents that have every word (an intersection of
   arrays); positions are decoded for those candidates only, and the documents whose
   words sit at consecutive positions (whoosh's ``SpanNear2`` with slop 1) are cached
