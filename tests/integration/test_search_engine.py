@@ -163,20 +163,20 @@ def test_engine_matches_whoosh_on_a_real_index(app, corpus):
         compared += 1
     assert compared >= 40
 
-
-def test_pages_continue_where_the_previous_page_ended(app, corpus):
-    searcher = sync.store().searcher()
-    res = Results(q="rash", filters={})
-    query, _built = service._whoosh_query(parse("rash"), res, searcher)
+    # Pages continue where the previous page ended.
+    res = Results(q="aza", filters={})
+    query, _built = service._whoosh_query(parse("aza"), res, searcher)
     whole = engine.run(searcher, query, limit=40).hits
+    assert len(whole) == 40
     pages = [engine.run(searcher, query, limit=10 * p, start=10 * (p - 1)).hits for p in (1, 2)]
     pages += [engine.run(searcher, query, limit=40, start=20).hits]
     assert pages[0] + pages[1] + pages[2] == whole
 
 
-def test_unsupported_queries_are_declined_before_any_work(app, corpus):
+def test_unsupported_queries_are_declined_before_any_work(app):
     from whoosh import query as wq
 
+    f.thread(f.user(), title="Rash and night sweats", body="Itchy rash.")
     searcher = sync.store().searcher()
     for query in (
         wq.Prefix("content", "rash"),
