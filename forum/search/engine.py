@@ -43,6 +43,7 @@ Anything else (another query type, another weighting model or codec) raises
 
 from __future__ import annotations
 
+import struct
 import threading
 import uuid
 import zlib
@@ -991,6 +992,47 @@ def _histogram(word: str) -> np.ndarray:
     return h
 
 
+_RECORD = struct.Struct("!ii")  # whoosh.filedb.filetables: key length, value length
+
+
+def _terms_with_prefix(reader, fieldname: str, prefix: bytes) -> list[bytes] | None:
+    """A segment's terms of a field starting with ``prefix``, read in one piece.
+
+    The terms file (``OrderedHashReader``) stores (key length, value length, key,
+    value) records in key order, a key being the field number then the term, so the
+    terms sharing a prefix are one run of records: two binary searches find it and
+    one read fetches it. None when the reader is not laid out that way (the caller
+    then walks whoosh's ``expand_prefix``).
+    """
+    terms = getattr(reader, "_terms", None)
+    tindex = getattr(terms, "_tindex", None)
+    if tindex is None or not hasattr(tindex, "closest_key_pos") or not prefix:
+        return None
+    keycoder = terms._keycoder
+    start_key = keycoder(fieldname, prefix)
+    end_key = (
+        keycoder(fieldname, prefix[:-1] + bytes([prefix[-1] + 1])) if prefix[-1] < 255 else None
+    )
+    lo = tindex.closest_key_pos(start_key)
+    if lo is None:
+        return []
+    hi = tindex.closest_key_pos(end_key) if end_key is not None else None
+    if hi is None:
+        hi = tindex.endofdata
+    buf = tindex.dbfile.get(lo, hi - lo)
+    field_head = start_key[: len(start_key) - len(prefix)]
+    found: list[bytes] = []
+    pos, size, end = 0, _RECORD.size, len(buf)
+    while pos < end:
+        keylen, datalen = _RECORD.unpack_from(buf, pos)
+        key = buf[pos + size : pos + size + keylen]
+        if not key.startswith(field_head) or not key[len(field_head) :].startswith(prefix):
+            break
+        found.append(key[len(field_head) :])
+        pos += size + keylen + datalen
+    return found
+
+
 def _spell_table(seg: Segment, spellfield: str, head: str):
     """The segment's spelling words that start with ``head``, with their histograms."""
     key = ("s", seg.key, spellfield, head)
@@ -998,7 +1040,10 @@ def _spell_table(seg: Segment, spellfield: str, head: str):
     if found is None:
         fieldobj = seg.reader.schema[spellfield]
         try:
-            words = [fieldobj.from_bytes(b) for b in seg.reader.expand_prefix(spellfield, head)]
+            raw = _terms_with_prefix(seg.reader, spellfield, head.encode("utf-8"))
+            if raw is None:
+                raw = list(seg.reader.expand_prefix(spellfield, head))
+            words = [fieldobj.from_bytes(b) for b in raw]
         except (TermNotFound, KeyError, ValueError):
             words = []
         hist, lengths, ascii_ = _letter_counts(words) if words else (None, None, None)
