@@ -249,6 +249,8 @@ def apply_if_pending() -> None:
             apply_pending(timeout=float(app.config.get("SEARCH_READ_APPLY_TIMEOUT", 0.5)))
         return
     wanted = own_latest_write()
+    if not app.config.get("SEARCH_SYNC", True):
+        return  # this process applies nothing now: nobody to wait for
     if wanted and int(current_meta().get("applied", 0)) < wanted:
         # (A session from before a database reset may name an id that never comes.)
         wanted = min(wanted, latest_change_id())
@@ -692,6 +694,9 @@ class Applier(threading.Thread):
                 del app
                 continue
             urgent = self.urgent > self.applied
+            if _bulk_importing() and not urgent:
+                del app
+                continue  # an import in this process applies at its checkpoints (H3)
             try:
                 with app.app_context():
                     root = store().root
@@ -731,6 +736,10 @@ class Applier(threading.Thread):
     def apply_once(self) -> tuple[int, bool, float]:
         """One commit of everything pending: (rows applied, lock busy, seconds taken)."""
         started = time.monotonic()
+        applied, newest, gaps = pending_state()
+        if newest <= applied and not gaps:
+            self.applied = max(self.applied, applied)
+            return 0, False, 0.0  # a sweep with nothing to do opens no writer
         try:
             writer = store().writer(None, timeout=0)
         except LockError:
@@ -811,7 +820,7 @@ def _apply_own_writes_at_exit() -> None:
                     apply_pending(timeout=float(app.config.get("SEARCH_WRITE_TIMEOUT", 5.0)))
                 db.session.remove()
         except Exception:  # noqa: BLE001 - the rows stay pending for the next process
-            log.warning("search: could not apply this process's changes at exit")
+            log.debug("search: could not apply this process's changes at exit")
 
 
 # -- checking and optimising -------------------------------------------------------------

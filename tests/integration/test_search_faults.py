@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -185,16 +186,11 @@ def _damage(app, how: str) -> None:
     st.close()
     gen = Path(st.root) / st.current_name()
     if how == "deleted":
-        for p in Path(st.root).iterdir():
-            if p.is_dir():
-                for child in p.iterdir():
-                    child.unlink()
-                p.rmdir()
-            else:
-                p.unlink()
-        Path(st.root).rmdir()
+        shutil.rmtree(st.root)
         return
     for path in gen.iterdir():
+        if not path.is_file():
+            continue  # a background writer's temporary folder: not index data
         if how == "truncated":
             with open(path, "r+b") as fh:
                 fh.truncate(max(0, path.stat().st_size // 3))
