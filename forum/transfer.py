@@ -7,9 +7,10 @@ number and skipped; the rest imports. Each thread gets a stable ``import_key`` s
 imported twice creates no duplicates.
 
 Bulk imports commit once per thread, and ``signals.committed`` fires after each commit.
-While an import runs, ``importing()`` is true and ``import_checkpoint`` is sent every
-``CHECKPOINT_EVERY`` threads and once at the end: a receiver (the search index) may defer
-its per-commit work and apply it at the checkpoints instead. Nothing is lost by
+While an import runs in this process (any thread), ``importing()`` is true and
+``import_checkpoint`` is sent every ``CHECKPOINT_EVERY`` threads and once at the end: a
+receiver (the search index) may defer its per-commit and background work and apply it at
+the checkpoints instead, in large batches (one writer, one commit). Nothing is lost by
 deferring: the changes are recorded in the database either way.
 """
 
@@ -17,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -42,22 +43,30 @@ EXPORT_CHUNK = 500
 
 _signals = Namespace()
 import_checkpoint = _signals.signal("import-checkpoint")  # sender: app; during and after import
-_importing: ContextVar[bool] = ContextVar("forum_importing", default=False)
+_active_imports = 0  # bulk imports running in this process (nested ones count too)
+_active_lock = threading.Lock()
 
 
 def importing() -> bool:
-    """True while a bulk import runs in this context (see ``import_checkpoint``)."""
-    return _importing.get()
+    """True while a bulk import runs in this process (see ``import_checkpoint``).
+
+    Process-wide, not per thread: the search index applies in a background thread, which
+    should leave an import's changes to the import's checkpoints too.
+    """
+    return _active_imports > 0
 
 
 @contextmanager
 def bulk_import() -> Iterator[None]:
     """Mark a bulk import; the final checkpoint is sent on the way out, even after errors."""
-    token = _importing.set(True)
+    global _active_imports
+    with _active_lock:
+        _active_imports += 1
     try:
         yield
     finally:
-        _importing.reset(token)
+        with _active_lock:
+            _active_imports -= 1
         import_checkpoint.send(current_app._get_current_object())
 
 

@@ -212,3 +212,47 @@ def test_killed_parallel_rebuild_leaves_the_old_index_and_frees_the_lock(app, cl
     name = sync.rebuild(lock_timeout=20)
     assert name is not None and sync.store().current_name() == name
     assert sync.check_index() == []
+
+
+def test_import_applies_at_checkpoints_and_the_index_matches(app, client, monkeypatch):
+    """An import defers index work to its checkpoints (a background thread of this
+    process sees the import too), and ends with every thread searchable."""
+    import json
+    import threading
+
+    from forum import transfer
+
+    monkeypatch.setattr(transfer, "CHECKPOINT_EVERY", 3)
+    seen_elsewhere = []
+
+    def at_checkpoint(_sender, **_kw):
+        probe = threading.Thread(target=lambda: seen_elsewhere.append(transfer.importing()))
+        probe.start()
+        probe.join()
+
+    lines = [
+        json.dumps(
+            {
+                "title": f"Goshawk sighting {n}",
+                "body": f"A goshawk over the wood, number {n}.",
+                "author": f"birder{n % 3}",
+                "created": f"2024-01-{n + 1:02d}T10:00:00Z",
+                "conditions": ["Lupus"],
+                "replies": [{"author": "reply_person", "body": "Lovely goshawk."}],
+            }
+        )
+        for n in range(8)
+    ]
+    transfer.import_checkpoint.connect(at_checkpoint)
+    try:
+        report = transfer.import_lines(lines)
+    finally:
+        transfer.import_checkpoint.disconnect(at_checkpoint)
+    assert report.imported == 8 and not report.skipped
+    assert seen_elsewhere == [True, True, False]
+    assert not transfer.importing()
+    found = client.get("/api/v1/search", query_string={"q": "goshawk", "per_page": 100})
+    assert found.get_json()["total"] == 8
+    assert sync.check_index() == []
+    again = transfer.import_lines(lines)  # duplicates are recognised by their import key
+    assert again.imported == 0 and again.already_present == 8
