@@ -331,20 +331,18 @@ def _stem(word: str) -> str | None:
     return _STEMS.get(word)
 
 
-def _first_letters(terms: set[str]) -> frozenset[str]:
-    """Lower-case first letters a word needs for its stem to be one of ``terms``: the
-    analyzer keeps a word's first letter except for folding "ae"/"oe" to "e" and
-    accents (words not starting with an ASCII letter are always stemmed)."""
-    return frozenset(t[0] for t in terms if t)
-
-
-def _could_be(word: str, letters: frozenset[str]) -> bool:
-    first = word[0].lower()
-    if not first.isascii():
-        return True
-    if first in letters:
-        return True
-    return "e" in letters and word[:2].lower() in ("ae", "oe")
+def _first_chars(terms: set[str]) -> frozenset[str]:
+    """Characters a word can start with for its stem to be one of ``terms``: the
+    analyzer lower-cases a word and keeps its first letter, except that it folds
+    "ae"/"oe" to "e" (so "a" and "o" too when a term starts with "e") and accents (a
+    word not starting with an ASCII character is always stemmed)."""
+    chars: set[str] = set()
+    for t in terms:
+        if t:
+            chars.update((t[0], t[0].upper()))
+    if "e" in chars:
+        chars.update("aAoO")
+    return frozenset(chars)
 
 
 def _marks(
@@ -353,8 +351,12 @@ def _marks(
     """(start, end) of the words in ``text`` whose stem is one of ``terms``; with
     ``window``, only those starting less than ``window`` characters after the first
     (all a snippet shows)."""
-    letters = _first_letters(terms)
-    words = [m for m in _WORD.finditer(text, 0, limit) if _could_be(m.group(), letters)]
+    chars = _first_chars(terms)
+    words = [
+        m
+        for m in _WORD.finditer(text, 0, limit)
+        if (c := text[m.start()]) in chars or not c.isascii()
+    ]
     _stem_all({m.group() for m in words})
     spans: list[tuple[int, int]] = []
     stop = limit
