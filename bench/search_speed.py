@@ -8,8 +8,12 @@ import checkpoints), then reports:
 - import throughput (threads/s, index included) and a full ``rebuild`` time;
 - query latency p50/p95 per kind (words, phrase, misspelled, filtered, faceted,
   question) through the JSON API (test client): first page of 10, highlighted
-  snippets and facet counts included, results loaded from the database;
-- new-post-searchable latency p95 (post through the service, then search finds it);
+  snippets and facet counts included, results loaded from the database. Round 1
+  runs every query once in this fresh process (cold: the search engine's postings,
+  lengths and columns are read from disk as queries need them) and is reported apart
+  from rounds 2-3 (warm); the engine's cache size and the peak RSS are printed too;
+- new-post-searchable latency p95 (post through the service, then search finds it;
+  the marker word is unique per run, so a reused forum works);
 - the same query kinds on a plain Whoosh index (StemmingAnalyzer, default writer,
   MultifieldParser with OrGroup 0.9, one searcher, highlights, `word~` for the
   misspelled kind, groupedby facets for the faceted kind).
