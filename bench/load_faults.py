@@ -25,6 +25,7 @@ import argparse
 import http.client
 import json
 import os
+import queue
 import random
 import re
 import shutil
@@ -227,9 +228,11 @@ def run_posters(
     first: int,
     think: float = 0.0,
     posting: threading.Event | None = None,
+    posted: queue.Queue | None = None,
 ):
     """Each poster signs in and posts `posts` times, pausing about `think` seconds before
-    each post (people read and type); returns every Outcome."""
+    each post (people read and type); returns every Outcome. One question of every fourth
+    poster is put on ``posted`` as (marker, time of the answer) for the freshness probe."""
     outcomes: list[Outcome] = []
     lock = threading.Lock()
     errors: list[str] = []
@@ -248,6 +251,8 @@ def run_posters(
             if posting is not None:
                 posting.set()
             mine.append(post_one(client, token, f"m{run}x{i}x{n}", n, threads))
+            if posted is not None and i % 4 == 0 and n == 10 and mine[-1].status == 302:
+                posted.put((mine[-1].marker, time.perf_counter()))
             if mine[-1].status is None:  # a killed worker: sign in again on a new connection
                 client = Client(port)
                 token = sign_in_retrying(client, f"loader{first + i}")
@@ -260,6 +265,38 @@ def run_posters(
     for w in workers:
         w.join()
     return outcomes, errors
+
+
+def run_freshness_probe(port: int, posted: queue.Queue, lags: list, probes: int = 3):
+    """Other readers (no writes of their own): how long after a question was posted does
+    a search for its marker find it? Polls every 0.25 s, for at most 20 s."""
+
+    def probe() -> None:
+        client = Client(port)
+        while True:
+            item = posted.get()
+            if item is None:
+                return
+            marker, at = item
+            while True:
+                try:
+                    status, text = search_page(client, marker)
+                except (OSError, http.client.HTTPException):
+                    status, text = 0, ""
+                waited = time.perf_counter() - at
+                # The title in a result (the search box repeats the query itself).
+                if status == 200 and f"load question {marker}".lower() in text.lower():
+                    lags.append(waited)
+                    break
+                if waited > 20:
+                    lags.append(float("inf"))
+                    break
+                time.sleep(0.25)
+
+    threads = [threading.Thread(target=probe, daemon=True) for _ in range(probes)]
+    for t in threads:
+        t.start()
+    return threads
 
 
 def run_searchers(port: int, count: int, stop: threading.Event, think: float = 0.0):
@@ -350,14 +387,21 @@ def phase_load(server: Gunicorn, instance: Path, args, threads: list[int], rep: 
     print(f"\n== load: {args.posters} posters x {args.posts} posts, {args.searchers} searching")
     stop = threading.Event()
     statuses, searchers = run_searchers(server.port, args.searchers, stop, args.search_think)
+    posted: queue.Queue = queue.Queue()
+    lags: list[float] = []
+    probes = run_freshness_probe(server.port, posted, lags)
     started = time.perf_counter()
     cpu_before = server.cpu_seconds()
     outcomes, errors = run_posters(
-        server.port, "L", args.posters, args.posts, threads, 0, args.think
+        server.port, "L", args.posters, args.posts, threads, 0, args.think, posted=posted
     )
     elapsed = time.perf_counter() - started
     stop.set()
     for t in searchers:
+        t.join(60)
+    for _ in probes:
+        posted.put(None)
+    for t in probes:
         t.join(60)
     server_cpu = server.cpu_seconds() - cpu_before
     searches = sum(statuses.values())
@@ -383,6 +427,10 @@ def phase_load(server: Gunicorn, instance: Path, args, threads: list[int], rep: 
         "server_cpu_s": round(server_cpu, 1),
         "server_cpu_ms_per_post": round(1000 * server_cpu / wanted, 1),
         "index_matched_after_s": round(after, 1),
+        # Seconds until another reader's search found a new question (a sample of them;
+        # the poster's own search waits for it instead).
+        "searchable_after_p50_s": round(statistics.median(lags), 2) if lags else None,
+        "searchable_after_p95_s": round(p95(lags), 2) if lags else None,
     }
     print(json.dumps(rep.facts["load"]), flush=True)
     rep.check(not errors, f"every poster signed in {errors[:3]}")

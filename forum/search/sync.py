@@ -654,8 +654,8 @@ class Applier(threading.Thread):
     docstring). One per app per process; started again in a forked child.
 
     Each pass takes the write lock without waiting and applies everything pending in
-    one whoosh commit. After a commit that took ``d`` seconds, no applier of any process
-    starts another before ``SEARCH_APPLY_REST`` x ``d`` more seconds have passed (the
+    one whoosh commit. After a commit that took ``d`` seconds of CPU, no applier of any
+    process starts another before ``SEARCH_APPLY_REST`` x ``d`` more seconds have passed (the
     time is kept in ``applier-rest`` in the index root), unless a reader of this process
     is waiting for its own write: on a quiet forum a post is applied within a few
     milliseconds, and under a burst of posts the batches grow instead of the index
@@ -734,8 +734,9 @@ class Applier(threading.Thread):
                 del app
 
     def apply_once(self) -> tuple[int, bool, float]:
-        """One commit of everything pending: (rows applied, lock busy, seconds taken)."""
-        started = time.monotonic()
+        """One commit of everything pending: (rows applied, lock busy, CPU seconds taken
+        by this thread: the wall time would count every other thread's turns too)."""
+        started = time.thread_time()
         applied, newest, gaps = pending_state()
         if newest <= applied and not gaps:
             self.applied = max(self.applied, applied)
@@ -750,7 +751,7 @@ class Applier(threading.Thread):
             writer.cancel()
             raise
         self.applied = max(self.applied, int(current_meta().get("applied", 0)))
-        return done, False, time.monotonic() - started
+        return done, False, time.thread_time() - started
 
     def stop(self) -> None:
         self.stop_event.set()
