@@ -151,10 +151,51 @@ class _BuildWriter(SegmentWriter):
         self.perdocwriter.close()
         pdr = self.per_document_reader()
         try:
-            self.fieldwriter.add_postings(self.schema, _Lengths(pdr), self.pool.iter_postings())
+            if isinstance(self.pool, CompactPool):
+                _write_postings(self.fieldwriter, self.schema, _Lengths(pdr), self.pool)
+            else:
+                postings = self.pool.iter_postings()
+                self.fieldwriter.add_postings(self.schema, _Lengths(pdr), postings)
             self.fieldwriter.close()
         finally:
             pdr.close()
+
+
+def _write_postings(fw, schema, lengths: _Lengths, pool: CompactPool) -> None:
+    """whoosh's ``FieldWriter.add_postings`` for a CompactPool: the same calls in the same
+    order, term by term from the pool's arrays instead of one tuple per posting."""
+    lastfn = None
+    column = None
+    terms = pool.terms
+    for key in sorted(terms):
+        fieldname, btext = key
+        docs, weights, buf, ends = terms[key]
+        if fieldname != lastfn:
+            if lastfn is not None:
+                fw.finish_field()
+            fw.start_field(fieldname, schema[fieldname])
+            lastfn = fieldname
+            column = lengths.column(fieldname)
+        fw.start_term(btext)
+        add = fw._postwriter.add_posting
+        if buf is None:
+            for i, docnum in enumerate(docs):
+                add(docnum, weights[i], b"", column[docnum] if column is not None else 0)
+        else:
+            data = bytes(buf)
+            start = 0
+            for i, docnum in enumerate(docs):
+                end = ends[i]
+                add(
+                    docnum,
+                    weights[i],
+                    data[start:end],
+                    column[docnum] if column is not None else 0,
+                )
+                start = end
+        fw.finish_term()
+    if lastfn is not None:
+        fw.finish_field()
 
 
 class _Lengths:
@@ -165,13 +206,17 @@ class _Lengths:
         self.columns: dict[str, list | None] = {}
 
     def doc_field_length(self, docnum, fieldname, default=0):
-        try:
-            column = self.columns[fieldname]
-        except KeyError:
-            column = self.columns[fieldname] = self._load(fieldname)
+        column = self.column(fieldname)
         if column is None:
             return default
         return column[docnum]
+
+    def column(self, fieldname) -> list | None:
+        try:
+            return self.columns[fieldname]
+        except KeyError:
+            column = self.columns[fieldname] = self._load(fieldname)
+            return column
 
     def _load(self, fieldname):
         reader = self.pdr._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
