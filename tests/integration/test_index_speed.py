@@ -256,3 +256,26 @@ def test_import_applies_at_checkpoints_and_the_index_matches(app, client, monkey
     assert sync.check_index() == []
     again = transfer.import_lines(lines)  # duplicates are recognised by their import key
     assert again.imported == 0 and again.already_present == 8
+
+
+def test_background_rebuild_in_a_serving_process_can_use_workers(app, client):
+    """A web process rebuilds a broken index in a background thread; for a large forum
+    that thread forks the workers (here: made "large" by configuration)."""
+    author = f.user()
+    for n in range(12):
+        f.thread(author, title=f"Harrier {n}", body="Quartering the moor.")
+    app.config["SEARCH_REBUILD_PARALLEL_MIN"] = 1
+    old = build.CHUNK
+    build.CHUNK = 4
+    try:
+        before = sync.store().current_name()
+        assert sync.request_rebuild(app, force=True, verify=False)
+        sync.wait_for_rebuild(app, 120)
+    finally:
+        build.CHUNK = old
+    name = sync.store().current_name()
+    assert name != before
+    assert len(sync.store().open_index(name)._segments()) == build.default_procs()
+    found = client.get("/api/v1/search", query_string={"q": "harrier", "per_page": 100})
+    assert found.get_json()["total"] == 12
+    assert sync.check_index() == []
