@@ -15,6 +15,12 @@ unpublished generation is removed by the next one), and workers die with this pr
 (``PR_SET_PDEATHSIG`` on Linux, else they notice their parent is gone between batches),
 so a killed rebuild releases the rebuild lock they inherited.
 
+Measured on the shared 2-core machine (bench/index_speed.py, load 4-5 from other work):
+10,085 threads in 67 s wall / 52 s CPU with 2 workers (before this module: 340 s / 263 s
+in one process); 30,000 threads of bench/out/forum-100000 in 167 s / 149 s CPU, 534 MB
+peak per worker. About 5 ms of CPU per thread, so 100,000 threads need ~500 s of CPU:
+~4-5 min on two idle cores (an extrapolation).
+
 Spelling words: whoosh writes one posting per distinct word *per document* into the
 ``spell_content`` field, though only the word list is read (``terms_within``). A writer
 here gives each word once (the first document that uses it), which halves the postings
