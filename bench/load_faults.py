@@ -518,6 +518,15 @@ def index_root(instance: Path) -> Path:
     return instance / "search-index"
 
 
+def rebuilt_since(root: Path, since_ns: int) -> bool:
+    """Whether the generation in use was built after ``since_ns`` (gen-<time_ns>-<pid>)."""
+    try:
+        name = (root / "CURRENT").read_text().strip()
+        return int(name.split("-")[1]) > since_ns
+    except (OSError, IndexError, ValueError):
+        return False
+
+
 def phase_index(server: Gunicorn, instance: Path, args, threads: list[int], rep: Report) -> None:
     print("\n== index faults: kill -9 during reindex, deleted and truncated index")
     client = Client(server.port)
@@ -550,20 +559,36 @@ def phase_index(server: Gunicorn, instance: Path, args, threads: list[int], rep:
 
     for damage in ("deleted", "truncated"):
         root = index_root(instance)
+        damaged_at = time.time_ns()
+        # The server's index writers run in the background: a file can vanish (or a
+        # temporary folder come and go) under the damage; that is no reason to stop.
         if damage == "deleted":
-            shutil.rmtree(root)
+            for _attempt in range(20):
+                try:
+                    shutil.rmtree(root)
+                    break
+                except FileNotFoundError:
+                    continue
         else:
             for f in root.rglob("*"):
                 if f.is_file() and f.name != "rebuild.lock":
-                    with open(f, "r+b") as fh:
-                        fh.truncate(f.stat().st_size // 2)
+                    try:
+                        with open(f, "r+b") as fh:
+                            fh.truncate(os.fstat(fh.fileno()).st_size // 2)
+                    except FileNotFoundError:
+                        continue
         bad = pages_render(client, threads[0])
         rep.check(not bad, f"pages render with the index {damage} {bad}")
         status, html = search_page(client)
         rebuilding = "rebuil" in html.lower()
+        # The workers' index appliers notice a broken index within a second and start
+        # the rebuild themselves; a small one can be done before this search arrives.
+        healed = status == 200 and "Seed question" in html and rebuilt_since(root, damaged_at)
+        seen = "rebuilding" if rebuilding else "already rebuilt" if healed else "neither"
         rep.check(
-            status in (200, 503) and rebuilding,
-            f"search says it is rebuilding with the index {damage} ({status})",
+            status in (200, 503) and (rebuilding or healed),
+            f"search says it is rebuilding with the index {damage}, or it is rebuilt "
+            f"already ({status}, {seen})",
         )
         ok, after = index_matches_within(instance, args.rebuild_seconds)
         rep.check(ok, f"index rebuilt and matching after being {damage} ({after:.1f} s)")

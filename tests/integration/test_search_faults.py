@@ -191,11 +191,14 @@ def _damage(app, how: str) -> None:
     for path in gen.iterdir():
         if not path.is_file():
             continue  # a background writer's temporary folder: not index data
-        if how == "truncated":
-            with open(path, "r+b") as fh:
-                fh.truncate(max(0, path.stat().st_size // 3))
-        else:  # garbage
-            path.write_bytes(b"\x00garbage\xff" * 10)
+        try:
+            if how == "truncated":
+                with open(path, "r+b") as fh:
+                    fh.truncate(max(0, os.fstat(fh.fileno()).st_size // 3))
+            else:  # garbage
+                path.write_bytes(b"\x00garbage\xff" * 10)
+        except FileNotFoundError:
+            continue  # retired and deleted by a writer meanwhile
 
 
 @pytest.mark.parametrize("how", ["deleted", "truncated", "garbage"])
