@@ -416,3 +416,98 @@ def _worker(app, path, indexname, jobs, results, parent, meta_doc) -> None:
         # Let the queue's feeder thread deliver before the process ends.
         results.close()
         results.join_thread()
+
+
+# -- check-index: fingerprints in parallel --------------------------------------------
+
+
+def fingerprints(ids: list[int], procs: int) -> list[tuple[int, str]]:
+    """(thread id, document fingerprint) for the threads ``ids`` that still exist, in
+    id order, computed in ``procs`` worker processes (check-index at scale)."""
+    if procs <= 1 or len(ids) <= CHUNK:
+        found: list[tuple[int, str]] = []
+        with Session(db.engine) as session:
+            for start in range(0, len(ids), CHUNK):
+                found.extend(_chunk_fingerprints(session, ids[start : start + CHUNK]))
+        return found
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    jobs = ctx.Queue()
+    results = ctx.Queue()
+    for start in range(0, len(ids), CHUNK):
+        jobs.put(ids[start : start + CHUNK])
+    for _ in range(procs):
+        jobs.put(None)
+    app = current_app._get_current_object()
+    parent = os.getpid()
+    workers = [
+        ctx.Process(
+            target=_fingerprint_worker,
+            args=(app, jobs, results, parent),
+            name=f"search-check-{n}",
+            daemon=True,
+        )
+        for n in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    found = []
+    finished = 0
+    try:
+        while finished < len(workers):
+            try:
+                kind, value = results.get(timeout=1.0)
+            except queue.Empty:
+                dead = [w for w in workers if w.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(
+                        f"search check worker {dead[0].name} died (exit code {dead[0].exitcode})"
+                    ) from None
+                continue
+            if kind == "fingerprints":
+                found.extend(value)
+            elif kind == "done":
+                finished += 1
+            else:  # "error"
+                raise RuntimeError(f"search check worker failed:\n{value}")
+        for w in workers:
+            w.join(30)
+    finally:
+        for w in workers:
+            if w.is_alive():
+                w.kill()
+                w.join(5)
+        jobs.close()
+        results.close()
+    return sorted(found)
+
+
+def _chunk_fingerprints(session: Session, chunk: list[int]) -> list[tuple[int, str]]:
+    threads = load_threads(session, chunk)
+    found = [threads[i] for i in chunk if i in threads]
+    out = [(int(doc["id"]), doc["fingerprint"]) for doc in thread_documents(found)]
+    session.expunge_all()
+    return out
+
+
+def _fingerprint_worker(app, jobs, results, parent) -> None:
+    _die_with_parent(parent)
+    try:
+        db.engine.dispose(close=False)
+        with app.app_context():
+            with Session(db.engine) as session:
+                while True:
+                    chunk = jobs.get()
+                    if chunk is None:
+                        break
+                    if os.getppid() != parent:
+                        os._exit(1)
+                    results.put(("fingerprints", _chunk_fingerprints(session, chunk)))
+            db.session.remove()
+        results.put(("done", None))
+    except BaseException:
+        results.put(("error", traceback.format_exc()))
+    finally:
+        results.close()
+        results.join_thread()

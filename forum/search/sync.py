@@ -857,18 +857,13 @@ def check_index() -> list[str]:
                 .order_by(Thread.id)
             )
         )
-        for start in range(0, len(ids), BATCH):
-            chunk = ids[start : start + BATCH]
-            threads = _load_threads(session, chunk)
-            visible = [threads[i] for i in chunk if i in threads]
-            for doc in thread_documents(visible):
-                thread_id = int(doc["id"])
-                stored = indexed.pop(thread_id, None)
-                if stored is None:
-                    problems.append(f"thread {thread_id} is missing from the index")
-                elif stored != doc["fingerprint"]:
-                    problems.append(f"thread {thread_id} differs from the database")
-            session.expunge_all()
+    # Documents built again from the database, in worker processes for a large forum.
+    for thread_id, fingerprint in build.fingerprints(ids, build.procs_for(len(ids), None)):
+        stored = indexed.pop(thread_id, None)
+        if stored is None:
+            problems.append(f"thread {thread_id} is missing from the index")
+        elif stored != fingerprint:
+            problems.append(f"thread {thread_id} differs from the database")
     for thread_id in sorted(indexed):
         problems.append(f"thread {thread_id} is in the index but not visible in the database")
     return problems

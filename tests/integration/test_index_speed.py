@@ -282,3 +282,31 @@ def test_background_rebuild_in_a_serving_process_can_use_workers(app, client):
     found = client.get("/api/v1/search", query_string={"q": "harrier", "per_page": 100})
     assert found.get_json()["total"] == 12
     assert sync.check_index() == []
+
+
+def test_check_index_in_workers_finds_every_kind_of_difference(app):
+    author = f.user()
+    threads = [f.thread(author, title=f"Buzzard {n}", body="Soaring.") for n in range(30)]
+    sync.wait_for_applier(app)
+    app.config["SEARCH_REBUILD_PARALLEL_MIN"] = 1  # "large": fingerprints in workers
+    old = build.CHUNK
+    build.CHUNK = 4
+    try:
+        assert sync.check_index() == []
+        # Behind the index's back (no recorded change): a new title, a hidden thread ...
+        renamed, hidden, dropped = threads[3].id, threads[20].id, threads[11].id
+        db.session.execute(update(Thread).where(Thread.id == renamed).values(title="Renamed"))
+        db.session.execute(update(Thread).where(Thread.id == hidden).values(is_hidden=True))
+        db.session.commit()
+        # ... and a document gone from the index.
+        writer = sync.store().writer()
+        writer.delete_by_term("id", str(dropped))
+        writer.commit()
+        problems = sync.check_index()
+    finally:
+        build.CHUNK = old
+    assert problems == [
+        f"thread {renamed} differs from the database",
+        f"thread {dropped} is missing from the index",
+        f"thread {hidden} is in the index but not visible in the database",
+    ]
