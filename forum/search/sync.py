@@ -19,21 +19,26 @@ Who applies: a background *applier* thread in every process (``Applier``), never
 request that committed. A commit only records its ``SearchChange`` rows (the database is
 the truth) and, once committed, wakes this process's applier. The applier takes the
 index's write lock without waiting: when it gets it, it applies everything pending in one
-whoosh commit (a batch: many posts, one commit) and loops until nothing is pending; when
+whoosh commit (a batch: many posts, one commit), then rests ``SEARCH_APPLY_REST`` (1.0)
+times the CPU time that commit took - a rest every process's applier keeps (the file
+``applier-rest`` in the index root) - and looks again, until nothing is pending. When
 another process holds the lock, that holder will take these rows too, and the applier
-looks again shortly after (``APPLIER_BUSY_RETRY``) in case the holder had just finished.
-It also sweeps every ``SEARCH_APPLY_SWEEP`` seconds, so rows a killed process left behind
-are applied by anyone else within about a second. ``SEARCH_SYNC = False`` stops a
-process from applying (tests use it to simulate a crash right after a commit).
+looks again after ``APPLIER_BUSY_RETRY`` in case the holder had just finished. It also
+sweeps every ``SEARCH_APPLY_SWEEP`` (1.0) seconds, so rows a killed process left behind
+are applied by anyone else within about a second. ``SEARCH_SYNC = False`` stops a process
+from applying (tests use it to simulate a crash right after a commit);
+``SEARCH_APPLY_IN_BACKGROUND = False`` applies after each commit, in the request, as before.
 
 Reading your own writes: a commit that recorded changes notes the newest id it wrote
 (in the person's session during a request; for the process when outside one, as in
-scripts and tests). A search wakes the applier when anything is pending and waits (up to
-``SEARCH_WRITE_TIMEOUT`` seconds, usually a few milliseconds) only until the index reaches
-*that* id, so a person sees their own new post at once while other readers never wait
-for anybody's writes. The start of every process applies what is pending before serving (a crash
-between commit and index write is repaired there) and at exit what it committed itself.
-No write lock is waited for on a request, so no ``LockError`` ever reaches a person.
+scripts and tests). A search waits (up to ``SEARCH_WRITE_TIMEOUT`` seconds, usually a few
+milliseconds) only until the index reaches *that* id, waking the applier past its rest,
+so a person sees their own new post at once while other readers never wait for anybody's
+writes (``wait_for_applier`` is the same wait for code that reads the index directly).
+The start of every process applies what is pending before serving (a crash between
+commit and index write is repaired there), and a script applies at exit what it
+committed itself. No write lock is waited for on a request, so no ``LockError`` ever
+reaches a person.
 
 Merging: commits merge nothing until ``MERGE_AT_SEGMENTS`` segments pile up (see
 ``index.merge_policy``); segments whose documents were all replaced are dropped for free.
