@@ -217,7 +217,12 @@ def generate(n: int, out: Path) -> None:
 
 
 def forum_bench(
-    corpus: Path, workdir: Path, procs: int, reuse: bool = False, no_reindex: bool = False
+    corpus: Path,
+    workdir: Path,
+    procs: int,
+    reuse: bool = False,
+    no_reindex: bool = False,
+    instance: Path | None = None,
 ) -> dict:
     from forum import create_app
     from forum.extensions import db
@@ -229,7 +234,7 @@ def forum_bench(
     app = create_app(
         {
             "TESTING": True,
-            "INSTANCE_PATH": str(workdir / "instance"),
+            "INSTANCE_PATH": str(instance or workdir / "instance"),
             "SEARCH_SYNC_BUILD_MAX": 10**9,  # a changed schema is rebuilt before timing
             "LOAD_DEMO_ON_FIRST_START": False,
             "SECRET_KEY": "bench",
@@ -239,12 +244,16 @@ def forum_bench(
     out: dict = {"startup": time.perf_counter() - t_start}
     print(f"app start (a changed schema is rebuilt here): {out['startup']:.1f} s", flush=True)
     with app.app_context():
-        lines = corpus.read_text(encoding="utf-8").splitlines()
-        if reuse and (workdir / "import.json").exists():
+        if instance is not None:  # an existing forum (e.g. bench/bulk_load.py + reindex)
+            out["import"] = None
+            sync.wait_for_rebuild(app, 3600)
+            sync.apply_pending(timeout=60)
+        elif reuse and (workdir / "import.json").exists():
             out["import"] = tuple(json.loads((workdir / "import.json").read_text()))
             sync.wait_for_rebuild(app, 3600)
             sync.apply_pending(timeout=60)
         else:
+            lines = corpus.read_text(encoding="utf-8").splitlines()
             start = time.perf_counter()
             report = import_lines(lines)
             sync.apply_pending(timeout=60)
@@ -380,6 +389,12 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="reuse the workdir's imported forum")
     ap.add_argument("--no-reindex", action="store_true")
     ap.add_argument("--plain-only", action="store_true", help="only the plain-Whoosh figures")
+    ap.add_argument(
+        "--instance",
+        type=Path,
+        default=None,
+        help="measure an existing forum instance folder (no import; e.g. bench/out/forum-100000)",
+    )
     args = ap.parse_args()
     tmp = None
     if args.workdir is None:
@@ -387,16 +402,22 @@ def main() -> None:
         args.workdir = Path(tmp.name)
     args.workdir.mkdir(parents=True, exist_ok=True)
     corpus = args.workdir / f"corpus-{args.n}.jsonl"
-    generate(args.n, corpus)
+    if args.instance is None or not args.no_plain:
+        generate(args.n, corpus)
     if args.plain_only:
         plain_bench(corpus, args.workdir / f"plain-{time.time_ns()}")
         return
-    forum = forum_bench(corpus, args.workdir / "forum", args.procs, args.reuse, args.no_reindex)
+    forum = forum_bench(
+        corpus, args.workdir / "forum", args.procs, args.reuse, args.no_reindex, args.instance
+    )
     plain = None if args.no_plain else plain_bench(corpus, args.workdir / f"plain-{time.time_ns()}")
 
-    n, took = forum["import"]
     print(f"\n## {args.n:,} threads\n")
-    print(f"import: {n / took:.0f} threads/s ({took:.0f} s, index included)")
+    if forum["import"] is None:
+        print(f"import: not measured (existing instance {args.instance})")
+    else:
+        n, took = forum["import"]
+        print(f"import: {n / took:.0f} threads/s ({took:.0f} s, index included)")
     if not args.no_reindex:
         print(f"full reindex: {forum['reindex']:.0f} s (procs={args.procs})")
     print(f"app start: {forum['startup']:.0f} s (includes a full rebuild when the schema changed)")
