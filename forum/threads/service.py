@@ -173,11 +173,14 @@ def _check_can_post(user: User) -> None:
         raise PermissionDenied("Your account is suspended, so you cannot post right now.")
 
 
-def get_thread(thread_id: int, viewer: User | None = None, with_posts: bool = True) -> Thread:
+def get_thread(
+    thread_id: int, viewer: User | None = None, with_posts: bool = True, reload: bool = False
+) -> Thread:
     """The thread, or NotFound when it does not exist, was deleted, or is hidden from the viewer.
 
     ``with_posts=False`` loads the thread row alone (a reply needs no other post; the
     options given here are also re-applied whenever the object is refreshed after a commit).
+    ``reload`` loads it (and its posts) again even when the session holds it already.
     """
     # Posts, their authors and the tags in three queries, not one per reply.
     options = [
@@ -185,7 +188,9 @@ def get_thread(thread_id: int, viewer: User | None = None, with_posts: bool = Tr
         selectinload(Thread.tags),
         joinedload(Thread.author),
     ]
-    thread = db.session.get(Thread, thread_id, options=options if with_posts else None)
+    thread = db.session.get(
+        Thread, thread_id, options=options if with_posts else None, populate_existing=reload
+    )
     if thread is None or thread.is_deleted:
         raise NotFound("That thread does not exist.")
     if thread.is_hidden and not (viewer and viewer.is_authenticated and viewer.is_moderator):

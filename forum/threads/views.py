@@ -207,6 +207,7 @@ def reply(thread_id: int):
     form = ReplyForm()
     preview_html = None
     status = 200
+    reload = False
     if form.preview.data:
         preview_html = render(form.body.data or "")
     else:
@@ -218,14 +219,17 @@ def reply(thread_id: int):
         except ValidationError as exc:
             apply_errors(form, exc)
             status = 400
-            db.session.expunge(thread)  # reloaded below with its posts, in three queries
+            # Nothing was committed (a check may refuse after the post was added): drop
+            # it all; the thread is loaded again below, with its posts in three queries.
+            db.session.rollback()
+            reload = True
         else:
             flash("Your reply is posted.", "success")
             post_id = sa_inspect(post).identity[0]  # no reload after the commit
             return redirect(
                 url_for("threads.show", thread_id=thread_id, slug=slug, _anchor=f"post-{post_id}")
             )
-    thread = service.get_thread(thread_id, _user())
+    thread = service.get_thread(thread_id, _user(), reload=reload)
     return render_template(
         "threads/show.html",
         reply_form=form,
