@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 from forum import search
-from forum.search import sync
 from forum.extensions import db
+from forum.search import sync
 from tests import factories
 
 
