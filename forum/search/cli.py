@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 
 from ..cli import forum_cli
 
@@ -34,6 +34,17 @@ def reindex(procs: int | None) -> None:
             bar.__enter__()
         bar.update(done - bar.pos)
 
+    app = current_app._get_current_object()
+    if sync.rebuilding_here(app):
+        # Opening the forum found the index missing or outdated and began rebuilding
+        # it from the database already: a second rebuild would only repeat that one.
+        click.echo("The index was missing or outdated, so a rebuild began at start; waiting...")
+        started = time.perf_counter()
+        sync.wait_for_rebuild(app, None)
+        if sync.index_ok():
+            took = time.perf_counter() - started
+            click.echo(f"Search index rebuilt ({sync.store().current_name()}) in {took:.0f} s.")
+            return
     count = sync._visible_count()
     procs = build.procs_for(count, procs)
     plural = "process" if procs == 1 else "processes"

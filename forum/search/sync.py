@@ -477,7 +477,13 @@ def _background_rebuild(app: Flask, verify: bool = True) -> None:
             db.session.remove()
 
 
-def wait_for_rebuild(app: Flask, timeout: float = 60.0) -> None:
+def rebuilding_here(app: Flask) -> bool:
+    """True while this process runs a background rebuild (started at start-up, say)."""
+    worker = _rebuilding.get(app.config["SEARCH_INDEX_DIR"])
+    return worker is not None and worker.is_alive()
+
+
+def wait_for_rebuild(app: Flask, timeout: float | None = 60.0) -> None:
     """Tests and commands: wait for this process's background rebuild to finish."""
     worker = _rebuilding.get(app.config["SEARCH_INDEX_DIR"])
     if worker is not None:
