@@ -69,6 +69,7 @@ def test_late_committing_lower_change_id_is_applied(pg_app):
     try:
         # Meanwhile this server commits a higher id, and the index moves past it.
         factories.thread(author, title="Rash on the arms", body="Sun related?")
+        sync.wait_for_applier(_app)  # the index is written by the background applier
         meta = read_meta(sync.store().searcher())
         assert meta["applied"] > late_id
         assert str(late_id) in meta["gaps"]
@@ -105,10 +106,12 @@ def test_rolled_back_gap_is_settled_without_waiting_for_a_timeout(pg_app):
             {"t": thread.id, "c": utcnow()},
         )
         factories.thread(author, title="Nausea with food or without", body="Which helps?")
+        sync.wait_for_applier(app)
         assert str(lost_id) in read_meta(sync.store().searcher())["gaps"]
         tx.rollback()
     other.dispose()
 
     time.sleep(1.2)
     factories.thread(author, title="Blood test schedule", body="Weekly at first?")
+    sync.wait_for_applier(app)
     assert str(lost_id) not in read_meta(sync.store().searcher())["gaps"]
