@@ -665,7 +665,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.quick:
         args.posters, args.posts, args.searchers = 10, 5, 4
-        args.kill_posters, args.kill_posts, args.kills = 6, 8, 4
+        # Posting is quick now (tens of ms): enough posts, and kills close enough together,
+        # that several kills land while posts are still in flight.
+        args.kill_posters, args.kill_posts, args.kills = 6, 20, 4
+        args.kill_every = min(args.kill_every, 0.3)
         args.lock_posters = 3
     tmp = Path(tempfile.mkdtemp(prefix="forum-load-"))
     instance = tmp / "instance"
