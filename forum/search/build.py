@@ -342,38 +342,51 @@ def _fill_parallel(ix, ids, meta_doc, progress, procs) -> list:
     for w in workers:
         w.start()
     segments: list = []
-    finished = 0
     done = 0
     try:
-        while finished < len(workers):
-            try:
-                kind, value = results.get(timeout=1.0)
-            except queue.Empty:
-                dead = [w for w in workers if w.exitcode not in (None, 0)]
-                if dead:
-                    raise RuntimeError(
-                        f"search index worker {dead[0].name} died (exit code {dead[0].exitcode})"
-                    ) from None
-                continue
+        for kind, value in _messages(workers, results, "segments", "index"):
             if kind == "progress":
                 done += value
                 if progress:
                     progress(min(done, len(ids)), len(ids))
-            elif kind == "segments":
-                finished += 1
+            else:  # "segments": a worker's last message
                 segments.extend(value)
-            else:  # "error"
-                raise RuntimeError(f"search index worker failed:\n{value}")
-        for w in workers:
-            w.join(30)
         return segments
     finally:
-        for w in workers:
-            if w.is_alive():
-                w.kill()
-                w.join(5)
-        jobs.close()
-        results.close()
+        _stop(workers, jobs, results)
+
+
+def _messages(workers, results, last: str, what: str):
+    """Messages from the workers until each has sent ``last`` (which is yielded too);
+    a worker that died or reported an error raises RuntimeError."""
+    finished = 0
+    while finished < len(workers):
+        try:
+            kind, value = results.get(timeout=1.0)
+        except queue.Empty:
+            dead = [w for w in workers if w.exitcode not in (None, 0)]
+            if dead:
+                raise RuntimeError(
+                    f"search {what} worker {dead[0].name} died (exit code {dead[0].exitcode})"
+                ) from None
+            continue
+        if kind == "error":
+            raise RuntimeError(f"search {what} worker failed:\n{value}")
+        if kind == last:
+            finished += 1
+        yield kind, value
+    for w in workers:
+        w.join(30)
+
+
+def _stop(workers, jobs, results) -> None:
+    """Kill workers still running (the caller failed), and close the queues."""
+    for w in workers:
+        if w.is_alive():
+            w.kill()
+            w.join(5)
+    jobs.close()
+    results.close()
 
 
 def _die_with_parent(parent: int) -> None:
@@ -453,33 +466,12 @@ def fingerprints(ids: list[int], procs: int) -> list[tuple[int, str]]:
     for w in workers:
         w.start()
     found = []
-    finished = 0
     try:
-        while finished < len(workers):
-            try:
-                kind, value = results.get(timeout=1.0)
-            except queue.Empty:
-                dead = [w for w in workers if w.exitcode not in (None, 0)]
-                if dead:
-                    raise RuntimeError(
-                        f"search check worker {dead[0].name} died (exit code {dead[0].exitcode})"
-                    ) from None
-                continue
+        for kind, value in _messages(workers, results, "done", "check"):
             if kind == "fingerprints":
                 found.extend(value)
-            elif kind == "done":
-                finished += 1
-            else:  # "error"
-                raise RuntimeError(f"search check worker failed:\n{value}")
-        for w in workers:
-            w.join(30)
     finally:
-        for w in workers:
-            if w.is_alive():
-                w.kill()
-                w.join(5)
-        jobs.close()
-        results.close()
+        _stop(workers, jobs, results)
     return sorted(found)
 
 
