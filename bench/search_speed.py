@@ -417,7 +417,8 @@ def main() -> None:
         print(f"import: not measured (existing instance {args.instance})")
     else:
         n, took = forum["import"]
-        print(f"import: {n / took:.0f} threads/s ({took:.0f} s, index included)")
+        when = " (measured by the run that imported it: --reuse)" if args.reuse else ""
+        print(f"import: {n / took:.0f} threads/s ({took:.0f} s, index included){when}")
     if not args.no_reindex:
         print(f"full reindex: {forum['reindex']:.0f} s (procs={args.procs})")
     print(f"app start: {forum['startup']:.0f} s (includes a full rebuild when the schema changed)")
