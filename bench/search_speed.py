@@ -250,6 +250,7 @@ def forum_bench(
             sync.apply_pending(timeout=60)
         elif reuse and (workdir / "import.json").exists():
             out["import"] = tuple(json.loads((workdir / "import.json").read_text()))
+            out["import_reused"] = True
             sync.wait_for_rebuild(app, 3600)
             sync.apply_pending(timeout=60)
         else:
@@ -417,7 +418,7 @@ def main() -> None:
         print(f"import: not measured (existing instance {args.instance})")
     else:
         n, took = forum["import"]
-        when = " (measured by the run that imported it: --reuse)" if args.reuse else ""
+        when = " (measured by the run that imported it: --reuse)" if forum.get("import_reused") else ""
         print(f"import: {n / took:.0f} threads/s ({took:.0f} s, index included){when}")
     if not args.no_reindex:
         print(f"full reindex: {forum['reindex']:.0f} s (procs={args.procs})")
