@@ -418,7 +418,8 @@ def main() -> None:
         print(f"import: not measured (existing instance {args.instance})")
     else:
         n, took = forum["import"]
-        when = " (measured by the run that imported it: --reuse)" if forum.get("import_reused") else ""
+        reused = forum.get("import_reused")
+        when = " (measured by the run that imported it: --reuse)" if reused else ""
         print(f"import: {n / took:.0f} threads/s ({took:.0f} s, index included){when}")
     if not args.no_reindex:
         print(f"full reindex: {forum['reindex']:.0f} s (procs={args.procs})")
