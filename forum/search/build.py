@@ -318,29 +318,23 @@ def _fill_here(ix, ids, meta_doc, progress) -> list:
 
 
 def _fill_parallel(ix, ids, meta_doc, progress, procs) -> list:
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
-    jobs = ctx.Queue()
-    results = ctx.Queue()
-    for start in range(0, len(ids), CHUNK):
-        jobs.put(ids[start : start + CHUNK])
-    for _ in range(procs):
-        jobs.put(None)
     app = current_app._get_current_object()
     path = ix.storage.folder
-    parent = os.getpid()
-    workers = [
-        ctx.Process(
-            target=_worker,
-            args=(app, path, ix.indexname, jobs, results, parent, meta_doc if n == 0 else None),
-            name=f"search-build-{n}",
-            daemon=True,
-        )
-        for n in range(procs)
-    ]
-    for w in workers:
-        w.start()
+    workers, jobs, results = _start_workers(
+        ids,
+        procs,
+        "search-build",
+        _worker,
+        lambda n, jobs, results, parent: (
+            app,
+            path,
+            ix.indexname,
+            jobs,
+            results,
+            parent,
+            meta_doc if n == 0 else None,
+        ),
+    )
     segments: list = []
     done = 0
     try:
@@ -354,6 +348,34 @@ def _fill_parallel(ix, ids, meta_doc, progress, procs) -> list:
         return segments
     finally:
         _stop(workers, jobs, results)
+
+
+def _start_workers(ids, procs, name, target, make_args):
+    """Fork ``procs`` workers that take chunks of ``ids`` from a jobs queue (``None``
+    ends one) and answer on a results queue; ``make_args(n, jobs, results, parent)``
+    gives worker n's arguments. Returns (workers, jobs, results)."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    jobs = ctx.Queue()
+    results = ctx.Queue()
+    for start in range(0, len(ids), CHUNK):
+        jobs.put(ids[start : start + CHUNK])
+    for _ in range(procs):
+        jobs.put(None)
+    parent = os.getpid()
+    workers = [
+        ctx.Process(
+            target=target,
+            args=make_args(n, jobs, results, parent),
+            name=f"{name}-{n}",
+            daemon=True,
+        )
+        for n in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    return workers, jobs, results
 
 
 def _messages(workers, results, last: str, what: str):
@@ -443,28 +465,14 @@ def fingerprints(ids: list[int], procs: int) -> list[tuple[int, str]]:
             for start in range(0, len(ids), CHUNK):
                 found.extend(_chunk_fingerprints(session, ids[start : start + CHUNK]))
         return found
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("fork")
-    jobs = ctx.Queue()
-    results = ctx.Queue()
-    for start in range(0, len(ids), CHUNK):
-        jobs.put(ids[start : start + CHUNK])
-    for _ in range(procs):
-        jobs.put(None)
     app = current_app._get_current_object()
-    parent = os.getpid()
-    workers = [
-        ctx.Process(
-            target=_fingerprint_worker,
-            args=(app, jobs, results, parent),
-            name=f"search-check-{n}",
-            daemon=True,
-        )
-        for n in range(procs)
-    ]
-    for w in workers:
-        w.start()
+    workers, jobs, results = _start_workers(
+        ids,
+        procs,
+        "search-check",
+        _fingerprint_worker,
+        lambda n, jobs, results, parent: (app, jobs, results, parent),
+    )
     found = []
     try:
         for kind, value in _messages(workers, results, "done", "check"):
