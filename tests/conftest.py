@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import pytest
 
 from forum import create_app
 from forum.extensions import db
 
-from . import pgtools
+from . import pgtools, shared_data
+
+GROUPS = ("browser", "postgres", "slow")  # markers that name a group of tests
 
 
 @pytest.fixture
@@ -39,6 +42,13 @@ def empty_database_url(tmp_path):
 def postgres_url():
     """A PostgreSQL server for tests marked ``postgres``: skips locally, fails in CI."""
     return pgtools.require_server()
+
+
+@pytest.fixture
+def shared_sample():
+    """The judged search sample beside the checkout (../shared/search-eval): skips with the
+    path when it is missing, fails under CI=true (see tests/shared_data.py)."""
+    return shared_data.require(shared_data.search_eval_dir())
 
 
 @pytest.fixture
@@ -106,3 +116,35 @@ class AuthActions:
 @pytest.fixture
 def auth(client):
     return AuthActions(client)
+
+
+def _skip_reason(report) -> str:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _tests(count: int, group: str = "") -> str:
+    return f"{count} {group + ' ' if group else ''}test{'' if count == 1 else 's'}"
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say in plain words which groups of tests did not run, and why: `-q` alone only says
+    "17 skipped", which hides a missing Chromium or database."""
+    skipped = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        group = next((g for g in GROUPS if g in report.keywords), "other")
+        skipped[("" if group == "other" else group, _skip_reason(report))] += 1
+    deselected = len(terminalreporter.stats.get("deselected", []))
+    if not skipped and not deselected:
+        return
+    write = terminalreporter.write_line
+    write("")
+    write("Not run this time:")
+    for (group, reason), count in sorted(skipped.items()):
+        write(f"  {_tests(count, group)} skipped: {reason}")
+    if deselected:
+        markexpr = config.getoption("markexpr", "") or ""
+        keyword = config.getoption("keyword", "") or ""
+        chosen = " ".join(f"{o} {v!r}" for o, v in (("-m", markexpr), ("-k", keyword)) if v)
+        write(f"  {_tests(deselected)} left out by {chosen or 'the selection'}")

@@ -7,6 +7,8 @@ Playwright fails the run instead of skipping it: a green build must have used a 
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib.util
 import os
 import shutil
 import socket
@@ -41,6 +43,22 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
+
+
+def pytest_runtest_setup(item):
+    """Skip (fail in CI) before any server starts when there is no browser to drive."""
+    problem = _browser_problem()
+    if problem:
+        _unavailable(problem)
+
+
+@functools.cache
+def _browser_problem() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "playwright is not installed (pip install -e '.[test]')"
+    if not chromium_path():
+        return "chromium is not installed (apt-get install chromium)"
+    return None
 
 
 def _unavailable(reason: str):
@@ -148,6 +166,14 @@ def browser():
         browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def axe() -> str:
+    """axe-core's script, or skip (fail in CI) when `npm ci` has not installed it."""
+    if not AXE_JS.exists():
+        _unavailable(f"axe-core is not installed: run `npm ci` ({AXE_JS} is missing)")
+    return AXE_JS.read_text()
 
 
 @pytest.fixture

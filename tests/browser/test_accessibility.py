@@ -3,10 +3,8 @@ forum holding the demo content: no serious or critical violations, signed out an
 
 from __future__ import annotations
 
-import pytest
 from playwright.sync_api import Page
 
-from .conftest import AXE_JS
 from .steps import register, unique
 
 SIGNED_OUT = [
@@ -34,11 +32,9 @@ SERIOUS = """async () => {
 }"""
 
 
-def serious_violations(page: Page) -> list[str]:
-    if not AXE_JS.exists():
-        pytest.fail(f"{AXE_JS} is missing: run `npm ci` (axe-core is pinned in package.json)")
+def serious_violations(page: Page, axe: str) -> list[str]:
     # Evaluated through the driver, so the page's Content-Security-Policy does not block it.
-    page.evaluate(AXE_JS.read_text())
+    page.evaluate(axe)
     return page.evaluate(SERIOUS)
 
 
@@ -48,24 +44,24 @@ def first_thread_url(page: Page, base: str) -> str:
     return base + href
 
 
-def test_main_pages_have_no_serious_accessibility_violations(demo_forum, page):
+def test_main_pages_have_no_serious_accessibility_violations(axe, demo_forum, page):
     base = demo_forum.url
     found = {}
     for path in [*SIGNED_OUT, first_thread_url(page, base)]:
         page.goto(path if path.startswith("http") else base + path)
-        problems = serious_violations(page)
+        problems = serious_violations(page, axe)
         if problems:
             found[path] = problems
     assert found == {}
 
 
-def test_signed_in_pages_have_no_serious_accessibility_violations(demo_forum, page):
+def test_signed_in_pages_have_no_serious_accessibility_violations(axe, demo_forum, page):
     base = demo_forum.url
     register(page, base, unique("axe_reader"))
     found = {}
     for path in [*SIGNED_IN, first_thread_url(page, base)]:
         page.goto(path if path.startswith("http") else base + path)
-        problems = serious_violations(page)
+        problems = serious_violations(page, axe)
         if problems:
             found[path] = problems
     assert found == {}

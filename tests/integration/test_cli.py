@@ -11,8 +11,6 @@ from forum.extensions import db
 from forum.models import Thread
 from tests import factories
 
-SEARCH_EVAL = Path(__file__).parents[2] / ".." / "shared" / "search-eval" / "corpus.jsonl"
-
 
 def thread_line(title: str, **overrides) -> str:
     item = {
@@ -142,8 +140,8 @@ def test_export_to_stdout_and_file_round_trip(app, runner, tmp_path):
     assert [json.loads(x) for x in reexported.splitlines()] == exported
 
 
-def test_search_eval_corpus_imports_completely(runner):
-    result = runner.invoke(args=["forum", "import", str(SEARCH_EVAL)])
+def test_search_eval_corpus_imports_completely(runner, shared_sample):
+    result = runner.invoke(args=["forum", "import", str(shared_sample / "corpus.jsonl")])
     assert result.exit_code == 0, result.output
     assert "Imported 60 threads" in result.stdout and "0 skipped" in result.stdout
     assert thread_count() == 60

@@ -22,9 +22,10 @@ from forum.search.service import FILTER_FIELDS, Results
 from forum.threads import service as threads
 from forum.transfer import import_lines
 from tests import factories as f
+from tests import shared_data
 
 ROOT = Path(__file__).resolve().parents[2]
-EVAL_CORPUS = ROOT / ".." / "shared" / "search-eval" / "corpus.jsonl"
+EVAL_CORPUS = shared_data.search_eval_dir() / "corpus.jsonl"
 FACET_FIELDS = tuple(FILTER_FIELDS.values())
 
 QUERIES: list[tuple[str, dict[str, str]]] = [
@@ -116,7 +117,9 @@ def _assert_same_ranking(got, expected, k):
 def corpus(app):
     report = load_demo()
     assert report is not None
-    if EVAL_CORPUS.exists():
+    # The judged collection, when it is beside the checkout, adds variety; the queries
+    # below have matches without it too (a fresh clone runs these tests in full).
+    if shared_data.available(EVAL_CORPUS):
         lines = [x for x in EVAL_CORPUS.read_text(encoding="utf-8").splitlines() if x.strip()]
         import_lines(lines)
     apply_now()
@@ -131,6 +134,12 @@ def corpus(app):
     gone = db.session.get(Thread, ids[4])
     threads.delete_post(gone.question.author, gone.question)
     f.thread(f.user("late_poster"), title="Rash and night sweats", body="Itchy rash at night.")
+    f.thread(
+        f.user("new_kidney"),
+        title="Chest infection a year after my transplant",
+        body="Third infection this winter on aza and tacrolimus; is that usual?",
+        conditions=("kidney-transplant",),
+    )
     apply_now()
     return {"deleted": ids[4]}
 
