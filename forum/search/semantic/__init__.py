@@ -1,0 +1,167 @@
+"""A semantic second opinion: thread vectors from a small sentence-embedding model, fused
+with the lexical ranking by reciprocal rank fusion.
+
+Vectors are derived data like the index: the change applier writes them with the index
+(``write``), a rebuild writes them all (``fill``), check-index compares them with the
+database (``problems``). Without a usable model every function here is a no-op and
+search stays lexical; ``state`` says which, and why, for /healthz.
+
+- ``model.py``: the ONNX model and tokenizer (local file only, checksummed).
+- ``store.py``: vectors per index generation (a memory-mapped base and a small delta).
+- ``fuse.py``: nearest vectors to a query, and RRF.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+from flask import current_app
+
+from ..documents import question_text
+from .fuse import nearest
+from .model import Model, ModelUnavailable, model_for
+from .store import Snapshot, VectorStore, fingerprint
+
+__all__ = ["ModelUnavailable", "fill", "problems", "ranking", "state", "write"]
+
+MIN_SIMILARITY = 0.2  # default SEARCH_SEMANTIC_MIN_SIMILARITY: below it, not a neighbour
+
+
+def thread_text(thread) -> str:
+    """What a thread's vector is made from: its title and opening post."""
+    return f"{thread.title}\n{question_text(thread)}".strip()
+
+
+def current_model() -> Model:
+    """The configured model (raises ModelUnavailable, with the reason)."""
+    return model_for(current_app.config)
+
+
+def write(generation: str | Path, visible: list, removed: Iterable[int]) -> None:
+    """Bring the vectors of ``generation`` in line with these threads: called by the
+    change applier while it holds that generation's write lock, before it commits."""
+    vs = VectorStore(generation)
+    removed = list(removed)
+    try:
+        model = current_model()
+    except ModelUnavailable as exc:
+        if visible or removed:
+            vs.mark_incomplete(f"a change was applied without the model: {exc}")
+        return
+    if vs.meta() is None:
+        if visible or removed:  # a generation built without the model: a rebuild fixes it
+            vs.dir.mkdir(parents=True, exist_ok=True)
+            vs.write_base(model.id, [], np.zeros((0, model.dim), np.float32), [])
+            vs.mark_incomplete("the index was built without the model")
+        return
+    have = vs.fingerprints() or {}
+    texts = {t.id: thread_text(t) for t in visible}
+    fps = {i: fingerprint(model.id, text) for i, text in texts.items()}
+    changed = [i for i in sorted(texts) if have.get(i) != fps[i]]
+    gone = [i for i in removed if i in have]
+    if changed:
+        vecs = model.embed([texts[i] for i in changed])
+        vs.put(model.id, changed, vecs, [fps[i] for i in changed])
+    if gone:
+        vs.remove(model.id, gone)
+
+
+def fill(generation: str | Path, chunks: Iterable[list], progress=None) -> bool:
+    """Embed every visible thread of a new generation (``chunks``: lists of threads).
+    Returns False, writing nothing, when there is no model (search stays lexical)."""
+    try:
+        model = current_model()
+    except ModelUnavailable:
+        return False
+    ids: list[int] = []
+    fps: list[int] = []
+    parts: list[np.ndarray] = [np.zeros((0, model.dim), np.float32)]
+    for chunk in chunks:
+        texts = [thread_text(t) for t in chunk]
+        parts.append(model.embed(texts))
+        ids.extend(t.id for t in chunk)
+        fps.extend(fingerprint(model.id, text) for text in texts)
+        if progress:
+            progress(len(ids))
+    VectorStore(generation).write_base(model.id, ids, np.concatenate(parts), fps)
+    return True
+
+
+def problems(generation: str | Path, threads: Iterable) -> list[str]:
+    """Differences between the vectors and the visible ``threads`` (none without a
+    model: then search is lexical and there is nothing to compare)."""
+    try:
+        model = current_model()
+    except ModelUnavailable:
+        return []
+    vs = VectorStore(generation)
+    meta = vs.meta()
+    if meta is None:
+        return ["the index has no thread vectors (built without the model)"]
+    if meta.get("model") != model.id:
+        return [f"thread vectors come from model {meta.get('model')}, not {model.id}"]
+    found: list[str] = []
+    if vs.incomplete():
+        found.append("thread vectors are incomplete: a change was applied without the model")
+    have = vs.fingerprints() or {}
+    for thread in threads:
+        fp = have.pop(thread.id, None)
+        if fp is None:
+            found.append(f"thread {thread.id} has no vector")
+        elif fp != fingerprint(model.id, thread_text(thread)):
+            found.append(f"thread {thread.id} has a stale vector")
+    found.extend(f"thread {i} has a vector but is not visible" for i in sorted(have))
+    return found
+
+
+_snapshots: dict[str, tuple[tuple, Snapshot | None]] = {}
+_snap_lock = threading.Lock()
+
+
+def snapshot(generation: str | Path) -> Snapshot | None:
+    """This process's view of a generation's vectors, reread when a writer changed them."""
+    vs = VectorStore(generation)
+    version = vs.version()
+    key = str(vs.dir)
+    with _snap_lock:
+        held = _snapshots.get(key)
+        if held is not None and held[0] == version:
+            return held[1]
+    snap = vs.snapshot()
+    with _snap_lock:
+        _snapshots[key] = (version, snap)
+    return snap
+
+
+def state(generation: str | Path | None) -> tuple[bool, str]:
+    """(semantic search on, why): for /healthz and the search service."""
+    try:
+        model = current_model()
+    except ModelUnavailable as exc:
+        return False, str(exc)
+    if generation is None:
+        return False, "no search index yet"
+    snap = snapshot(generation)
+    if snap is None:
+        return False, "the index has no thread vectors: run flask forum reindex"
+    if snap.model != model.id:
+        return False, "thread vectors come from another model: run flask forum reindex"
+    if snap.incomplete:
+        return False, "thread vectors are incomplete: run flask forum reindex"
+    return True, f"model {model.id}, {len(snap.base_ids) + len(snap.delta_ids)} vectors"
+
+
+def ranking(
+    generation: str | Path, text: str, allowed: np.ndarray | None = None, limit: int = 50
+) -> list[int] | None:
+    """Thread ids nearest to ``text``, best first; None when semantic search is off."""
+    on, _why = state(generation)
+    if not on or not text.strip():
+        return None
+    snap = snapshot(generation)
+    query = current_model().embed([text])[0]
+    floor = float(current_app.config.get("SEARCH_SEMANTIC_MIN_SIMILARITY", MIN_SIMILARITY))
+    return [i for i, _s in nearest(snap, query, limit, floor, allowed)]

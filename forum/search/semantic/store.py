@@ -1,0 +1,225 @@
+"""Thread vectors on disk, beside the whoosh index of one generation.
+
+Layout of ``<generation>/vectors/``::
+
+    META.json          {"model": model id, "dim": n} of every vector here
+    BASE               name of the base in use (replaced atomically)
+    base-<ns>/         vectors.npy (float32 [n, dim], memory-mapped by readers),
+                       ids.npy (int64 thread ids), fps.npy (uint64 text fingerprints)
+    delta.npz          rows written since the base: ids, vecs, fps; fp 0 = removed
+    INCOMPLETE         present when a change was applied without the model
+
+Only the process holding the generation's whoosh write lock (or the rebuild filling an
+unpublished generation) writes here, so writers never race. Each write replaces a file
+atomically; a delta row overrides the base row of its thread, so a reader that sees a new
+base with the old delta (compaction happens in that order) is still right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DIR = "vectors"
+COMPACT_AT = 2048  # delta rows before they are merged into a new base
+
+
+def fingerprint(model_id: str, text: str) -> int:
+    """Nonzero 64-bit fingerprint of what a vector was made from (model and text)."""
+    digest = hashlib.blake2b(f"{model_id}\0{text}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") or 1
+
+
+@dataclass
+class Snapshot:
+    """What a reader searches: the base rows still current, and the live delta rows."""
+
+    model: str
+    base_vecs: np.ndarray  # memory-mapped
+    base_ids: np.ndarray
+    base_live: np.ndarray | None  # bool mask, None when every base row is live
+    delta_vecs: np.ndarray
+    delta_ids: np.ndarray
+    incomplete: bool
+
+
+class VectorStore:
+    """The vectors of one generation directory."""
+
+    def __init__(self, generation: str | os.PathLike):
+        self.dir = Path(generation) / DIR
+
+    # -- reading ------------------------------------------------------------------
+
+    def meta(self) -> dict | None:
+        try:
+            return json.loads((self.dir / "META.json").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def incomplete(self) -> bool:
+        return (self.dir / "INCOMPLETE").exists()
+
+    def _base_name(self) -> str | None:
+        try:
+            name = (self.dir / "BASE").read_text().strip()
+        except OSError:
+            return None
+        return name if name.startswith("base-") and "/" not in name else None
+
+    def version(self) -> tuple:
+        """Changes whenever a writer replaced a file (cheap: a few stats)."""
+        out: list = [self._base_name()]
+        for name in ("delta.npz", "INCOMPLETE", "META.json"):
+            try:
+                st = os.stat(self.dir / name)
+                out.append((st.st_ino, st.st_mtime_ns, st.st_size))
+            except OSError:
+                out.append(None)
+        return tuple(out)
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        base = self._base_name()
+        if base is None:
+            raise FileNotFoundError(self.dir / "BASE")
+        folder = self.dir / base
+        vecs = np.load(folder / "vectors.npy", mmap_mode="r")
+        ids = np.load(folder / "ids.npy")
+        fps = np.load(folder / "fps.npy")
+        try:
+            with np.load(self.dir / "delta.npz") as z:
+                delta = {k: z[k] for k in ("ids", "vecs", "fps")}
+        except FileNotFoundError:
+            dim = vecs.shape[1]
+            delta = {
+                "ids": np.zeros(0, np.int64),
+                "vecs": np.zeros((0, dim), np.float32),
+                "fps": np.zeros(0, np.uint64),
+            }
+        return vecs, ids, fps, delta
+
+    def snapshot(self) -> Snapshot | None:
+        """The searchable vectors, or None when this generation has none."""
+        meta = self.meta()
+        if meta is None:
+            return None
+        try:
+            vecs, ids, _fps, delta = self._arrays()
+        except (OSError, ValueError):
+            return None
+        live = delta["fps"] != 0
+        replaced = np.isin(ids, delta["ids"]) if len(delta["ids"]) else None
+        return Snapshot(
+            model=meta.get("model", ""),
+            base_vecs=vecs,
+            base_ids=ids,
+            base_live=None if replaced is None else ~replaced,
+            delta_vecs=delta["vecs"][live],
+            delta_ids=delta["ids"][live],
+            incomplete=self.incomplete(),
+        )
+
+    def fingerprints(self) -> dict[int, int] | None:
+        """thread id -> fingerprint of every vector present (None: no vectors here)."""
+        if self.meta() is None:
+            return None
+        try:
+            _vecs, ids, fps, delta = self._arrays()
+        except (OSError, ValueError):
+            return None
+        out = {int(i): int(f) for i, f in zip(ids, fps, strict=True)}
+        out.update((int(i), int(f)) for i, f in zip(delta["ids"], delta["fps"], strict=True))
+        return {i: f for i, f in out.items() if f}
+
+    # -- writing (the generation's single writer only) ------------------------------
+
+    def write_base(self, model: str, ids, vecs, fps) -> None:
+        """Replace every vector: a rebuild's full set (clears the delta)."""
+        vecs = np.ascontiguousarray(vecs, dtype=np.float32)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._write_meta(model, vecs.shape[1])
+        self._publish_base(np.asarray(ids, np.int64), vecs, np.asarray(fps, np.uint64))
+        _unlink(self.dir / "delta.npz")
+        _unlink(self.dir / "INCOMPLETE")
+
+    def put(self, model: str, ids, vecs, fps) -> None:
+        """Add or replace vectors of threads (``fps`` 0 marks a removed thread)."""
+        meta = self.meta()
+        if meta is None or meta.get("model") != model:
+            self.mark_incomplete(f"vectors of model {meta and meta.get('model')}, not {model}")
+            return
+        vecs = np.asarray(vecs, np.float32).reshape(len(ids), int(meta["dim"]))
+        _v, _i, _f, delta = self._arrays()
+        keep = ~np.isin(delta["ids"], np.asarray(ids, np.int64))
+        merged = {
+            "ids": np.concatenate([delta["ids"][keep], np.asarray(ids, np.int64)]),
+            "vecs": np.concatenate([delta["vecs"][keep], vecs]),
+            "fps": np.concatenate([delta["fps"][keep], np.asarray(fps, np.uint64)]),
+        }
+        if len(merged["ids"]) >= COMPACT_AT:
+            self._compact(merged)
+        else:
+            _atomic_npz(self.dir / "delta.npz", merged)
+
+    def remove(self, model: str, ids) -> None:
+        ids = list(ids)
+        if ids and self.meta() is not None:
+            dim = int(self.meta()["dim"])
+            self.put(model, ids, np.zeros((len(ids), dim), np.float32), [0] * len(ids))
+
+    def mark_incomplete(self, reason: str) -> None:
+        """A change went by without its vector: searches ignore these vectors until a
+        rebuild (``flask forum reindex``) writes them all again."""
+        if self.dir.is_dir():
+            (self.dir / "INCOMPLETE").write_text(reason)
+
+    def _compact(self, delta: dict[str, np.ndarray]) -> None:
+        vecs, ids, fps, _old = self._arrays()
+        keep = ~np.isin(ids, delta["ids"])
+        live = delta["fps"] != 0
+        self._publish_base(
+            np.concatenate([ids[keep], delta["ids"][live]]),
+            np.concatenate([np.asarray(vecs[keep]), delta["vecs"][live]]),
+            np.concatenate([fps[keep], delta["fps"][live]]),
+        )
+        _unlink(self.dir / "delta.npz")
+
+    def _write_meta(self, model: str, dim: int) -> None:
+        tmp = self.dir / f".META.{os.getpid()}.{threading.get_ident()}"
+        tmp.write_text(json.dumps({"model": model, "dim": dim}))
+        os.replace(tmp, self.dir / "META.json")
+
+    def _publish_base(self, ids: np.ndarray, vecs: np.ndarray, fps: np.ndarray) -> None:
+        old = self._base_name()
+        name = f"base-{time.time_ns()}-{os.getpid()}"
+        folder = self.dir / name
+        folder.mkdir()
+        np.save(folder / "vectors.npy", vecs)
+        np.save(folder / "ids.npy", ids)
+        np.save(folder / "fps.npy", fps)
+        tmp = self.dir / f".BASE.{os.getpid()}.{threading.get_ident()}"
+        tmp.write_text(name)
+        os.replace(tmp, self.dir / "BASE")
+        if old:  # readers keep their memory map of the old files open
+            shutil.rmtree(self.dir / old, ignore_errors=True)
+
+
+def _atomic_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

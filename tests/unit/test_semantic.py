@@ -1,0 +1,151 @@
+"""The semantic second opinion's parts, without the real model: loading an ONNX file,
+vectors on disk, nearest neighbours, reciprocal rank fusion."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+from forum.search.semantic import fuse, store
+from forum.search.semantic import model as semantic_model
+from tests.semantic_models import DIM, write_tiny_model
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_path):
+    return semantic_model.load(tiny_path)
+
+
+def unit(*values):
+    v = np.array(values, np.float32)
+    return v / np.linalg.norm(v)
+
+
+# -- reciprocal rank fusion -----------------------------------------------------------
+
+
+def test_rrf_adds_reciprocal_ranks():
+    # a: 1/(60+1) + 1/(60+3); b: 1/(60+2); c: 1/(60+3) + 1/(60+1); d: 1/(60+2)
+    fused = fuse.rrf([[1, 2, 3], [3, 4, 1]], k=60)
+    assert fused == [1, 3, 2, 4]  # 1 and 3 tie, as do 2 and 4: lower thread id first
+
+
+def test_rrf_a_thread_in_both_lists_beats_one_on_top_of_one():
+    assert fuse.rrf([[7, 5], [8, 5]], k=60)[0] == 5
+
+
+def test_rrf_uses_only_the_top_depth_of_each_ranking():
+    assert fuse.rrf([[1, 2, 3], [9]], k=60, depth=2) == [1, 9, 2]
+
+
+def test_rrf_orders_tied_threads_by_id_whatever_the_list_order():
+    assert fuse.rrf([[2, 1], [1, 2]]) == fuse.rrf([[1, 2], [2, 1]]) == [1, 2]
+    rankings = [list(range(60, 0, -1)), list(range(1, 61))]
+    assert fuse.rrf(rankings) == fuse.rrf([list(r) for r in rankings])
+
+
+# -- vectors on disk and nearest threads ----------------------------------------------
+
+
+def test_nearest_ranks_by_cosine_and_respects_filter_and_floor(tmp_path):
+    vs = store.VectorStore(tmp_path)
+    vs.write_base("m", [1, 2, 3], np.array([unit(1, 0), unit(1, 1), unit(0, 1)]), [5, 6, 7])
+    snap = vs.snapshot()
+    q = unit(1, 0.1)
+    assert [i for i, _ in fuse.nearest(snap, q)] == [1, 2, 3]
+    assert [i for i, _ in fuse.nearest(snap, q, allowed=np.array([2, 3]))] == [2, 3]
+    assert [i for i, _ in fuse.nearest(snap, q, min_similarity=0.5)] == [1, 2]
+    assert [i for i, _ in fuse.nearest(snap, q, limit=1)] == [1]
+
+
+def test_nearest_breaks_ties_by_thread_id(tmp_path):
+    vs = store.VectorStore(tmp_path)
+    vs.write_base("m", [9, 4, 6], np.array([unit(1, 0)] * 3), [1, 2, 3])
+    assert [i for i, _ in fuse.nearest(vs.snapshot(), unit(1, 0), limit=2)] == [4, 6]
+
+
+def test_delta_replaces_and_removes_base_rows(tmp_path):
+    vs = store.VectorStore(tmp_path)
+    vs.write_base("m", [1, 2], np.array([unit(1, 0), unit(0, 1)]), [11, 12])
+    vs.put("m", [2, 3], np.array([unit(1, 0.2), unit(0.2, 1)]), [22, 23])
+    vs.remove("m", [1])
+    snap = vs.snapshot()
+    assert [i for i, _ in fuse.nearest(snap, unit(1, 0))] == [2, 3]
+    assert vs.fingerprints() == {2: 22, 3: 23}
+
+
+def test_compaction_keeps_every_current_vector(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "COMPACT_AT", 3)
+    vs = store.VectorStore(tmp_path)
+    vs.write_base("m", [1, 2], np.array([unit(1, 0), unit(0, 1)]), [11, 12])
+    vs.remove("m", [2])
+    vs.put("m", [3, 4], np.array([unit(1, 1), unit(1, 2)]), [13, 14])  # 3 delta rows
+    assert not (vs.dir / "delta.npz").exists()
+    assert vs.fingerprints() == {1: 11, 3: 13, 4: 14}
+    assert len(list(vs.dir.glob("base-*"))) == 1
+
+
+def test_vectors_of_another_model_mark_the_store_incomplete(tmp_path):
+    vs = store.VectorStore(tmp_path)
+    vs.write_base("old", [1], np.array([unit(1, 0)]), [1])
+    vs.put("new", [2], np.array([unit(0, 1)]), [2])
+    assert vs.incomplete() and vs.snapshot().incomplete
+    vs.write_base("new", [2], np.array([unit(0, 1)]), [2])
+    assert not vs.incomplete()
+
+
+def test_a_generation_without_vectors_has_no_snapshot(tmp_path):
+    assert store.VectorStore(tmp_path).snapshot() is None
+    assert store.VectorStore(tmp_path).fingerprints() is None
+
+
+# -- loading a model ---------------------------------------------------------------------
+
+
+def test_tiny_model_embeds_normalised_bags_of_words(tiny):
+    a, b, c = tiny.embed(["tired and exhausted", "so exhausted and tired", "hair loss"])
+    assert tiny.dim == DIM
+    assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
+    assert a @ b > a @ c
+
+
+def test_embedding_the_same_texts_twice_gives_the_same_vectors(tiny):
+    texts = ["a", "a much longer text about blood tests and liver results", ""]
+    assert np.array_equal(tiny.embed(texts), tiny.embed(list(reversed(texts)))[::-1])
+
+
+def test_loading_opens_no_network_connection(tiny_path, monkeypatch):
+    def refuse(*_args, **_kw):
+        raise AssertionError("the model tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    model = semantic_model.load(tiny_path)
+    assert model.embed(["methotrexate instead"]).shape == (1, DIM)
+
+
+def test_a_wrong_checksum_is_refused(tiny_path):
+    with pytest.raises(semantic_model.ModelUnavailable, match="sha256"):
+        semantic_model.load(tiny_path, sha256="0" * 64)
+
+
+def test_a_missing_or_broken_file_is_unavailable_not_an_error(tmp_path):
+    config = {"SEARCH_SEMANTIC_MODEL": str(tmp_path / "absent.onnx")}
+    with pytest.raises(semantic_model.ModelUnavailable, match="not found"):
+        semantic_model.model_for(config)
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    with pytest.raises(semantic_model.ModelUnavailable, match="cannot be loaded"):
+        semantic_model.load(tmp_path / "broken.onnx")
+
+
+def test_switched_off_says_so():
+    with pytest.raises(semantic_model.ModelUnavailable, match="switched off"):
+        semantic_model.model_for({"SEARCH_SEMANTIC": False})
