@@ -1,20 +1,19 @@
 """Relevance floor on the judged sample (../shared/search-eval): regressions fail CI.
 
-The sample lives outside the repository. Without it these tests skip, saying so; under
-``CI=true`` a missing sample is a failure, so CI cannot pass by silently skipping.
-``SEARCH_EVAL_DIR`` points at another copy.
+The sample lives outside the repository (tests/shared_data.py): without it these tests
+skip, naming the path; under ``CI=true`` a missing sample is a failure.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
 
+from tests import shared_data
+
 ROOT = Path(__file__).resolve().parents[2]
-EVAL_DIR = Path(os.environ.get("SEARCH_EVAL_DIR") or ROOT / ".." / "shared" / "search-eval")
 
 
 def _bench():
@@ -28,12 +27,8 @@ def _bench():
 
 @pytest.fixture(scope="module")
 def result():
-    if not (EVAL_DIR / "corpus.jsonl").exists():
-        reason = f"judged sample not available at {EVAL_DIR} (set SEARCH_EVAL_DIR)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason + "; CI=true requires it")
-        pytest.skip(reason)
-    return _bench().evaluate(EVAL_DIR, systems=("forum",))
+    eval_dir = shared_data.require(shared_data.search_eval_dir())
+    return _bench().evaluate(eval_dir, systems=("forum",))
 
 
 def test_quality_floor_on_the_judged_sample(result):
