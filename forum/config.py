@@ -12,10 +12,11 @@ REMEMBER_COOKIE_SAMESITE = "Lax"
 # still marked Secure on any HTTPS request (forum/security.py).
 SESSION_COOKIE_SECURE = False
 REMEMBER_COOKIE_SECURE = False
-# Rate limits (forum/security.py). Use redis://127.0.0.1:6379 so all workers share counts.
+# Rate limits (forum/ratelimits.py). Unset, counts live in <instance>/ratelimits.db, shared
+# by every worker of this machine; redis://host:6379 shares them between machines.
 RATELIMIT_ENABLED = True
-RATELIMIT_STORAGE_URI = "memory://"
-RATE_LIMITS: dict = {}  # e.g. {"login": "5 per minute"}; categories in forum/security.py
+RATELIMIT_STORAGE_URI = None
+RATE_LIMITS: dict = {}  # e.g. {"login": "5 per minute"}; categories in forum/ratelimits.py
 
 TITLE_MAX = 200
 BODY_MAX = 20_000

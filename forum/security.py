@@ -11,9 +11,7 @@ Call ``init_app`` after every blueprint is registered: it wraps their views in r
   sets X-Forwarded-Proto, which gunicorn trusts from ``forwarded_allow_ips``) marks every
   cookie it sets Secure.
 * ``safe_next(url)``: only same-site relative paths survive as a redirect target.
-* Rate limits (Flask-Limiter) on sign-in, registration, posting, reporting and search,
-  counted in ``RATELIMIT_STORAGE_URI`` (``memory://`` by default; ``redis://host:6379`` so
-  every worker process shares one count). ``RATELIMIT_ENABLED = False`` switches them off.
+* Rate limits on sign-in, registration, posting, reporting and search: forum/ratelimits.py.
 * Request bodies over ``MAX_CONTENT_LENGTH`` get a friendly 413; form or JSON bodies that
   are not valid UTF-8 get a 400 before anything reads them.
 * The dev server's access log drops the query string of search URLs (gunicorn's access log
@@ -28,26 +26,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 from flask import Flask, Response, has_request_context, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from werkzeug.exceptions import BadRequest, NotFound
+
+from . import ratelimits
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
 PRIVATE_PREFIXES = ("/account", "/moderation", "/notifications", "/me", "/drafts")
-
-# Which requests count against which limit. Categories are matched on the URL rule so a
-# renamed view keeps its limit; RATE_LIMITS in config overrides the numbers.
-DEFAULT_RATE_LIMITS = {
-    "login": "10 per minute;60 per hour",
-    "register": "5 per hour",
-    "posting": "10 per minute;60 per hour",
-    "reporting": "10 per minute;30 per hour",
-    "search": "60 per minute",
-}
 
 
 def safe_next(target: str | None, default: str | None = None) -> str | None:
@@ -71,13 +59,7 @@ def safe_next(target: str | None, default: str | None = None) -> str | None:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", "memory://")
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
-    # One limiter per app (tests build many apps; each keeps its own counts and switch).
-    limiter = Limiter(key_func=get_remote_address)
-    limiter.init_app(app)
-    app.extensions["forum_limiter"] = limiter
-    _apply_rate_limits(app, limiter)
+    ratelimits.init_app(app)
     app.before_request_funcs.setdefault(None, []).insert(0, _refuse_invalid_utf8)
     app.before_request(_refuse_huge_ids)
     # First in the list = runs last, after Flask-Login has set the remember-me cookie.
@@ -86,39 +68,6 @@ def init_app(app: Flask) -> None:
     _error_pages(app)
     _quiet_search_logs()
     app.jinja_env.globals["safe_next"] = safe_next
-
-
-def rate_limit_category(rule) -> str | None:
-    path = rule.rule
-    methods = rule.methods or set()
-    if path.endswith(("/search", "/search.atom")):
-        return "search"
-    if "POST" not in methods:
-        return None
-    if path in ("/login", "/api/v1/login"):
-        return "login"
-    if path in ("/register", "/join"):
-        return "register"
-    if "report" in path:
-        return "reporting"
-    if path in ("/ask", "/api/v1/threads") or "repl" in path or path.endswith("/edit"):
-        return "posting"
-    return None
-
-
-def _apply_rate_limits(app: Flask, limiter: Limiter) -> None:
-    limits = {**DEFAULT_RATE_LIMITS, **app.config.get("RATE_LIMITS", {})}
-    app.extensions["forum_rate_limited"] = wrapped = {}
-    for rule in app.url_map.iter_rules():
-        category = rate_limit_category(rule)
-        if category is None or rule.endpoint in wrapped:
-            continue
-        methods = ["GET", "HEAD"] if category == "search" else ["POST"]
-        view = app.view_functions[rule.endpoint]
-        app.view_functions[rule.endpoint] = limiter.shared_limit(
-            limits[category], scope=category, methods=methods
-        )(view)
-        wrapped[rule.endpoint] = category
 
 
 class _SessionInterface(SecureCookieSessionInterface):

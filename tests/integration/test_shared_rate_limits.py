@@ -101,3 +101,38 @@ def test_behind_one_proxy_each_client_has_its_own_count(tmp_path, database_url, 
         finally:
             db.session.remove()
             db.engine.dispose()
+
+
+def _concurrently(n: int, attempt) -> list[int]:
+    """``attempt(i)`` for i in range(n) from 8 threads: the requests spread over workers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(attempt, range(n)))
+
+
+def test_default_store_holds_each_limit_exactly_across_four_workers(tmp_path, database_url):
+    """No RATELIMIT_STORAGE_URI: the counts live in the instance folder's SQLite file, so
+    four gunicorn workers allow 10 sign-in failures and 5 registrations, not four times."""
+    limits = {"login": "10 per minute", "login_account": "100 per minute", "register": "5 per hour"}
+    env = {"FORUM_RATE_LIMITS": json.dumps(limits)}
+    server = ForumServer(tmp_path / "one", _shared_db(tmp_path, database_url), workers=4, **env)
+    server.start()
+    try:
+        wrong = {"display_name": "nobody_here", "password": "not the password"}
+        logins = _concurrently(40, lambda i: server.client().post("/login", wrong)[0])
+        assert sorted(logins) == [400] * 10 + [429] * 30, logins
+
+        def register(i: int) -> int:
+            form = {
+                "display_name": f"joiner_{i}",
+                "email": f"joiner{i}@example.org",
+                "password": "a long enough password 123",
+            }
+            return server.client().post("/register", form)[0]
+
+        joined = _concurrently(20, register)
+        assert sorted(joined) == [200] * 5 + [429] * 15, joined  # 302 followed to /login
+        assert (tmp_path / "one" / "ratelimits.db").exists()
+    finally:
+        server.stop()
