@@ -43,10 +43,11 @@ def init_app(app: Flask) -> None:
     health.init_app(app)  # /healthz answers before every other request hook
     _error_handlers(app)
     _template_helpers(app)
-    from . import moderation, privacy, security
+    from . import moderation, pages, privacy, security
 
     moderation.init_app(app)
     privacy.init_app(app)
+    pages.init_app(app)
     security.init_app(app)  # after every blueprint: it wraps their views in rate limits
     from . import cache
 

@@ -1,0 +1,47 @@
+"""Issue 14 in a real browser: the header on a phone and a desktop, the favicon, and the
+journeys that make the forum feel like people (join-then-ask, avatars, answer cards)."""
+
+from __future__ import annotations
+
+import urllib.request
+
+from playwright.sync_api import expect
+
+from .conftest import DESKTOP, PHONE
+from .steps import register, unique
+
+
+def test_favicon_is_served(demo_forum):
+    with urllib.request.urlopen(demo_forum.url + "/favicon.ico", timeout=10) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"] == "image/vnd.microsoft.icon"
+        assert len(resp.read()) > 500
+
+
+def test_phone_header_is_a_menu_that_opens_with_the_keyboard(demo_forum, new_person):
+    page = new_person(viewport=PHONE, is_mobile=True)
+    page.goto(demo_forum.url + "/")
+    menu = page.get_by_role("group").filter(has_text="Menu").first
+    summary = page.locator("summary", has_text="Menu")
+    expect(summary).to_be_visible()
+    header_height = page.locator("header.site-header").bounding_box()["height"]
+    assert header_height < 150, f"the phone header is {header_height}px tall"
+    sign_in = page.get_by_role("link", name="Sign in")
+    expect(sign_in).to_be_hidden()
+    summary.focus()
+    page.keyboard.press("Enter")
+    expect(menu).to_have_attribute("open", "")
+    expect(sign_in).to_be_visible()
+    page.get_by_role("link", name="Conditions", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Conditions")
+
+
+def test_signed_in_desktop_nav_stays_on_one_line(demo_forum, new_person):
+    page = new_person(viewport=DESKTOP)
+    register(page, demo_forum.url, unique("long_display_name"))
+    nav = page.locator("nav.nav-bar")
+    first = nav.get_by_role("link", name="Conditions").bounding_box()
+    sign_out = nav.get_by_role("button", name="Sign out").bounding_box()
+    middle = lambda box: box["y"] + box["height"] / 2  # noqa: E731
+    assert abs(middle(first) - middle(sign_out)) < 6, (first, sign_out)
+    expect(page.locator("summary", has_text="Menu")).to_be_hidden()
