@@ -25,6 +25,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import settings
 
     settings.load(app, test_config)
+    from . import instance_files
+
+    instance_files.log_problems(app)  # root-owned files left by a maintenance command
 
     from . import web
 

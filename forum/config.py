@@ -24,5 +24,7 @@ PER_PAGE = 20
 API_MAX_PER_PAGE = 100
 
 LOAD_DEMO_ON_FIRST_START = True
+SCHEMA_AUTO_UPGRADE = True  # every process upgrades to the newest migration when it starts
+PROXY_COUNT = 0  # reverse proxies in front trusted for X-Forwarded-* (nginx: 1)
 SEARCH_INDEX_DIR = None  # filled in by create_app: <instance>/search-index
 SEARCH_SYNC = True  # apply recorded search changes after each commit

@@ -2,12 +2,15 @@
 
 Answers 200 while the database answers (even when the search index lags or is being
 rebuilt: pages still work and search results are loaded from the database), 503 when the
-database does not. The body, for a load balancer and a person alike::
+database does not, or when files in the instance folder are not writable by this process
+(left by a maintenance command run as root: see forum/instance_files.py). The body, for a
+load balancer and a person alike::
 
     {"status": "ok" | "degraded" | "error",
      "database": "ok" | "error",
      "index": {"state": "ok" | "behind" | "unavailable" | "unknown",
-               "applied_change_id", "latest_change_id", "lag_changes", "lag_seconds"}}
+               "applied_change_id", "latest_change_id", "lag_changes", "lag_seconds"},
+     "instance": {"state": "ok" | "unwritable", "paths": [...]}}
 
 "degraded" means the index is unavailable or more than ``HEALTH_MAX_INDEX_LAG_SECONDS``
 behind. The check runs before every other request hook (page cache, rate limits, sessions),
@@ -21,6 +24,7 @@ import logging
 from flask import Flask, current_app, jsonify, request
 from sqlalchemy import func, select, text
 
+from . import instance_files
 from .extensions import db
 from .models import SearchChange, utcnow
 
@@ -43,15 +47,21 @@ def healthz():
     database_ok = _database_ok()
     index = index_state() if database_ok else {"state": "unknown"}
     limit = float(current_app.config.get("HEALTH_MAX_INDEX_LAG_SECONDS", 30))
-    if not database_ok:
+    unwritable = instance_files.problems(current_app)
+    if not database_ok or unwritable:
         status = "error"
     elif index["state"] == "unavailable" or (index.get("lag_seconds") or 0) > limit:
         status = "degraded"
     else:
         status = "ok"
-    body = {"status": status, "database": "ok" if database_ok else "error", "index": index}
+    body = {
+        "status": status,
+        "database": "ok" if database_ok else "error",
+        "index": index,
+        "instance": {"state": "unwritable" if unwritable else "ok", "paths": unwritable},
+    }
     resp = jsonify(body)
-    resp.status_code = 200 if database_ok else 503
+    resp.status_code = 503 if status == "error" else 200
     resp.headers["Cache-Control"] = "no-store"
     return resp
 

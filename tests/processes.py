@@ -74,8 +74,7 @@ class ForumServer:
             database_url,
             FORUM_BIND=f"127.0.0.1:{self.port}",
             FORUM_WORKERS=str(workers),
-            FORUM_ACCESS_LOG="off",
-            **env,
+            **{"FORUM_ACCESS_LOG": "off", **env},
         )
         self.log_path = instance.parent / f"{instance.name}-server.log"
         self.proc: subprocess.Popen | None = None

@@ -19,6 +19,7 @@ from .service import FACET_KEYS, FACET_KINDS, Results, search
 bp = Blueprint("search", __name__)
 
 VOCABULARY_KINDS = ("condition", "side_effect", "medication")
+RETRY_AFTER = "60"  # seconds, while the index is being rebuilt
 # Facet headings, and how a filter reads in "Only questions about ...".
 HEADINGS = {
     "condition": "Condition",
@@ -97,8 +98,10 @@ def _run(per_page: int) -> Results:
 
 @bp.get("/search")
 def results():
+    """The results page; 503 with Retry-After (like the API) while this server's index is
+    being rebuilt, so a load balancer retries the search on another server."""
     res = _run(20)
-    return render_template(
+    page = render_template(
         "search/results.html",
         res=res,
         link=_link,
@@ -106,6 +109,9 @@ def results():
         filter_phrase=filter_phrase,
         facet_groups=[(kind, FACET_KEYS[kind], HEADINGS[kind]) for kind in FACET_KINDS],
     )
+    if res.unavailable:
+        return page, 503, {"Retry-After": RETRY_AFTER}
+    return page
 
 
 def _link(res: Results, **changes) -> str:
@@ -122,7 +128,7 @@ def api():
     if res.unavailable:
         resp = jsonify(error="unavailable", message=res.message, status=503)
         resp.status_code = 503
-        resp.headers["Retry-After"] = "60"
+        resp.headers["Retry-After"] = RETRY_AFTER
         return resp
     return jsonify(
         total=res.total,
