@@ -7,6 +7,7 @@ home without knowing about email.
 from __future__ import annotations
 
 import click
+from flask import current_app
 
 from ..cli import forum_cli
 from . import digest, mailer
@@ -18,12 +19,7 @@ def send_mail() -> None:
     if not mailer.enabled():
         click.echo("Email is off: set FORUM_MAIL_SERVER to send mail.")
         return
-    total_sent = total_failed = 0
-    for _ in range(100):  # batches of 200; a failed row waits for its retry time
-        sent, failed = mailer.flush()
-        total_sent, total_failed = total_sent + sent, total_failed + failed
-        if sent + failed == 0:
-            break
+    total_sent, total_failed = mailer.send_due()
     waiting = mailer.next_due_in()
     click.echo(
         f"Sent {total_sent} emails, {total_failed} failed (will retry)"
@@ -34,11 +30,17 @@ def send_mail() -> None:
 @forum_cli.command("send-digests")
 @click.option("--force", is_flag=True, help="Also members who had a digest in the last 20 h.")
 def send_digests(force: bool) -> None:
-    """Queue today's digest emails, then send them."""
+    """Queue today's digest emails, then send them before exiting.
+
+    Safe to run on every server at once: each member's digest is queued by one run only.
+    The mail goes out from this process, not from a background thread that would die
+    with it, so the count printed is what was sent.
+    """
     if not mailer.enabled():
         click.echo("Email is off: set FORUM_MAIL_SERVER to send mail.")
         return
+    current_app.config["MAIL_BACKGROUND"] = False
     with mailer.url_context():
         queued = digest.send_digests(force=force)
-    sent, failed = mailer.flush()
+    sent, failed = mailer.send_due()
     click.echo(f"Queued {queued} digests; sent {sent} emails, {failed} failed (will retry).")

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from .. import vocabulary
 from ..extensions import db
@@ -71,29 +72,74 @@ def digest_for(user: User, since: datetime) -> str | None:
 
 
 def send_digests(now: datetime | None = None, *, force: bool = False) -> int:
-    """Queue a digest for every member who chose one; returns how many were queued.
+    """Queue a digest for every member who chose one; returns how many this call queued.
 
     Each member's window starts where their last digest ended (a day back the first
     time), so running it late or twice never repeats or skips anything. A member who
     had a digest in the last MIN_GAP is skipped unless ``force``, so a cron job run
     too often still sends one a day.
+
+    Exactly once when several run at once (cron on every server): each member's digest
+    is claimed first by a conditional update of ``last_digest_at`` (only the run that
+    saw its current value wins), then composed and queued in a second transaction; if
+    that fails the claim is released so the next run sends it.
     """
     if not mailer.enabled():
         return 0
     now = now or utcnow()
-    prefs = db.session.scalars(select(EmailPreference).where(EmailPreference.mode == "digest"))
+    members = db.session.execute(
+        select(EmailPreference.user_id, EmailPreference.last_digest_at).where(
+            EmailPreference.mode == "digest"
+        )
+    ).all()
+    db.session.rollback()  # end the read: SQLite WAL cannot upgrade an old snapshot
     queued = 0
-    for pref in prefs.all():
-        user = db.session.get(User, pref.user_id)
-        if user is None or not user.email:
+    for user_id, seen in members:
+        if not force and seen and now - seen < MIN_GAP:
             continue
-        if not force and pref.last_digest_at and now - pref.last_digest_at < MIN_GAP:
+        if not _claim(user_id, seen, now):
             continue
-        since = pref.last_digest_at or now - timedelta(days=1)
-        text = digest_for(user, since)
-        pref.last_digest_at = now
-        if text is not None:
-            mailer.enqueue(user, "Your daily digest from Aza Community", text)
-            queued += 1
-    commit()
+        try:
+            queued += _queue(user_id, seen or now - timedelta(days=1))
+        except Exception:
+            db.session.rollback()
+            _move(user_id, now, seen)  # release the claim
+            raise
     return queued
+
+
+def _matches(seen: datetime | None):
+    column = EmailPreference.last_digest_at
+    return column.is_(None) if seen is None else column == seen
+
+
+def _move(user_id: int, seen: datetime | None, to: datetime | None) -> bool:
+    """Set ``last_digest_at`` to ``to`` if it still is ``seen``; its own transaction."""
+    try:
+        result = db.session.execute(
+            update(EmailPreference)
+            .where(EmailPreference.user_id == user_id, EmailPreference.mode == "digest")
+            .where(_matches(seen))
+            .values(last_digest_at=to)
+        )
+        db.session.commit()
+    except OperationalError:  # busy database: another run has it, or the next will
+        db.session.rollback()
+        return False
+    return result.rowcount == 1
+
+
+def _claim(user_id: int, seen: datetime | None, now: datetime) -> bool:
+    return _move(user_id, seen, now)
+
+
+def _queue(user_id: int, since: datetime) -> int:
+    user = db.session.get(User, user_id)
+    if user is None or not user.email:
+        return 0
+    text = digest_for(user, since)
+    if text is None:
+        return 0
+    mailer.enqueue(user, "Your daily digest from Aza Community", text)
+    commit()
+    return 1

@@ -232,6 +232,17 @@ def flush(limit: int = 200) -> tuple[int, int]:
     return sent, failed
 
 
+def send_due() -> tuple[int, int]:
+    """Flush until nothing is due now: (sent, failed). A failed row waits for its retry."""
+    total_sent = total_failed = 0
+    for _ in range(100):  # batches of 200
+        sent, failed = flush()
+        total_sent, total_failed = total_sent + sent, total_failed + failed
+        if sent + failed == 0:
+            break
+    return total_sent, total_failed
+
+
 def _close(smtp: smtplib.SMTP | None) -> None:
     if smtp is not None:
         try:
