@@ -66,7 +66,7 @@ def post_worker_init(worker):
     """Follow the search change record from the start, not from the first request (one
     worker per server follows; the others stand by)."""
     try:
-        from forum.search.replica import ensure_follower
+        from forum.search.follower import ensure_follower
 
         ensure_follower(worker.wsgi)
     except Exception:

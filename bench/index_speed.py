@@ -43,9 +43,11 @@ def _report(what: str, count: int, wall: float, cpu: float) -> None:
     )
 
 
-def _check(sync) -> None:
+def _check() -> None:
+    from forum.search.rebuild import check_index
+
     started = time.perf_counter()
-    problems = sync.check_index()
+    problems = check_index()
     print(f"check-index: {len(problems)} difference(s) in {time.perf_counter() - started:.1f} s")
     for line in problems[:10]:
         print("  " + line)
@@ -56,23 +58,21 @@ def _check(sync) -> None:
 def reindex(args) -> None:
     os.environ["FORUM_INSTANCE_PATH"] = str(Path(args.instance).resolve())
     from forum import create_app
-    from forum.search import sync
+    from forum.search import build, changes, rebuild
 
     app = create_app()
     with app.app_context():
-        count = sync._visible_count()
+        count = rebuild._visible_count()
         procs = args.procs
-        from forum.search import build
-
         procs = build.procs_for(count, procs)
         print(f"{count} visible threads, {procs} process(es)")
         cpu0, started = _cpu(), time.perf_counter()
-        name = sync.rebuild(procs=procs)
+        name = rebuild.rebuild(procs=procs)
         wall, cpu = time.perf_counter() - started, _cpu() - cpu0
         _report(f"reindex ({name})", count, wall, cpu)
-        print(f"segments: {len(sync.store().open_index()._segments())}")
+        print(f"segments: {len(changes.store().open_index()._segments())}")
         if args.check:
-            _check(sync)
+            _check()
 
 
 def import_corpus(args) -> None:
@@ -83,7 +83,6 @@ def import_corpus(args) -> None:
     instance.mkdir(parents=True)
     os.environ["FORUM_INSTANCE_PATH"] = str(instance)
     from forum import create_app
-    from forum.search import sync
 
     app = create_app({"LOAD_DEMO_ON_FIRST_START": False})
     lines = []
@@ -105,7 +104,7 @@ def import_corpus(args) -> None:
         )
         _report("import (index included)", report.imported, wall, cpu)
         if args.check:
-            _check(sync)
+            _check()
 
 
 def main() -> None:

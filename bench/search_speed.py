@@ -226,7 +226,7 @@ def forum_bench(
 ) -> dict:
     from forum import create_app
     from forum.extensions import db
-    from forum.search import sync
+    from forum.search import changes, rebuild
     from forum.threads import service
     from forum.transfer import import_lines
 
@@ -246,18 +246,18 @@ def forum_bench(
     with app.app_context():
         if instance is not None:  # an existing forum (e.g. bench/bulk_load.py + reindex)
             out["import"] = None
-            sync.wait_for_rebuild(app, 3600)
-            sync.apply_pending(timeout=60)
+            rebuild.wait_for_rebuild(app, 3600)
+            changes.apply_pending(timeout=60)
         elif reuse and (workdir / "import.json").exists():
             out["import"] = tuple(json.loads((workdir / "import.json").read_text()))
             out["import_reused"] = True
-            sync.wait_for_rebuild(app, 3600)
-            sync.apply_pending(timeout=60)
+            rebuild.wait_for_rebuild(app, 3600)
+            changes.apply_pending(timeout=60)
         else:
             lines = corpus.read_text(encoding="utf-8").splitlines()
             start = time.perf_counter()
             report = import_lines(lines)
-            sync.apply_pending(timeout=60)
+            changes.apply_pending(timeout=60)
             took = time.perf_counter() - start
             out["import"] = (len(lines), took)
             (workdir / "import.json").write_text(json.dumps(out["import"]))
@@ -304,7 +304,7 @@ def forum_bench(
 
         t0 = time.perf_counter()
         if not no_reindex:
-            sync.rebuild(procs=procs)
+            rebuild.rebuild(procs=procs)
         out["reindex"] = time.perf_counter() - t0
         print(f"full reindex (procs={procs}): {out['reindex']:.1f} s", flush=True)
         db.session.remove()

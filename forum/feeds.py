@@ -17,6 +17,7 @@ from .extensions import db
 from .markdown import plain_text
 from .models import Post, Thread
 from .notifications import links
+from .search import thread_ids as search_thread_ids
 from .threads.queries import list_threads, visible_threads
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -150,15 +151,9 @@ def _search_threads(query: str) -> list[Thread]:
 
 
 def _engine_ids(query: str) -> list[int] | None:
+    """The search engine's ids for ``query``, best first; None when it fails."""
     try:
-        from .search import query as search_query  # the search package, once it exists
-    except ImportError:
-        return None
-    finder = getattr(search_query, "thread_ids", None)
-    if finder is None:
-        return None
-    try:
-        return list(finder(query, limit=SEARCH_LIMIT))
+        return list(search_thread_ids(query, limit=SEARCH_LIMIT))
     except Exception:  # a broken index must not break the feed: fall back to LIKE
         return None
 

@@ -69,7 +69,7 @@ def healthz():
 def _follow() -> None:
     """Load balancers poll this: make sure this server follows the change record."""
     try:
-        from .search.replica import ensure_follower
+        from .search.follower import ensure_follower
     except ImportError:  # pragma: no cover - search not installed
         return
     ensure_follower(current_app._get_current_object())

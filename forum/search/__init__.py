@@ -7,8 +7,12 @@ Public functions for other packages:
 - ``purge_and_optimise()`` - for account erasure: apply pending changes (so erased
   posts leave the index), then rewrite the index into one segment and delete old
   generations so no erased word lingers on disk.
+- ``thread_ids(q, limit=)`` - ids of visible threads matching ``q``, best first.
 - ``search(q, condition=, side_effect=, medication=, sort=, page=, per_page=)`` in
   ``forum.search.service``; ``document_extras`` signal in ``forum.search.documents``.
+
+How the package fits together (text analysis -> documents -> change applier / rebuild ->
+query understanding -> evaluator -> service -> views) is in docs/search.md.
 """
 
 from __future__ import annotations
@@ -23,23 +27,28 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("SEARCH_READ_APPLY_TIMEOUT", 0.5)
     app.config.setdefault("SEARCH_GAP_TIMEOUT", 10.0)
     app.config.setdefault("SEARCH_SYNC_BUILD_MAX", 300)
-    from . import cli, sync
+    from . import cli, follower, runtime
     from .views import bp
 
     app.register_blueprint(bp)
     cli.init_app(app)
-    sync.connect_signals()
-    sync.install_startup(app)
-    from . import replica
-
-    replica.init_app(app)  # several app servers: follow, record position, prune
+    runtime.connect_signals()
+    runtime.install_startup(app)
+    follower.init_app(app)  # several app servers: follow, record position, prune
 
 
 def apply_now() -> int:
     """Apply all pending search changes in this process (waits for the write lock)."""
-    from .sync import apply_pending
+    from .changes import apply_pending
 
     return apply_pending(timeout=30)
+
+
+def thread_ids(q: str, limit: int = 100) -> list[int]:
+    """Ids of visible threads matching ``q``, best first (used by the feeds)."""
+    from .service import thread_ids as found
+
+    return found(q, limit)
 
 
 def purge_and_optimise(background: bool = False) -> None:
@@ -54,7 +63,8 @@ def purge_and_optimise(background: bool = False) -> None:
 
     from flask import current_app
 
-    from .sync import apply_pending, optimise
+    from .changes import apply_pending
+    from .rebuild import optimise
 
     apply_pending(timeout=30)
     if not background:

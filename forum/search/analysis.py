@@ -13,9 +13,9 @@ plus a dictionary lookup per token.
 unstemmed words (the spelling field's words), the stems (the ``content``/``title``
 terms, in order) and the position of the first one (whoosh keeps the raw position of the
 first word after leading stopwords, then numbers the rest consecutively).
-``annotate_stems`` is ``query.annotate`` over stems already computed.
+``annotate_stems`` is ``concepts.annotate`` over stems already computed.
 
-tests/unit/test_analysis.py checks both against ``ANALYZER``/``query.annotate``, token
+tests/unit/test_analysis.py checks both against ``ANALYZER``/``concepts.annotate``, token
 for token and posting for posting, on varied text.
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from whoosh.analysis import RegexTokenizer, StemFilter, Token
 
-from . import query
+from .concepts import concepts
 from .schema import ANALYZER, Analysed
 
 _TOKENIZER = ANALYZER.items[0]
@@ -97,7 +97,7 @@ def analyse(text: str) -> Analysed:
 
 
 def annotate_stems(seq: Sequence[str]) -> tuple[str, str]:
-    """``query.annotate`` for a text whose stems are ``seq`` (stopwords already out).
+    """``concepts.annotate`` for a text whose stems are ``seq`` (stopwords already out).
 
     The same greedy longest match over the same table, with the phrase lengths that
     can start at a stem looked up first, so most words cost one set lookup.
@@ -131,8 +131,8 @@ _index_cache: dict[int, tuple[dict, dict[str, tuple[int, ...]]]] = {}
 
 
 def _concept_index():
-    """query.concepts()'s table, plus: first stem -> phrase lengths, longest first."""
-    table, _longest = query.concepts()
+    """concepts.concepts()'s table, plus: first stem -> phrase lengths, longest first."""
+    table, _longest = concepts()
     cached = _index_cache.get(id(table))
     if cached is None:
         lengths: dict[str, set[int]] = {}

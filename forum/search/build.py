@@ -1,4 +1,4 @@
-"""Filling a fresh index generation from the database (``sync.rebuild``), fast.
+"""Filling a fresh index generation from the database (``rebuild.rebuild``), fast.
 
 Where a rebuild's time goes, per thread: reading its rows, building the document (the
 text analysed once, see ``analysis``), and whoosh turning documents into postings and
@@ -20,11 +20,6 @@ Measured on the shared 2-core machine (bench/index_speed.py, load 4-5 from other
 in one process); 30,000 threads of bench/out/forum-100000 in 167 s / 149 s CPU, 534 MB
 peak per worker. About 5 ms of CPU per thread, so 100,000 threads need ~500 s of CPU:
 ~4-5 min on two idle cores (an extrapolation).
-
-Spelling words: whoosh writes one posting per distinct word *per document* into the
-``spell_content`` field, though only the word list is read (``terms_within``). A writer
-here gives each word once (the first document that uses it), which halves the postings
-of a rebuild; the field's words are the same.
 """
 
 from __future__ import annotations
@@ -33,32 +28,19 @@ import os
 import queue
 import signal
 import traceback
-from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import select
-from sqlalchemy.orm import Session, load_only, selectinload
+from sqlalchemy.orm import Session
 from whoosh import index as whoosh_index
-from whoosh.codec import whoosh3
-from whoosh.writing import SegmentWriter
 
 from ..extensions import db
-from ..models import Post, Thread
-from .documents import thread_documents
+from .documents import load_threads, thread_documents
+from .fastwriter import _SegmentBuilder
 
 CHUNK = 250  # threads per batch handed to a worker
-MAX_POSTINGS = 12_000_000  # per segment (about 500 MB in a CompactPool)
 PARALLEL_MIN = 2000  # default for SEARCH_REBUILD_PARALLEL_MIN
-POST_COLUMNS = (
-    Post.id,
-    Post.thread_id,
-    Post.is_question,
-    Post.body_html,
-    Post.is_hidden,
-    Post.is_deleted,
-)
 
 
 def default_procs() -> int:
@@ -72,214 +54,6 @@ def procs_for(count: int, procs: int | None) -> int:
         return max(1, int(procs))
     minimum = int(current_app.config.get("SEARCH_REBUILD_PARALLEL_MIN", PARALLEL_MIN))
     return default_procs() if count >= minimum else 1
-
-
-def load_threads(session: Session, ids: Iterable[int]) -> dict[int, Thread]:
-    """Threads with their tags and posts, posts with only the columns a document needs
-    (other attributes still load on access)."""
-    ids = list(ids)
-    if not ids:
-        return {}
-    rows = session.scalars(
-        select(Thread)
-        .where(Thread.id.in_(ids))
-        .options(
-            selectinload(Thread.posts).options(load_only(*POST_COLUMNS)),
-            selectinload(Thread.tags),
-        )
-    )
-    return {t.id: t for t in rows}
-
-
-class CompactPool:
-    """Stands in for whoosh's ``PostingPool`` in a build writer: postings kept in memory
-    per term, in compact arrays, instead of one tuple each in a list that is sorted at
-    the end and, past ``limitmb``, pickled to disk and merged back (which is most of a
-    large rebuild's posting work). Documents arrive in number order, so each term's
-    postings are already sorted; only the terms are sorted when the segment is written.
-    Yields exactly what ``PostingPool`` yields (tests/integration/test_index_speed.py)."""
-
-    def __init__(self) -> None:
-        # (fieldname, term bytes) -> [docnums, weights, value bytes, value ends] (the
-        # last two None for postings without a value, as whoosh's spelling words are)
-        self.terms: dict[tuple[str, bytes], list] = {}
-        self.fieldnames: set[str] = set()
-        self.postings = 0
-
-    def add(self, item) -> None:
-        fieldname, btext, docnum, weight, value = item
-        key = (fieldname, btext)
-        entry = self.terms.get(key)
-        if entry is None:
-            has_value = value is not None
-            entry = self.terms[key] = [
-                array("i"),
-                array("d"),
-                bytearray() if has_value else None,
-                array("I") if has_value else None,
-            ]
-            self.fieldnames.add(fieldname)
-        entry[0].append(docnum)
-        entry[1].append(weight)
-        if entry[2] is not None:
-            entry[2] += value
-            entry[3].append(len(entry[2]))
-        elif value is not None:  # pragma: no cover - a field's postings all have values or none
-            raise ValueError(f"mixed posting values for {key!r}")
-        self.postings += 1
-
-    def iter_postings(self):
-        terms = self.terms
-        for key in sorted(terms):
-            fieldname, btext = key
-            docs, weights, buf, ends = terms[key]
-            if buf is None:
-                for i in range(len(docs)):
-                    yield fieldname, btext, docs[i], weights[i], None
-            else:
-                data = bytes(buf)
-                start = 0
-                for i in range(len(docs)):
-                    end = ends[i]
-                    yield fieldname, btext, docs[i], weights[i], data[start:end]
-                    start = end
-
-    def cleanup(self) -> None:
-        self.terms = {}
-
-
-class _BuildWriter(SegmentWriter):
-    """A segment writer whose final posting pass reads each document's field lengths
-    from memory: whoosh reads them back from the just-written length column, one file
-    seek and read per posting. The values are the same (``_Lengths``)."""
-
-    def _flush_segment(self):
-        self.perdocwriter.close()
-        pdr = self.per_document_reader()
-        try:
-            if isinstance(self.pool, CompactPool):
-                _write_postings(self.fieldwriter, self.schema, _Lengths(pdr), self.pool)
-            else:
-                postings = self.pool.iter_postings()
-                self.fieldwriter.add_postings(self.schema, _Lengths(pdr), postings)
-            self.fieldwriter.close()
-        finally:
-            pdr.close()
-
-
-def _write_postings(fw, schema, lengths: _Lengths, pool: CompactPool) -> None:
-    """whoosh's ``FieldWriter.add_postings`` for a CompactPool: the same calls in the same
-    order, term by term from the pool's arrays instead of one tuple per posting."""
-    lastfn = None
-    column = None
-    terms = pool.terms
-    for key in sorted(terms):
-        fieldname, btext = key
-        docs, weights, buf, ends = terms[key]
-        if fieldname != lastfn:
-            if lastfn is not None:
-                fw.finish_field()
-            fw.start_field(fieldname, schema[fieldname])
-            lastfn = fieldname
-            column = lengths.column(fieldname)
-        fw.start_term(btext)
-        add = fw._postwriter.add_posting
-        if buf is None:
-            for i, docnum in enumerate(docs):
-                add(docnum, weights[i], b"", column[docnum] if column is not None else 0)
-        else:
-            data = bytes(buf)
-            start = 0
-            for i, docnum in enumerate(docs):
-                end = ends[i]
-                add(
-                    docnum,
-                    weights[i],
-                    data[start:end],
-                    column[docnum] if column is not None else 0,
-                )
-                start = end
-        fw.finish_term()
-    if lastfn is not None:
-        fw.finish_field()
-
-
-class _Lengths:
-    """``doc_field_length`` of a per-document reader, each length column read once."""
-
-    def __init__(self, pdr):
-        self.pdr = pdr
-        self.columns: dict[str, list | None] = {}
-
-    def doc_field_length(self, docnum, fieldname, default=0):
-        column = self.column(fieldname)
-        if column is None:
-            return default
-        return column[docnum]
-
-    def column(self, fieldname) -> list | None:
-        try:
-            return self.columns[fieldname]
-        except KeyError:
-            column = self.columns[fieldname] = self._load(fieldname)
-            return column
-
-    def _load(self, fieldname):
-        reader = self.pdr._cached_reader(whoosh3._lenfield(fieldname), whoosh3.LENGTHS_COLUMN)
-        if reader is None:
-            return None
-        # As W3PerDocReader.doc_field_length: a zero byte gives None.
-        return [whoosh3.byte_to_length(b) if b else None for b in reader]
-
-
-class _SegmentBuilder:
-    """Adds documents to segments of an index without committing them (the caller
-    commits the list). Starts a new segment past ``MAX_POSTINGS`` postings, so memory
-    stays bounded whatever the forum's size; gives the spelling field each word once."""
-
-    def __init__(self, ix):
-        self.ix = ix
-        self.segments: list = []
-        self.spelled: set[str] = set()
-        self.writer = None
-        self.count = 0
-
-    def _writer(self):
-        if self.writer is None:
-            self.writer = _BuildWriter(self.ix, _lk=False, compound=False)
-            self.writer.pool = CompactPool()
-            self.spelled = set()  # each segment has its own spelling words
-        return self.writer
-
-    def add(self, doc: dict[str, Any]) -> None:
-        writer = self._writer()
-        content = doc.get("content")
-        if content is not None and hasattr(content, "spell"):
-            new = set(content.words) - self.spelled
-            self.spelled |= new
-            content.spell = new
-        writer.add_document(**doc)
-        self.count += 1
-        if writer.pool.postings >= MAX_POSTINGS:
-            self.finish_segment()
-
-    def add_batch(self, session: Session, chunk: list[int]) -> None:
-        threads = load_threads(session, chunk)
-        visible = [threads[i] for i in chunk if i in threads and threads[i].is_visible]
-        for doc in thread_documents(visible):
-            self.add(doc)
-        session.expunge_all()
-
-    def finish_segment(self) -> None:
-        # Not _finish()/cancel(): they delete the temporary folder every writer of this
-        # index shares; the committing writer does that.
-        if self.writer is not None:
-            self.segments.append(self.writer._finalize_segment())
-            self.writer = None
-
-    def close(self) -> list:
-        self.finish_segment()
-        return self.segments
 
 
 def fill(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 from flask import Flask, current_app
 
 from ..cli import forum_cli
+from . import build, rebuild
+from .changes import store
 
 
 @forum_cli.command("reindex")
@@ -21,10 +25,6 @@ def reindex(procs: int | None) -> None:
     Searches keep using the old index meanwhile. Killed half-way, the old index stays
     in use and the next rebuild removes the unfinished directory.
     """
-    import time
-
-    from . import build, sync
-
     bar = None
 
     def progress(done: int, total: int) -> None:
@@ -35,22 +35,22 @@ def reindex(procs: int | None) -> None:
         bar.update(done - bar.pos)
 
     app = current_app._get_current_object()
-    if sync.rebuilding_here(app):
+    if rebuild.rebuilding_here(app):
         # Opening the forum found the index missing or outdated and began rebuilding
         # it from the database already: a second rebuild would only repeat that one.
         click.echo("The index was missing or outdated, so a rebuild began at start; waiting...")
         started = time.perf_counter()
-        sync.wait_for_rebuild(app, None)
-        if sync.index_ok():
+        rebuild.wait_for_rebuild(app, None)
+        if rebuild.index_ok():
             took = time.perf_counter() - started
-            click.echo(f"Search index rebuilt ({sync.store().current_name()}) in {took:.0f} s.")
+            click.echo(f"Search index rebuilt ({store().current_name()}) in {took:.0f} s.")
             return
-    count = sync._visible_count()
+    count = rebuild._visible_count()
     procs = build.procs_for(count, procs)
     plural = "process" if procs == 1 else "processes"
     click.echo(f"Rebuilding the search index ({count} threads, {procs} {plural})...")
     started = time.perf_counter()
-    name = sync.rebuild(progress=progress, procs=procs)
+    name = rebuild.rebuild(progress=progress, procs=procs)
     if bar is not None:
         bar.__exit__(None, None, None)
     click.echo(f"Search index rebuilt ({name}) in {time.perf_counter() - started:.0f} s.")
@@ -59,9 +59,7 @@ def reindex(procs: int | None) -> None:
 @forum_cli.command("check-index")
 def check_index() -> None:
     """Compare the search index with the database; exit 1 on any difference."""
-    from . import sync
-
-    problems = sync.check_index()
+    problems = rebuild.check_index()
     for line in problems[:200]:
         click.echo(line)
     if len(problems) > 200:
@@ -75,9 +73,7 @@ def check_index() -> None:
 @forum_cli.command("optimise-index")
 def optimise_index() -> None:
     """Merge the index into one segment so deleted text is gone from disk."""
-    from . import sync
-
-    sync.optimise()
+    rebuild.optimise()
     click.echo("Search index optimised.")
 
 

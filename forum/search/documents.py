@@ -18,10 +18,13 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+from collections.abc import Iterable
 from typing import Any
 
 import nh3
 from blinker import Namespace
+from sqlalchemy import select
+from sqlalchemy.orm import Session, load_only, selectinload
 
 from ..models import Post, Thread
 from .analysis import analyse, annotate_stems
@@ -31,6 +34,31 @@ _signals = Namespace()
 document_extras = _signals.signal("search-document-extras")  # sender app, thread=thread
 # sender app, threads=[...]; returns {thread_id: {key: values}}
 document_extras_many = _signals.signal("search-document-extras-many")
+POST_COLUMNS = (
+    Post.id,
+    Post.thread_id,
+    Post.is_question,
+    Post.body_html,
+    Post.is_hidden,
+    Post.is_deleted,
+)
+
+
+def load_threads(session: Session, ids: Iterable[int]) -> dict[int, Thread]:
+    """Threads with their tags and posts, posts with only the columns a document needs
+    (other attributes still load on access)."""
+    ids = list(ids)
+    if not ids:
+        return {}
+    rows = session.scalars(
+        select(Thread)
+        .where(Thread.id.in_(ids))
+        .options(
+            selectinload(Thread.posts).options(load_only(*POST_COLUMNS)),
+            selectinload(Thread.tags),
+        )
+    )
+    return {t.id: t for t in rows}
 
 
 def plain(post: Post) -> str:

@@ -86,7 +86,7 @@ class Analysed(str):
         self.stems = stems
         self.first = first
         # The words to give the spelling field: a writer that already gave it a word
-        # for an earlier document may leave it out (see sync._fill); the field's word
+        # for an earlier document may leave it out (see rebuild._fill); the field's word
         # list is the same either way.
         self.spell = words
         return self
@@ -157,7 +157,7 @@ def build_schema() -> fields.Schema:
         # list per word (and phrases to one positional match), which is what makes
         # expansion to synonyms affordable. Unstemmed words kept for spelling.
         content=fields.TEXT(analyzer=TEXT_ANALYZER, spelling=True),
-        # Vocabulary and lexicon phrases found in the content (query.annotate): the
+        # Vocabulary and lexicon phrases found in the content (concepts.annotate): the
         # phrase itself ("hair_come_out") and the concepts it implies.
         names=fields.TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),
         concepts=fields.TEXT(analyzer=SpaceSeparatedTokenizer(), phrase=False),

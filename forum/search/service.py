@@ -13,13 +13,12 @@ only, cleaning only the posts that can contain a highlighted word.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import SimpleNamespace
 
 from flask import current_app
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from whoosh import query as wq
@@ -27,11 +26,15 @@ from whoosh import query as wq
 from ..extensions import db
 from ..models import Post, Thread
 from ..threads.queries import Paging
-from . import engine, sync
-from .documents import plain
+from . import engine
+from .applier import apply_if_pending
+from .changes import store
+from .concepts import TAG_FIELD, stems
+from .highlight import Body, snippet, title
 from .index import IndexUnavailable, check_schema, read_meta
-from .query import FILLER, TAG_FIELD, Built, Parsed, build, parse, stems
-from .schema import ANALYZER, EXTRA_FIELDS
+from .query import FILLER, Built, Parsed, build, parse
+from .rebuild import index_ok, request_rebuild
+from .schema import EXTRA_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -125,26 +128,26 @@ def search(
     for attempt in (1, 2):
         try:
             try:
-                sync.apply_if_pending()
+                apply_if_pending()
             except IndexUnavailable:
                 raise
             except Exception:
                 log.exception("applying pending search changes failed")
-            searcher = sync.store().searcher()
+            searcher = store().searcher()
             check_schema(_meta(searcher))
             _run(searcher, parsed, res)
             return res
         except IndexUnavailable:
-            sync.request_rebuild(app)
+            request_rebuild(app)
             break
         except Exception:
             log.exception("search failed (attempt %s)", attempt)
-            sync.store().close()
+            store().close()
             if attempt == 2:
                 # Twice on a fresh searcher: a damaged segment (or a bug this query
                 # hits). Rebuild, but at most every ten minutes per process.
-                sync.request_rebuild(app, verify=False, interval=600)
-                if sync.index_ok():
+                request_rebuild(app, verify=False, interval=600)
+                if index_ok():
                     res.message = "Something went wrong with that search. Please try other words."
                     return res
     res.unavailable = True
@@ -286,7 +289,7 @@ def _load(ranked: list[tuple[int, float]], terms: set[str]) -> list[Hit]:
             )
             .order_by(Post.thread_id, Post.id)
         ):
-            posts.setdefault(thread_id, []).append(_Body(body_html or ""))
+            posts.setdefault(thread_id, []).append(Body(body_html or ""))
     items = []
     for thread_id, score in ranked:
         thread = by_id.get(thread_id)
@@ -294,143 +297,6 @@ def _load(ranked: list[tuple[int, float]], terms: set[str]) -> list[Hit]:
             text = snippet(thread, terms, posts.get(thread_id, []))
             items.append(Hit(thread, round(score, 4), text, title(thread, terms)))
     return items
-
-
-_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
-SNIPPET_CHARS = 240
-
-
-_STEMS: dict[str, str | None] = {}  # word as written -> its index stem (None: stopword)
-_STEMS_MAX = 100_000
-
-
-def _stem_all(words: set[str]) -> None:
-    """Put the stems of ``words`` into ``_STEMS``: the analyzer runs once over all the
-    new ones (its filters work token by token, so a word's stem is the same alone or
-    in a row, and ``removestops=False`` keeps one token per word)."""
-    missing = [w for w in words if w not in _STEMS]
-    if not missing:
-        return
-    if len(_STEMS) + len(missing) > _STEMS_MAX:
-        _STEMS.clear()
-    found: list[tuple[str, bool]] = [
-        (t.text, t.stopped) for t in ANALYZER(" ".join(missing), removestops=False)
-    ]
-    if len(found) == len(missing):
-        for word, (text, stopped) in zip(missing, found, strict=True):
-            _STEMS[word] = None if stopped else text
-    else:  # pragma: no cover - a word the tokenizer splits: analyse one at a time
-        for word in missing:
-            got = stems(word)
-            _STEMS[word] = got[0] if got else None
-
-
-def _stem(word: str) -> str | None:
-    if word not in _STEMS:
-        _stem_all({word})
-    return _STEMS.get(word)
-
-
-def _first_chars(terms: set[str]) -> frozenset[str]:
-    """Characters a word can start with for its stem to be one of ``terms``: the
-    analyzer lower-cases a word and keeps its first letter, except that it folds
-    "ae"/"oe" to "e" (so "a" and "o" too when a term starts with "e") and accents (a
-    word not starting with an ASCII character is always stemmed)."""
-    chars: set[str] = set()
-    for t in terms:
-        if t:
-            chars.update((t[0], t[0].upper()))
-    if "e" in chars:
-        chars.update("aAoO")
-    return frozenset(chars)
-
-
-def _marks(
-    text: str, terms: set[str], limit: int = 4000, window: int | None = None
-) -> list[tuple[int, int]]:
-    """(start, end) of the words in ``text`` whose stem is one of ``terms``; with
-    ``window``, only those starting less than ``window`` characters after the first
-    (all a snippet shows)."""
-    chars = _first_chars(terms)
-    words = [
-        m
-        for m in _WORD.finditer(text, 0, limit)
-        if (c := text[m.start()]) in chars or not c.isascii()
-    ]
-    _stem_all({m.group() for m in words})
-    spans: list[tuple[int, int]] = []
-    stop = limit
-    for m in words:
-        if m.start() >= stop:
-            break
-        if _STEMS.get(m.group()) in terms:
-            spans.append(m.span())
-            if window is not None and len(spans) == 1:
-                stop = min(limit, m.start() + window)
-    return spans
-
-
-def _mark_text(text: str, spans: list[tuple[int, int]], start: int, end: int) -> Markup:
-    """text[start:end], escaped, with the spans inside it wrapped in <mark>."""
-    out = []
-    pos = start
-    for a, b in spans:
-        if a < pos or b > end:
-            continue
-        out.append(escape(text[pos:a]))
-        out.append(Markup("<mark>%s</mark>") % text[a:b])
-        pos = b
-    out.append(escape(text[pos:end]))
-    return Markup("").join(out)
-
-
-def _maybe_has(text: str, terms: set[str]) -> bool:
-    lowered = text.lower()
-    return any(t[:4] in lowered for t in terms)
-
-
-class _Body(SimpleNamespace):
-    """A visible post's rendered HTML (all ``plain`` needs), without an ORM object."""
-
-    def __init__(self, body_html: str):
-        super().__init__(body_html=body_html, is_visible=True)
-
-
-def snippet(thread: Thread, terms: set[str], posts: list | None = None) -> Markup:
-    """An escaped excerpt with the matching words in <mark>, from the first post that
-    has them (the question, else a reply); the start of the question otherwise.
-
-    ``posts`` are the thread's visible posts in order (``thread.posts`` when None): any
-    objects with ``body_html`` and ``is_visible``. A post is cleaned to text only when
-    its HTML contains something like a term.
-    """
-    if posts is None:
-        posts = [p for p in thread.posts if p.is_visible]
-    for post in posts:
-        if not post.is_visible or not terms or not _maybe_has(post.body_html or "", terms):
-            continue
-        text = " ".join(plain(post).split())
-        spans = _marks(text, terms, window=SNIPPET_CHARS)
-        if spans:
-            begin = max(0, spans[0][0] - 60)
-            if begin:
-                space = text.find(" ", begin, spans[0][0])
-                begin = space + 1 if space >= 0 else spans[0][0]
-            end = min(len(text), begin + SNIPPET_CHARS)
-            if end < len(text):
-                space = text.rfind(" ", max(begin, end - 30), end)
-                end = space if space > spans[0][1] else end
-            lead = Markup("… ") if begin else Markup("")
-            tail = Markup(" …") if end < len(text) else Markup("")
-            return lead + _mark_text(text, spans, begin, end) + tail
-    first = next((p for p in posts if p.is_visible), None)
-    text = " ".join(plain(first).split()) if first is not None else ""
-    return escape(text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else ""))
-
-
-def title(thread: Thread, terms: set[str]) -> Markup:
-    spans = _marks(thread.title, terms) if terms else []
-    return _mark_text(thread.title, spans, 0, len(thread.title))
 
 
 def thread_ids(q: str, limit: int = 100) -> list[int]:

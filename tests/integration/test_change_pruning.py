@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from forum.extensions import db
 from forum.models import SearchChange, utcnow
-from forum.search import sync
+from forum.search import changes, rebuild
 from forum.search.index import IndexUnavailable, read_meta
 from forum.search.replica import (
     ReplicaPosition,
@@ -92,7 +92,7 @@ def test_a_day_old_changes_go_whatever_a_replica_needs(app, five_changes):
 
 def test_an_index_behind_the_pruned_record_rebuilds_from_the_database(app, five_changes):
     author = factories.user("late_lee")
-    applied = read_meta(sync.store().searcher())["applied"]
+    applied = read_meta(changes.store().searcher())["applied"]
     # This server's index misses later changes (as if it had been switched off) ...
     app.config["SEARCH_SYNC"] = False
     factories.thread(author, title="Mouth ulcers in week two", body="Anyone?")
@@ -102,10 +102,10 @@ def test_an_index_behind_the_pruned_record_rebuilds_from_the_database(app, five_
     prune_now(app, SEARCH_CHANGES_MAX_AGE=0)
     assert watermark(db.session) > applied + 1
 
-    assert not sync.index_ok()
-    assert sync.ensure_index(app)  # a small forum rebuilds in the foreground
+    assert not rebuild.index_ok()
+    assert rebuild.ensure_index(app)  # a small forum rebuilds in the foreground
     assert [h.thread.title for h in search("ulcers").items] == ["Mouth ulcers in week two"]
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
 
 
 def test_safe_position_stops_below_the_lowest_open_gap():

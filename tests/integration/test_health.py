@@ -8,7 +8,7 @@ from sqlalchemy import create_engine, text
 
 from forum import search
 from forum.extensions import db
-from forum.search import sync
+from forum.search import applier
 from tests import factories
 
 
@@ -62,7 +62,7 @@ def test_unreachable_database_answers_503(app, client):
 def test_lag_shows_changes_the_index_has_not_applied(app, client):
     author = factories.user("lagging_lou")
     factories.thread(author, title="First week on aza", body="Hello.")
-    assert sync.wait_for_applier(app)  # the index is written in the background
+    assert applier.wait_for_applier(app)  # the index is written in the background
     app.config["SEARCH_SYNC"] = False  # this server's index stops following for a moment
     factories.thread(author, title="Does the rash fade?", body="Week three now.")
     factories.thread(author, title="Aza and sunburn", body="Any tips?")
@@ -82,7 +82,7 @@ def test_lag_shows_changes_the_index_has_not_applied(app, client):
 
 def test_missing_index_is_reported_but_pages_still_count_as_up(app, client):
     factories.thread(factories.user("indexed_ida"), title="Hair thinning", body="Month 3.")
-    assert sync.wait_for_applier(app)
+    assert applier.wait_for_applier(app)
     assert client.get("/healthz").get_json()["index"]["state"] == "ok"
     (Path(app.config["SEARCH_INDEX_DIR"]) / "CURRENT").unlink()
 

@@ -23,7 +23,7 @@ from forum import create_app
 from forum.demo import load_demo
 from forum.extensions import db
 from forum.models import Post, Thread
-from forum.search import build, sync
+from forum.search import applier, build, changes, documents, rebuild
 from forum.search.documents import meta_document, thread_documents
 from forum.search.schema import build_schema
 from forum.services import commit, record_search_change
@@ -50,7 +50,7 @@ def _forum(app) -> None:
         body="It's Crohn’s: Sjögren's, immunised, diarrhoea; the the and of 6-MP 50mg.",
         replies=[(f.user("replier"), "Hair coming out, low white count, feel sick.")],
     )
-    sync.apply_pending(timeout=30)
+    changes.apply_pending(timeout=30)
 
 
 def _visible_ids() -> list[int]:
@@ -68,8 +68,8 @@ def _reference_index(path) -> object:
     path.mkdir()
     ix = whoosh_index.create_in(str(path), build_schema(), indexname="MAIN")
     writer = ix.writer()
-    with sync._session() as session:
-        threads = sync._load_threads(session, _visible_ids())
+    with changes._session() as session:
+        threads = documents.load_threads(session, _visible_ids())
         docs = thread_documents([threads[i] for i in sorted(threads)])
     for doc in docs:
         doc = {k: (str(v) if isinstance(v, str) else v) for k, v in doc.items()}
@@ -123,8 +123,8 @@ def _contents(ix, blocks: bool = True) -> dict:
 def test_rebuild_writes_what_the_stock_writer_writes(app, tmp_path, procs):
     _forum(app)
     assert len(_visible_ids()) > 50
-    sync.rebuild(procs=procs)
-    built = _contents(sync.store().open_index(), blocks=procs == 1)
+    rebuild.rebuild(procs=procs)
+    built = _contents(changes.store().open_index(), blocks=procs == 1)
     expected = _contents(_reference_index(tmp_path / "reference"), blocks=procs == 1)
     assert built.keys() == expected.keys()
     for key in expected:
@@ -132,30 +132,30 @@ def test_rebuild_writes_what_the_stock_writer_writes(app, tmp_path, procs):
     # The comparison covered what matters (not an empty or meta-only index).
     assert ("concepts", b"side_effect:hair-loss") in expected
     assert len(expected["spell_content"]) > 500
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
 
 
 def test_parallel_rebuild_spreads_threads_over_segments_and_searches_find_them(app, client):
     author = f.user()
     for n in range(40):
         f.thread(author, title=f"Kestrel {n}", body=f"Hovering kestrel number {n}.")
-    sync.wait_for_applier(app)  # nothing pending: no commit after the rebuild's own
+    applier.wait_for_applier(app)  # nothing pending: no commit after the rebuild's own
     old = build.CHUNK
     build.CHUNK = 5  # several batches per worker with a small forum
     try:
-        name = sync.rebuild(procs=2)
+        name = rebuild.rebuild(procs=2)
     finally:
         build.CHUNK = old
-    ix = sync.store().open_index(name)
+    ix = changes.store().open_index(name)
     assert len(ix._segments()) == 2  # one per worker (the meta document in the first)
     found = client.get("/api/v1/search", query_string={"q": "kestrel", "per_page": 100})
     assert found.get_json()["total"] == 40
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
     # Writes after a parallel rebuild land as usual.
     f.thread(author, title="Kestrel late", body="After the rebuild.")
     found = client.get("/api/v1/search", query_string={"q": "kestrel", "per_page": 100})
     assert found.get_json()["total"] == 41
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
 
 
 def test_reindex_command_takes_procs(app, runner):
@@ -190,14 +190,14 @@ def _slow_parallel_rebuild(instance: str, ready) -> None:
     )
     with app.app_context():
         build.CHUNK = 5
-        sync.rebuild(procs=2)
+        rebuild.rebuild(procs=2)
 
 
 def test_killed_parallel_rebuild_leaves_the_old_index_and_frees_the_lock(app, client):
     author = f.user()
     for n in range(60):
         f.thread(author, title=f"Osprey {n}", body="Fishing.")
-    before = sync.store().current_name()
+    before = changes.store().current_name()
     ready = SPAWN.Event()
     proc = SPAWN.Process(target=_slow_parallel_rebuild, args=(app.instance_path, ready))
     proc.start()
@@ -206,13 +206,13 @@ def test_killed_parallel_rebuild_leaves_the_old_index_and_frees_the_lock(app, cl
     assert proc.is_alive()
     os.kill(proc.pid, signal.SIGKILL)
     proc.join(10)
-    assert sync.store().current_name() == before
+    assert changes.store().current_name() == before
     found = client.get("/api/v1/search", query_string={"q": "osprey", "per_page": 100})
     assert found.get_json()["total"] == 60
     # The workers died with their parent, so the rebuild lock they inherited is free.
-    name = sync.rebuild(lock_timeout=20)
-    assert name is not None and sync.store().current_name() == name
-    assert sync.check_index() == []
+    name = rebuild.rebuild(lock_timeout=20)
+    assert name is not None and changes.store().current_name() == name
+    assert rebuild.check_index() == []
 
 
 def test_import_applies_at_checkpoints_and_the_index_matches(app, client, monkeypatch):
@@ -254,7 +254,7 @@ def test_import_applies_at_checkpoints_and_the_index_matches(app, client, monkey
     assert not transfer.importing()
     found = client.get("/api/v1/search", query_string={"q": "goshawk", "per_page": 100})
     assert found.get_json()["total"] == 8
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
     again = transfer.import_lines(lines)  # duplicates are recognised by their import key
     assert again.imported == 0 and again.already_present == 8
 
@@ -269,40 +269,40 @@ def test_background_rebuild_in_a_serving_process_can_use_workers(app, client):
     old = build.CHUNK
     build.CHUNK = 4
     try:
-        before = sync.store().current_name()
-        assert sync.request_rebuild(app, force=True, verify=False)
-        sync.wait_for_rebuild(app, 120)
+        before = changes.store().current_name()
+        assert rebuild.request_rebuild(app, force=True, verify=False)
+        rebuild.wait_for_rebuild(app, 120)
     finally:
         build.CHUNK = old
-    name = sync.store().current_name()
+    name = changes.store().current_name()
     assert name != before
     # The configuration made this forum "large": the rebuild chose the workers. (The
     # segments they wrote may be merged at once by the applier's next commit.)
     assert build.procs_for(12, None) == build.default_procs()
     found = client.get("/api/v1/search", query_string={"q": "harrier", "per_page": 100})
     assert found.get_json()["total"] == 12
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
 
 
 def test_check_index_in_workers_finds_every_kind_of_difference(app):
     author = f.user()
     threads = [f.thread(author, title=f"Buzzard {n}", body="Soaring.") for n in range(30)]
-    sync.wait_for_applier(app)
+    applier.wait_for_applier(app)
     app.config["SEARCH_REBUILD_PARALLEL_MIN"] = 1  # "large": fingerprints in workers
     old = build.CHUNK
     build.CHUNK = 4
     try:
-        assert sync.check_index() == []
+        assert rebuild.check_index() == []
         # Behind the index's back (no recorded change): a new title, a hidden thread ...
         renamed, hidden, dropped = threads[3].id, threads[20].id, threads[11].id
         db.session.execute(update(Thread).where(Thread.id == renamed).values(title="Renamed"))
         db.session.execute(update(Thread).where(Thread.id == hidden).values(is_hidden=True))
         db.session.commit()
         # ... and a document gone from the index.
-        writer = sync.store().writer()
+        writer = changes.store().writer()
         writer.delete_by_term("id", str(dropped))
         writer.commit()
-        problems = sync.check_index()
+        problems = rebuild.check_index()
     finally:
         build.CHUNK = old
     assert problems == [
@@ -323,7 +323,7 @@ def test_reindex_command_waits_for_the_rebuild_start_up_began_instead_of_repeati
     author = f.user()
     for n in range(3):
         f.thread(author, title=f"Kestrel {n}", body="Hovering over the verge.")
-    sync.wait_for_applier(app)
+    applier.wait_for_applier(app)
     started, release = threading.Event(), threading.Event()
 
     def hold(sender, thread):
@@ -333,8 +333,8 @@ def test_reindex_command_waits_for_the_rebuild_start_up_began_instead_of_repeati
 
     document_extras.connect(hold, weak=False)
     try:
-        before = set(sync.store().generations())
-        assert sync.request_rebuild(app, force=True, verify=False)
+        before = set(changes.store().generations())
+        assert rebuild.request_rebuild(app, force=True, verify=False)
         assert started.wait(20)
         threading.Timer(0.5, release.set).start()
         result = app.test_cli_runner().invoke(args=["forum", "reindex"])
@@ -344,7 +344,7 @@ def test_reindex_command_waits_for_the_rebuild_start_up_began_instead_of_repeati
     assert result.exit_code == 0, result.output
     assert "began at start" in result.output
     assert "Search index rebuilt" in result.output
-    made = set(sync.store().generations()) - before
+    made = set(changes.store().generations()) - before
     assert len(made) == 1  # one rebuild, not two
-    assert sync.store().current_name() in made
-    assert sync.check_index() == []
+    assert changes.store().current_name() in made
+    assert rebuild.check_index() == []

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from forum import create_app
 from forum.extensions import db
 from forum.models import utcnow
-from forum.search import sync
+from forum.search import applier, changes, rebuild
 from forum.search.index import read_meta
 from forum.search.service import search
 from tests import factories, pgtools
@@ -69,14 +69,14 @@ def test_late_committing_lower_change_id_is_applied(pg_app):
     try:
         # Meanwhile this server commits a higher id, and the index moves past it.
         factories.thread(author, title="Rash on the arms", body="Sun related?")
-        sync.wait_for_applier(_app)  # the index is written by the background applier
-        meta = read_meta(sync.store().searcher())
+        applier.wait_for_applier(_app)  # the index is written by the background applier
+        meta = read_meta(changes.store().searcher())
         assert meta["applied"] > late_id
         assert str(late_id) in meta["gaps"]
 
         time.sleep(1.5)  # past SEARCH_GAP_TIMEOUT and the one-second floor
-        sync.apply_pending()
-        meta = read_meta(sync.store().searcher())
+        changes.apply_pending()
+        meta = read_meta(changes.store().searcher())
         assert str(late_id) in meta["gaps"], "a running transaction's gap was forgotten"
         assert titles("evenings") == []
 
@@ -85,11 +85,11 @@ def test_late_committing_lower_change_id_is_applied(pg_app):
         slow.close()
         other.dispose()
 
-    sync.apply_pending()
+    changes.apply_pending()
     assert titles("evenings") == ["Tiredness gone after switching to evenings"]
-    meta = read_meta(sync.store().searcher())
+    meta = read_meta(changes.store().searcher())
     assert str(late_id) not in meta["gaps"]
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
 
 
 def test_rolled_back_gap_is_settled_without_waiting_for_a_timeout(pg_app):
@@ -106,12 +106,12 @@ def test_rolled_back_gap_is_settled_without_waiting_for_a_timeout(pg_app):
             {"t": thread.id, "c": utcnow()},
         )
         factories.thread(author, title="Nausea with food or without", body="Which helps?")
-        sync.wait_for_applier(app)
-        assert str(lost_id) in read_meta(sync.store().searcher())["gaps"]
+        applier.wait_for_applier(app)
+        assert str(lost_id) in read_meta(changes.store().searcher())["gaps"]
         tx.rollback()
     other.dispose()
 
     time.sleep(1.2)
     factories.thread(author, title="Blood test schedule", body="Weekly at first?")
-    sync.wait_for_applier(app)
-    assert str(lost_id) not in read_meta(sync.store().searcher())["gaps"]
+    applier.wait_for_applier(app)
+    assert str(lost_id) not in read_meta(changes.store().searcher())["gaps"]

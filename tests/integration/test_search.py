@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from forum.extensions import db
 from forum.models import SearchChange, Thread
-from forum.search import sync
+from forum.search import applier, changes
 from forum.search.index import read_meta
 from forum.services import commit, record_search_change
 from forum.threads import service
@@ -86,7 +86,7 @@ def test_rolled_back_transaction_never_reaches_the_index(app, client, author):
     record_search_change([t.id])
     db.session.flush()
     db.session.rollback()
-    sync.apply_pending()
+    changes.apply_pending()
     assert titles(client, "zebra") == []
     assert titles(client, "vitamin") == ["Vitamin D levels"]
 
@@ -105,8 +105,8 @@ def test_helpful_count_reaches_index_and_sorts(client, author):
 def test_meta_records_last_applied_change(app, author):
     f.thread(author, title="Anything", body="Text.")
     newest = db.session.scalar(select(SearchChange.id).order_by(SearchChange.id.desc()))
-    assert sync.wait_for_applier(app)  # the index is written in the background
-    meta = read_meta(sync.store().searcher())
+    assert applier.wait_for_applier(app)  # the index is written in the background
+    meta = read_meta(changes.store().searcher())
     assert meta["applied"] == newest
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from forum.demo import load_demo
-from forum.search import apply_now, engine, service, sync
+from forum.search import apply_now, blocks, changes, engine, service, spelling
 from forum.search.query import parse
 from forum.search.service import FILTER_FIELDS, Results
 from forum.threads import service as threads
@@ -145,7 +145,7 @@ def corpus(app):
 
 
 def test_engine_matches_whoosh_on_a_real_index(app, corpus):
-    searcher = sync.store().searcher()
+    searcher = changes.store().searcher()
     leaves = searcher.reader().leaf_readers() if not searcher.reader().is_atomic() else []
     assert any(r.has_deletions() for r, _o in leaves), "the corpus should carry deletions"
     engine.cache.clear()
@@ -186,7 +186,7 @@ def test_unsupported_queries_are_declined_before_any_work(app):
     from whoosh import query as wq
 
     f.thread(f.user(), title="Rash and night sweats", body="Itchy rash.")
-    searcher = sync.store().searcher()
+    searcher = changes.store().searcher()
     for query in (
         wq.Prefix("content", "rash"),
         wq.Or([wq.Term("content", "rash"), wq.Term("content", "itch")], scale=0.9),
@@ -229,7 +229,7 @@ def test_positions_and_spelling_candidates_match_whoosh(app, corpus):
     candidates from cached word tables: both must give what whoosh's own code gives."""
     from whoosh.support.levenshtein import damerau_levenshtein
 
-    searcher = sync.store().searcher()
+    searcher = changes.store().searcher()
     fmt = searcher.schema["content"].format
     checked = 0
     for seg in engine.segments(searcher):
@@ -264,14 +264,14 @@ def test_positions_and_spelling_candidates_match_whoosh(app, corpus):
             for w in words
             if w[:1] == typo[:1] and damerau_levenshtein(w, typo, limit=maxdist) <= maxdist
         )
-        assert engine.terms_within(reader, "content", typo, maxdist, prefix=1) == want, typo
+        assert spelling.terms_within(reader, "content", typo, maxdist, prefix=1) == want, typo
 
 
 def test_block_parser_reads_ids_and_weights_like_unpickling(app, corpus, monkeypatch):
     """Long posting lists skip unpickling their values; every block must still give
     the ids and weights whoosh's own reading gives (forced here for short lists too)."""
-    monkeypatch.setattr(engine, "FAST_BLOCKS", 1)
-    searcher = sync.store().searcher()
+    monkeypatch.setattr(blocks, "FAST_BLOCKS", 1)
+    searcher = changes.store().searcher()
     checked = 0
     for seg in engine.segments(searcher):
         for fieldname in ("title", "content", "names", "concepts", "conditions", "tpmt", "id"):

@@ -20,7 +20,7 @@ from sqlalchemy import update
 from forum import create_app
 from forum.extensions import db
 from forum.models import Thread
-from forum.search import sync
+from forum.search import applier, changes, rebuild
 from forum.search.documents import meta_document
 from forum.search.index import read_meta
 from tests import factories as f
@@ -89,7 +89,7 @@ def _apply_slowly(instance: str, ready) -> None:
     document_extras.connect(_slow_extras_signalling(ready), weak=False)
     app = create_app(config(instance, SEARCH_SYNC=False))
     with app.app_context():
-        sync.apply_pending(timeout=30)
+        changes.apply_pending(timeout=30)
 
 
 def _rebuild_slowly(instance: str, ready) -> None:
@@ -98,7 +98,7 @@ def _rebuild_slowly(instance: str, ready) -> None:
     document_extras.connect(_slow_extras_signalling(ready), weak=False)
     app = create_app(config(instance, SEARCH_SYNC=False))
     with app.app_context():
-        sync.rebuild()
+        rebuild.rebuild()
 
 
 def _kill_while(target, instance: str, delay: float) -> None:
@@ -120,11 +120,11 @@ def test_crash_between_commit_and_index_write_is_repaired_at_start(app, tmp_path
     f.thread(author, title="First post", body="Indexed normally.")
     app.config["SEARCH_SYNC"] = False  # as if the process died right after the commit
     f.thread(author, title="Kestrel sighting", body="Posted just before the crash.")
-    applied, newest, _gaps = sync.pending_state()
+    applied, newest, _gaps = changes.pending_state()
     assert applied < newest
     restarted = create_app(config(instance_of(app)))
     with restarted.app_context():  # start-up alone applied it: no request, no commit
-        applied, newest, _gaps = sync.pending_state()
+        applied, newest, _gaps = changes.pending_state()
         assert applied == newest
         assert titles(restarted.test_client(), "kestrel") == {"Kestrel sighting"}
 
@@ -147,7 +147,7 @@ def test_concurrent_writers_in_several_processes_lose_nothing(app, client):
         assert unseen == 0, f"{label}: {unseen} posts not searchable right after posting"
     for label in ("a", "b", "c"):
         assert len(titles(client, f"zebra{label}")) == 12
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
 
 
 def test_killed_indexer_mid_apply_is_repaired(app, client):
@@ -158,31 +158,31 @@ def test_killed_indexer_mid_apply_is_repaired(app, client):
         f.thread(author, title=f"Osprey {n}", body="Unapplied so far.")
     _kill_while(_apply_slowly, instance_of(app), 0.6)
     app.config["SEARCH_SYNC"] = True
-    sync.apply_pending(timeout=10)  # the lock died with the process: no LockError
+    changes.apply_pending(timeout=10)  # the lock died with the process: no LockError
     assert len(titles(client, "osprey")) == 60
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
 
 
 def test_killed_reindex_leaves_search_working_and_is_cleaned_up(app, client):
     author = f.user()
     for n in range(60):
         f.thread(author, title=f"Heron {n}", body="Indexed.")
-    before = sync.store().current_name()
+    before = changes.store().current_name()
     _kill_while(_rebuild_slowly, instance_of(app), 0.6)
-    assert sync.store().current_name() == before  # the half-built one was never published
-    assert len(sync.store().generations()) == 2
+    assert changes.store().current_name() == before  # the half-built one was never published
+    assert len(changes.store().generations()) == 2
     assert len(titles(client, "heron")) == 60
     f.thread(author, title="Heron late", body="Written after the kill.")
     assert "Heron late" in titles(client, "heron")
-    name = sync.rebuild()
-    assert sync.store().current_name() == name != before
-    assert all(g <= name for g in sync.store().generations())
+    name = rebuild.rebuild()
+    assert changes.store().current_name() == name != before
+    assert all(g <= name for g in changes.store().generations())
     assert len(titles(client, "heron")) == 61
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
 
 
 def _damage(app, how: str) -> None:
-    st = sync.store()
+    st = changes.store()
     st.close()
     gen = Path(st.root) / st.current_name()
     if how == "deleted":
@@ -208,7 +208,7 @@ def test_damaged_index_never_breaks_pages_and_is_rebuilt(app, client, how):
     assert titles(client, "plover") == {"Plover questions"}
     _damage(app, how)
     # Force this process to notice (another process's damage would be noticed the same way).
-    sync.store()._indexes.clear()
+    changes.store()._indexes.clear()
     resp = client.get("/search?q=plover")
     page = resp.get_data(as_text=True)
     if resp.status_code == 503:  # being rebuilt: a load balancer tries another server
@@ -219,27 +219,27 @@ def test_damaged_index_never_breaks_pages_and_is_rebuilt(app, client, how):
     assert api.status_code in (200, 503)
     for page_path in ("/", f"/t/{Thread.query.first().id}"):
         assert client.get(page_path).status_code == 200
-    sync.wait_for_rebuild(app, 60)
+    rebuild.wait_for_rebuild(app, 60)
     deadline = time.monotonic() + 60
     while titles(client, "plover") != {"Plover questions"}:
         assert time.monotonic() < deadline, "index was not rebuilt"
-        sync.wait_for_rebuild(app, 5)
+        rebuild.wait_for_rebuild(app, 5)
         time.sleep(0.2)
-    assert sync.check_index() == []
+    assert rebuild.check_index() == []
 
 
 def test_schema_change_triggers_rebuild_at_start(app, client):
     f.thread(f.user(), title="Curlew calls", body="Evenings.")
-    writer = sync.store().writer()
+    writer = changes.store().writer()
     meta = read_meta(writer.searcher())
     meta["schema"] = "an-older-schema"
     writer.update_document(**meta_document(meta))
     writer.commit()
-    before = sync.store().current_name()
+    before = changes.store().current_name()
     restarted = create_app(config(instance_of(app)))
     with restarted.app_context():
-        assert sync.store().current_name() != before
-        assert read_meta(sync.store().searcher())["schema"] != "an-older-schema"
+        assert changes.store().current_name() != before
+        assert read_meta(changes.store().searcher())["schema"] != "an-older-schema"
         assert titles(restarted.test_client(), "curlew") == {"Curlew calls"}
 
 
@@ -261,25 +261,25 @@ def test_gaps_wait_for_late_ids_then_expire(app, client):
     from forum.models import SearchChange
 
     t = f.thread(f.user(), title="Dunlin", body="Shore.")
-    newest = sync.latest_change_id()
+    newest = changes.latest_change_id()
     db.session.add(SearchChange(id=newest + 3, thread_id=t.id))
     db.session.commit()
-    sync.apply_pending()
-    meta = read_meta(sync.store().searcher())
+    changes.apply_pending()
+    meta = read_meta(changes.store().searcher())
     assert meta["applied"] == newest + 3
     assert set(meta["gaps"]) == {str(newest + 1), str(newest + 2)}
     # A "late commit" fills one gap: it is applied and forgotten.
     t.title = "Dunlin flock"
     db.session.add(SearchChange(id=newest + 1, thread_id=t.id))
     db.session.commit()
-    sync.apply_pending()
-    meta = read_meta(sync.store().searcher())
+    changes.apply_pending()
+    meta = read_meta(changes.store().searcher())
     assert set(meta["gaps"]) == {str(newest + 2)}
     assert titles(client, "flock") == {"Dunlin flock"}
     app.config["SEARCH_GAP_TIMEOUT"] = 0.0  # the other one never commits: it expires
     time.sleep(0.05)
-    sync.apply_pending()
-    assert read_meta(sync.store().searcher())["gaps"] == {}
+    changes.apply_pending()
+    assert read_meta(changes.store().searcher())["gaps"] == {}
 
 
 def test_optimise_leaves_one_segment_and_no_erased_words(app, client):
@@ -292,7 +292,7 @@ def test_optimise_leaves_one_segment_and_no_erased_words(app, client):
     from forum.search import purge_and_optimise
 
     purge_and_optimise()
-    st = sync.store()
+    st = changes.store()
     gen = Path(st.root) / st.current_name()
     blob = b"".join(p.read_bytes() for p in gen.iterdir() if p.is_file())
     assert b"uniqueword" not in blob.lower()
@@ -308,8 +308,8 @@ def test_a_merge_never_pulls_files_from_under_an_open_searcher(app, client):
     author = f.user()
     for n in range(6):
         f.thread(author, title=f"Sanderling {n}", body="Tide line.")
-    assert sync.wait_for_applier(app)
-    st = sync.store()
+    assert applier.wait_for_applier(app)
+    st = changes.store()
     old = st.open_index().searcher()  # its column files are opened only when first read
     try:
         writer = st.writer(timeout=30)
@@ -357,5 +357,5 @@ def test_a_person_finds_their_own_post_at_once_through_the_web(app, client):
     )
     assert resp.status_code == 302
     assert titles(client, "avocet") == {"Avocet question about night sweats"}
-    assert sync.wait_for_applier(app)
+    assert applier.wait_for_applier(app)
     assert titles(app.test_client(), "avocet") == {"Avocet question about night sweats"}

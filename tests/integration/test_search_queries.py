@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from forum.search import changes
 from forum.search import query as sq
-from forum.search import sync
 from tests import factories as f
 
 
@@ -155,11 +155,11 @@ def test_denial_of_service_strings_stay_cheap(app, client):
     for n in range(200):
         body = " ".join(words[(n + k) % len(words)] + str(n % 7) for k in range(30))
         f.thread(a, title=f"Thread {n} {words[n % 10]}", body=body)
-    sync.apply_pending()
+    changes.apply_pending()
     dos = " ".join(f"*{chr(97 + i % 26)}*" for i in range(500))
     parsed = sq.parse(dos)
     assert len(parsed.words) <= sq.MAX_WORDS
-    searcher = sync.store().searcher()
+    searcher = changes.store().searcher()
     built = sq.build(sq.parse(dos), searcher)
     assert built.size() <= sq.MAX_TERMS
     long = sq.build(sq.parse("azathiprine " * 400), searcher)

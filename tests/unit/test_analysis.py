@@ -1,4 +1,4 @@
-"""One analysis pass per document gives exactly what ANALYZER and query.annotate give.
+"""One analysis pass per document gives exactly what ANALYZER and concepts.annotate give.
 
 The index's terms, positions and spelling words must not depend on whether a text was
 analysed once (forum.search.analysis) or by whoosh's analyzer chain: queries analyse
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from forum import vocabulary
-from forum.search import analysis, lexicon, query
+from forum.search import analysis, concepts, lexicon
 from forum.search.schema import ANALYZER, Analysed, build_schema
 
 DEMO = Path(__file__).resolve().parents[2] / "forum" / "demo" / "threads.jsonl"
@@ -81,14 +81,14 @@ def test_stems_words_and_positions_match_the_analyzer(text):
     done = analysis.analyse(text)
     assert isinstance(done, Analysed) and done == text
     expected = _whoosh_tokens(text)
-    assert list(done.stems) == [s for s, _ in expected] == list(query.stems(text))
+    assert list(done.stems) == [s for s, _ in expected] == list(concepts.stems(text))
     assert [done.first + i for i in range(len(done.stems))] == [p for _, p in expected]
     assert list(done.words) == [w for w, _ in _whoosh_tokens(text, no_morph=True)]
 
 
 @pytest.mark.parametrize("text", TEXT_CASES)
 def test_concept_annotation_matches_query_annotate(text):
-    assert analysis.annotate_stems(analysis.analyse(text).stems) == query.annotate(text)
+    assert analysis.annotate_stems(analysis.analyse(text).stems) == concepts.annotate(text)
 
 
 def test_annotation_finds_concepts_in_varied_text():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from forum.search import query as sq
+from forum.search.concepts import annotate
 
 
 def test_quoted_phrases_exclusions_and_words():
@@ -54,11 +55,11 @@ def test_filler_words_are_dropped_from_questions():
 
 
 def test_annotate_marks_phrases_and_concepts():
-    names, concepts = sq.annotate("Since March my hair is coming out and I feel sick.")
+    names, concepts = annotate("Since March my hair is coming out and I feel sick.")
     assert "hair_come_out" in names.split()
     assert {"side_effect:hair-loss", "side_effect:nausea"} <= set(concepts.split())
 
 
 def test_ambiguous_short_names_do_not_imply_a_concept():
-    _names, concepts = sq.annotate("I take 50 mg twice a day")
+    _names, concepts = annotate("I take 50 mg twice a day")
     assert "condition:myasthenia-gravis" not in concepts.split()

@@ -1,0 +1,191 @@
+"""Keeping the index in step with the database: applying the change record.
+
+The services write a ``SearchChange(thread_id)`` row in the same transaction as every
+change that affects search. ``apply_pending`` reads those rows in id order, re-reads
+each named thread from the database (so applying is idempotent: the document always
+reflects committed rows), writes or deletes its document, and stores the last applied
+id *in the same whoosh commit* (the meta document). A crash anywhere leaves either the
+old index with the old id or the new index with the new id: the next apply redoes the
+rest.
+
+Out-of-order commits (PostgreSQL sequences hand out ids before commit): when ids are
+missing between the last applied id and the newest one seen, they are remembered as
+*gaps* with the time first seen. Every apply also reads the gap ids; one that appears
+is applied, and a gap older than ``SEARCH_GAP_TIMEOUT`` seconds (a rolled-back
+transaction consumed it) is forgotten. A rebuild treats not-yet-visible ids in the
+last thousand before its snapshot the same way.
+
+Merging: commits merge nothing until ``MERGE_AT_SEGMENTS`` segments pile up (see
+``index.merge_policy``); segments whose documents were all replaced are dropped for free.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from flask import current_app
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+from whoosh.index import LockError
+
+from ..extensions import db
+from ..models import SearchChange, Thread
+from . import replica
+from .documents import load_threads, meta_document, thread_documents
+from .index import IndexUnavailable, Store, check_schema, merge_policy, read_meta, store_for
+from .schema import SCHEMA_VERSION
+
+BATCH = 500
+MAX_GAPS = 5000
+
+
+def store() -> Store:
+    return store_for(current_app.config["SEARCH_INDEX_DIR"])
+
+
+def _session() -> Session:
+    """A session of its own, so applying never touches the caller's transaction."""
+    return Session(db.engine, expire_on_commit=False)
+
+
+def _write_threads(writer, threads: dict[int, Thread], ids: Iterable[int]) -> None:
+    ids = list(ids)
+    visible = [threads[i] for i in ids if i in threads and threads[i].is_visible]
+    for thread_id in ids:
+        if thread_id not in threads or not threads[thread_id].is_visible:
+            writer.delete_by_term("id", str(thread_id))
+    for doc in thread_documents(visible):
+        writer.update_document(**doc)
+
+
+# -- applying recorded changes ----------------------------------------------------------
+
+
+def apply_pending(name: str | None = None, timeout: float | None = None) -> int:
+    """Apply every recorded change not yet in the index; returns how many were applied.
+
+    Returns 0 without waiting longer than ``timeout`` when another process holds the
+    write lock (it, or the next apply, will take these rows). Raises IndexUnavailable
+    when there is no usable index (callers start a rebuild).
+    """
+    if timeout is None:
+        timeout = current_app.config.get("SEARCH_WRITE_TIMEOUT", 5.0)
+    return _apply(name, timeout)[0]
+
+
+def _apply(name: str | None, timeout: float) -> tuple[int, bool]:
+    """(rows applied, whether the write lock was busy at the first try)."""
+    st = store()
+    total = 0
+    for round_ in range(20):
+        try:
+            writer = st.writer(name, timeout=timeout)
+        except LockError:
+            return total, round_ == 0
+        try:
+            done = _apply_with(writer)
+        except BaseException:
+            writer.cancel()
+            raise
+        total += done
+        if not done or not _has_newer(st, name):
+            break
+    return total, False
+
+
+def _apply_with(writer) -> int:
+    """Apply pending rows in batches with one writer; commit (or cancel when idle)."""
+    meta = read_meta(writer.searcher())
+    check_schema(meta)
+    applied = int(meta.get("applied", 0))
+    gaps = {int(k): float(v) for k, v in meta.get("gaps", {}).items()}
+    # replica.py: on PostgreSQL a gap is settled by transaction ids, not by a timeout.
+    horizons = {int(k): int(v) for k, v in meta.get("gap_horizons", {}).items()}
+    config = current_app.config
+    count = 0
+    changed_meta = False
+    with _session() as session:
+        xmin = replica.oldest_running(session)  # before the rows are read
+        while True:
+            cond = SearchChange.id > applied
+            if gaps:
+                cond = or_(cond, SearchChange.id.in_(list(gaps)))
+            rows = session.execute(
+                select(SearchChange.id, SearchChange.thread_id)
+                .where(cond)
+                .order_by(SearchChange.id)
+                .limit(BATCH)
+            ).all()
+            replica.check_not_pruned(session, applied)
+            now = time.time()
+            for gap_id in [
+                g
+                for g, seen in gaps.items()
+                if replica.gap_settled(seen, horizons.get(g), xmin, now, config)
+            ]:
+                del gaps[gap_id]
+                changed_meta = True
+            if not rows:
+                break
+            present = {r.id for r in rows}
+            for gap_id in present & set(gaps):
+                del gaps[gap_id]
+            newest = max(present)
+            newer = {i for i in present if i > applied}
+            if newest > applied and newest - applied - len(newer) <= MAX_GAPS - len(gaps):
+                new_gaps = [i for i in range(applied + 1, newest) if i not in newer]
+                gaps.update((i, now) for i in new_gaps)
+                horizon = replica.gap_horizon(session) if new_gaps else None
+                if horizon is not None:
+                    horizons.update((i, horizon) for i in new_gaps)
+            thread_ids = sorted({r.thread_id for r in rows})
+            _write_threads(writer, load_threads(session, thread_ids), thread_ids)
+            session.expunge_all()
+            applied = max(applied, newest)
+            count += len(rows)
+            changed_meta = True
+            if len(rows) < BATCH:
+                break
+    if not changed_meta:
+        writer.cancel()
+        return 0
+    meta.update(applied=applied, gaps={str(k): v for k, v in gaps.items()}, schema=SCHEMA_VERSION)
+    meta["gap_horizons"] = {str(k): v for k, v in horizons.items() if k in gaps}
+    writer.update_document(**meta_document(meta))
+    writer.commit(mergetype=merge_policy)
+    return count
+
+
+def _has_newer(st: Store, name: str | None) -> bool:
+    searcher = st.open_index(name).searcher()
+    try:
+        meta = read_meta(searcher)
+    finally:
+        searcher.close()
+    return latest_change_id() > int(meta.get("applied", 0))
+
+
+def latest_change_id() -> int:
+    with _session() as session:
+        return int(session.scalar(select(func.max(SearchChange.id))) or 0)
+
+
+def current_meta() -> dict:
+    """The meta document as this thread's searcher sees it (reopened when it changed)."""
+    st = store()
+    try:
+        return read_meta(st.searcher())
+    except IndexUnavailable:
+        raise
+    except Exception:
+        # A searcher whose files went away under it (only an erasure's optimise deletes
+        # segment files at once): read again through a fresh one.
+        st.close()
+        return read_meta(st.searcher())
+
+
+def pending_state() -> tuple[int, int, int]:
+    """(applied id, newest change id, gap count) as this process's searcher sees them."""
+    meta = current_meta()
+    return int(meta.get("applied", 0)), latest_change_id(), len(meta.get("gaps", {}))

@@ -1,0 +1,122 @@
+"""Starting search in a process and wiring it to the database's commits.
+
+At process start (``install_startup``: now when the tables exist, else before the first
+request) a missing, broken or outdated index is rebuilt and what is pending applied,
+then this process's applier starts. After every commit (``signals.committed``) the
+change id it wrote is noted for reading one's own writes and the applier is woken; a
+bulk import applies at its checkpoints instead.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, has_request_context
+from flask import session as web_session
+from sqlalchemy import inspect
+
+from .. import signals
+from ..extensions import db
+from .applier import (
+    SESSION_KEY,
+    _bulk_importing,
+    _committed,
+    _install_write_tracking,
+    _process_writes,
+    ensure_applier,
+)
+from .changes import apply_pending, pending_state
+from .index import IndexUnavailable
+from .rebuild import ensure_index, index_ok, rebuild, request_rebuild
+
+log = logging.getLogger(__name__)
+
+
+def install_startup(app: Flask) -> None:
+    """Run ``startup`` now when the tables exist, else before the first request or
+    commit (a new database gets its tables after the blueprints are registered)."""
+    app.extensions["forum_search_started"] = False
+
+    @app.before_request
+    def _search_startup():
+        ensure_started(app)
+
+    try:
+        with app.app_context():
+            if inspect(db.engine).has_table("search_changes"):
+                ensure_started(app)
+    except Exception:
+        log.exception("search start-up check failed")
+
+
+def ensure_started(app: Flask) -> None:
+    if app.extensions.get("forum_search_started"):
+        return
+    app.extensions["forum_search_started"] = True
+    startup(app)
+    ensure_applier(app)
+
+
+def startup(app: Flask) -> None:
+    """At process start: rebuild a missing, broken or outdated index (in the foreground
+    when the database is small, else in the background), then apply what is pending -
+    which repairs a crash between a database commit and its index write."""
+    with app.app_context():
+        try:
+            if ensure_index(app):
+                apply_pending(timeout=app.config.get("SEARCH_WRITE_TIMEOUT", 5.0))
+        except Exception:
+            log.exception("search index start-up check failed; rebuilding in the background")
+            request_rebuild(app, force=True)
+
+
+def _on_committed(app: Flask, **_kw) -> None:
+    """After every commit: note the change id it wrote (for reading one's own writes)
+    and wake this process's applier. Nothing is written to the index here."""
+    wrote = getattr(_committed, "latest", 0)
+    _committed.latest = 0
+    if not app.config.get("SEARCH_SYNC", True) or _bulk_importing():
+        return  # a bulk import applies at its checkpoints instead
+    if wrote:
+        if has_request_context():
+            web_session[SESSION_KEY] = max(wrote, int(web_session.get(SESSION_KEY, 0) or 0))
+        else:
+            _process_writes.note(wrote)
+    try:
+        ensure_started(app)
+        applier = ensure_applier(app)
+        if applier is not None:
+            applier.wake.set()
+            return
+        applied, newest, gaps = pending_state()
+        if newest > applied or gaps:
+            apply_pending()
+    except IndexUnavailable:
+        try:
+            ensure_index(app)
+        except Exception:
+            log.exception("rebuilding the search index failed")
+    except Exception:
+        log.exception("applying search changes failed; they stay pending")
+
+
+def _on_import_checkpoint(app: Flask, **_kw) -> None:
+    """Every few hundred imported threads and at the end: apply in large batches.
+    An import is a batch job, so a missing index is built here, in the foreground."""
+    try:
+        if not index_ok():
+            rebuild(lock_timeout=600, only_if_broken=True)
+        ensure_started(app)
+        apply_pending(timeout=60)
+    except Exception:
+        log.exception("applying search changes at an import checkpoint failed")
+
+
+def connect_signals() -> None:
+    signals.committed.connect(_on_committed, weak=False)
+    _install_write_tracking()
+    try:
+        from ..transfer import import_checkpoint
+    except ImportError:  # pragma: no cover - transfer not installed
+        return
+    import_checkpoint.connect(_on_import_checkpoint, weak=False)
