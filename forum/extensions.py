@@ -3,7 +3,7 @@
 from flask_login import LoginManager
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import Integer, MetaData, Table, event
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -15,11 +15,32 @@ NAMING = {
 }
 
 
+def never_reuses_ids(table: Table) -> bool:
+    """Whether ``table`` has a single integer primary key, so ids that were handed out
+    (in cookies, links, notifications, emails) must never be handed out again."""
+    key = list(table.primary_key.columns)
+    return len(key) == 1 and isinstance(key[0].type, Integer) and not key[0].foreign_keys
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+@event.listens_for(db.Model, "after_mapper_constructed", propagate=True)
+def _never_reuse_ids(mapper, cls) -> None:
+    """Every table with one integer key gets ``AUTOINCREMENT`` on SQLite.
+
+    Without it SQLite gives the next row the highest *freed* id again: a deleted
+    account's id would go to the next new account. PostgreSQL's sequences never reuse.
+    """
+    table = cls.__dict__.get("__table__")
+    if isinstance(table, Table) and never_reuses_ids(table):
+        table.dialect_kwargs["sqlite_autoincrement"] = True
+
+
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please sign in to do that."

@@ -6,6 +6,8 @@ their own ``models.py`` and import ``db`` and these classes.
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from datetime import UTC, datetime
 
 from flask_login import UserMixin
@@ -28,6 +30,11 @@ from .extensions import db
 ROLES = ("member", "moderator", "admin")
 
 
+def new_login_secret() -> str:
+    """A fresh random secret for an account's sign-in cookies (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
 def utcnow() -> datetime:
     """Naive UTC, so SQLite and PostgreSQL store and compare the same values."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -45,8 +52,11 @@ class User(UserMixin, db.Model):
     password_hash: Mapped[str | None] = mapped_column(String(256))
     role: Mapped[str] = mapped_column(String(16), default="member")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
-    # Bumped on password change and logout-everywhere; sessions carry it and die when it moves.
+    # Counts password changes and sign-outs everywhere (each also replaces login_secret).
     session_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Random, per account: session and remember-me cookies carry it next to the id, and
+    # a new one makes every earlier cookie worthless. Never shown, never exported.
+    login_secret: Mapped[str] = mapped_column(String(64), default=new_login_secret)
     is_suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     # Comma-separated condition slugs the person chose to show on their profile.
     shown_conditions: Mapped[str] = mapped_column(String(400), default="")
@@ -60,8 +70,20 @@ class User(UserMixin, db.Model):
         return bool(self.password_hash) and check_password_hash(self.password_hash, password)
 
     def get_id(self) -> str:
-        # Flask-Login stores this in the session; the version makes old sessions invalid.
-        return f"{self.id}:{self.session_version}"
+        """What Flask-Login keeps in the session and the remember-me cookie: the id and
+        this account's secret, so a cookie names one account, never "whoever has id N"."""
+        return f"{self.id}:{self.login_secret}"
+
+    def has_login_secret(self, secret: str) -> bool:
+        return bool(self.login_secret) and hmac.compare_digest(
+            self.login_secret.encode(), secret.encode()
+        )
+
+    def end_sessions(self) -> None:
+        """Make every session and remember-me cookie of this account worthless (the
+        caller commits): on password change, sign-out everywhere, suspension, erasure."""
+        self.login_secret = new_login_secret()
+        self.session_version = (self.session_version or 1) + 1
 
     @property
     def is_moderator(self) -> bool:

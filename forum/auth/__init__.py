@@ -8,13 +8,18 @@ bp = Blueprint("auth", __name__)
 
 @login_manager.user_loader
 def load_user(session_id: str) -> User | None:
-    """Sessions carry "id:version"; a session older than the account's version is dead."""
-    try:
-        user_id, version = (int(part) for part in session_id.split(":", 1))
-    except (ValueError, AttributeError):
+    """Sessions and remember-me cookies carry "id:login_secret" (``User.get_id``).
+
+    The secret must match the account's current one: a cookie from before a password
+    change, a sign-out everywhere or a suspension is dead, and so is one of a deleted
+    account, even if its id ever came back. Anything else (the old "id:version" form
+    included) is refused.
+    """
+    user_id, _, secret = (session_id or "").partition(":")
+    if not (user_id.isascii() and user_id.isdigit() and len(user_id) <= 18 and secret):
         return None
-    user = db.session.get(User, user_id)
-    if user is None or user.session_version != version or user.is_suspended:
+    user = db.session.get(User, int(user_id))
+    if user is None or user.is_suspended or not user.has_login_secret(secret):
         return None
     return user
 

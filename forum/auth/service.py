@@ -180,14 +180,14 @@ def change_password(user: User, current: str, new: str) -> None:
         )
     check_password_rules(new, "new_password", user.display_name, user.email or "")
     user.set_password(new)
-    user.session_version = (user.session_version or 1) + 1
+    user.end_sessions()
     db.session.commit()
 
 
 def end_sessions(user: User) -> None:
     """Sign the person out everywhere: every session and remember-me cookie carries the
-    session version, so moving it makes copies of old cookies worthless."""
-    user.session_version = (user.session_version or 1) + 1
+    account's login secret, so replacing it makes copies of old cookies worthless."""
+    user.end_sessions()
     db.session.commit()
 
 

@@ -234,7 +234,7 @@ def set_suspended(moderator: User, user: User, suspended: bool, reason: str = ""
         return
     user.is_suspended = suspended
     if suspended:
-        user.session_version = (user.session_version or 1) + 1  # every session dies now
+        user.end_sessions()  # every session and remember-me cookie dies now
     action = "suspend" if suspended else "unsuspend"
     _log(moderator, action, "user", user.id, f"account {user.display_name}", reason)
     _send(action, moderator, user=user)

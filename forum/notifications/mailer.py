@@ -10,6 +10,8 @@ MAIL_MAX_ATTEMPTS), so nothing is lost and a row is never sent twice.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import smtplib
 import threading
@@ -65,18 +67,35 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="email-unsubscribe")
 
 
+def _account_mark(user: User) -> str:
+    """Tells this account from any other that ever had its id: the instant it was created.
+
+    Not a secret (the signature is the proof); it only has to differ between accounts,
+    and unlike the login secret it survives a password change, so links in mails
+    already sent keep working."""
+    created = user.created_at.strftime("%Y%m%d%H%M%S%f") if user.created_at else ""
+    return hashlib.sha256(f"{user.id}:{created}".encode()).hexdigest()[:16]
+
+
 def unsubscribe_token(user: User) -> str:
-    return _serializer().dumps({"u": user.id})
+    """A signed link that switches email off for this account, and only this one."""
+    return _serializer().dumps({"u": user.id, "k": _account_mark(user)})
 
 
 def user_from_token(token: str) -> User | None:
+    """The account a token was made for; None when it is forged, of the old bare-id form,
+    or made for an account that no longer exists (even if its id were ever reused)."""
     try:
         data = _serializer().loads(token)
     except BadSignature:
         return None
-    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+    if not isinstance(data, dict) or type(data.get("u")) is not int:
         return None
-    return db.session.get(User, data["u"])
+    user = db.session.get(User, data["u"])
+    mark = data.get("k")
+    if user is None or not isinstance(mark, str):
+        return None
+    return user if hmac.compare_digest(mark, _account_mark(user)) else None
 
 
 def unsubscribe_url(user: User) -> str:

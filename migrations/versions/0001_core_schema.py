@@ -26,6 +26,7 @@ def upgrade():
         sa.Column("thread_id", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_search_changes")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("search_changes", schema=None) as batch_op:
         batch_op.create_index(
@@ -53,6 +54,7 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
         sa.UniqueConstraint("name_key", name=op.f("uq_users_name_key")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "threads",
@@ -76,6 +78,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_threads")),
         sa.UniqueConstraint("import_key", name=op.f("uq_threads_import_key")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("threads", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_threads_created_at"), ["created_at"], unique=False)
@@ -106,6 +109,7 @@ def upgrade():
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_posts")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("posts", schema=None) as batch_op:
         batch_op.create_index("ix_posts_author_id", ["author_id"], unique=False)
@@ -147,6 +151,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_helpful_votes")),
         sa.UniqueConstraint("post_id", "user_id", name="uq_helpful_votes_post_user"),
+        sqlite_autoincrement=True,
     )
     # threads and posts refer to each other: this side is added once both tables exist.
     with op.batch_alter_table("threads", schema=None) as batch_op:

@@ -54,6 +54,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_drafts")),
         sa.UniqueConstraint("user_id", "scope", name="uq_drafts_user_scope"),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "follows",
@@ -75,6 +76,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_follows")),
         sa.UniqueConstraint("user_id", "kind", "key", name="uq_follows_user_kind_key"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("follows", schema=None) as batch_op:
         batch_op.create_index("ix_follows_kind_key", ["kind", "key"], unique=False)
@@ -113,6 +115,7 @@ def upgrade():
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_email_outbox")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("email_outbox", schema=None) as batch_op:
         batch_op.create_index("ix_email_outbox_due", ["status", "next_attempt_at"], unique=False)
@@ -153,6 +156,7 @@ def upgrade():
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.create_index(

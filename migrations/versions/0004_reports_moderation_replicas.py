@@ -42,6 +42,7 @@ def upgrade():
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_moderation_actions")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("moderation_actions", schema=None) as batch_op:
         batch_op.create_index(
@@ -86,6 +87,7 @@ def upgrade():
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_experience_reports")),
         sa.UniqueConstraint("user_id", "condition", name="uq_experience_reports_user_condition"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("experience_reports", schema=None) as batch_op:
         batch_op.create_index(
@@ -111,6 +113,7 @@ def upgrade():
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_experience_revisions")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("experience_revisions", schema=None) as batch_op:
         batch_op.create_index(
@@ -134,6 +137,7 @@ def upgrade():
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_experience_side_effects")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("experience_side_effects", schema=None) as batch_op:
         batch_op.create_index(
@@ -158,6 +162,7 @@ def upgrade():
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_experience_titration_steps")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("experience_titration_steps", schema=None) as batch_op:
         batch_op.create_index(
@@ -191,6 +196,7 @@ def upgrade():
             ondelete="SET NULL",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reports")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("reports", schema=None) as batch_op:
         batch_op.create_index("ix_reports_status_created", ["status", "created_at"], unique=False)

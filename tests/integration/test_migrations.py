@@ -22,8 +22,8 @@ from sqlalchemy import inspect, select, text
 
 from forum import ROOT, create_app
 from forum.bootstrap import ensure_schema, migrate
-from forum.extensions import db
-from forum.models import HelpfulVote, SearchChange, Thread, User
+from forum.extensions import db, never_reuses_ids
+from forum.models import HelpfulVote, Post, SearchChange, Thread, User
 
 # Tables allowed to lack a migration for a while (none: every model is migrated).
 AWAITING_FINAL_MIGRATION: set[str] = set()
@@ -265,3 +265,78 @@ def test_a_database_from_before_migrations_is_adopted_and_upgraded(bare_app):
     assert db.session.scalar(text("SELECT version_num FROM alembic_version")) in heads
     assert db.session.get(Thread, 10).title == "Itchy skin on aza"
     assert {t.name for t in db.metadata.sorted_tables} <= set(inspect(db.engine).get_table_names())
+
+
+# --- ids are never reused (issue 12, item 1) ----------------------------------------------
+
+
+def _id_tables() -> list[str]:
+    return sorted(t.name for t in db.metadata.sorted_tables if never_reuses_ids(t))
+
+
+def test_migrated_tables_never_hand_out_a_freed_id_again(bare_app):
+    """SQLite: every table keyed by one integer says AUTOINCREMENT (reflection cannot see
+    it, so a later table rebuild must pass table_kwargs={"sqlite_autoincrement": True});
+    PostgreSQL: the key comes from a sequence."""
+    upgrade_to("head")
+    assert {"users", "threads", "posts", "notifications", "reports"} <= set(_id_tables())
+    if db.engine.dialect.name != "sqlite":
+        for name in _id_tables():
+            (column,) = [c for c in inspect(db.engine).get_columns(name) if c["name"] == "id"]
+            assert "nextval" in str(column.get("default")) or column.get("identity"), name
+        return
+    ddl = dict(db.session.execute(text("SELECT name, sql FROM sqlite_master")).all())
+    missing = [name for name in _id_tables() if "AUTOINCREMENT" not in ddl[name].upper()]
+    assert missing == [], f"tables that would reuse freed ids: {missing}"
+
+
+def test_an_old_sqlite_database_is_rebuilt_keeping_rows_and_references(bare_app):
+    """A database from before revision 0005 (tables without AUTOINCREMENT) keeps every
+    row and foreign key through the rebuild, and stops reusing ids."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only: PostgreSQL sequences never reused ids")
+    upgrade_to("0004")
+    with db.engine.begin() as conn:  # make it look like a database made before 0005
+        conn.exec_driver_sql("PRAGMA writable_schema=ON")
+        conn.exec_driver_sql(
+            "UPDATE sqlite_master SET sql = replace(sql, ' AUTOINCREMENT', '') WHERE type='table'"
+        )
+        conn.exec_driver_sql("PRAGMA writable_schema=OFF")
+    db.engine.dispose()
+    with db.engine.begin() as conn:
+        assert (
+            "AUTOINCREMENT"
+            not in conn.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = 'users'"
+            ).scalar()
+        )
+        for sql, rows in POPULATE:
+            for row in rows:
+                conn.execute(text(sql), row)
+    db.engine.dispose()
+
+    upgrade_to("head")
+
+    db.engine.dispose()
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    users = db.session.scalars(select(User).order_by(User.id)).all()
+    assert [u.name_key for u in users] == ["old_olive", "mod_max"]
+    assert all(u.login_secret for u in users) and users[0].login_secret != users[1].login_secret
+    thread = db.session.get(Thread, 10)
+    assert (thread.author.name_key, thread.resolved_post_id) == ("old_olive", 101)
+    assert [p.id for p in thread.posts] == [100, 101]
+    fks = inspect(db.engine).get_foreign_keys("threads")
+    assert {(fk["referred_table"], fk["options"].get("ondelete")) for fk in fks} >= {
+        ("users", "SET NULL"),
+        ("posts", "SET NULL"),
+    }
+    # The freed highest id is not handed out again, and ON DELETE still acts.
+    db.session.delete(db.session.get(User, 2))
+    db.session.commit()
+    newcomer = User(display_name="New_Nia", name_key="new_nia", email="nia@example.org")
+    db.session.add(newcomer)
+    db.session.commit()
+    assert newcomer.id == 3
+    assert db.session.get(Post, 101).author_id is None
