@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
+from werkzeug.http import parse_etags, unquote_etag
 
 from .extensions import db
 
@@ -226,6 +227,10 @@ class PageCacheMiddleware:
         key = f"{scheme}://{host}{path}?{environ.get('QUERY_STRING', '')}"
         entry = self.cache.get(key, version, self.max_age)
         if entry is not None and entry.headers is not None:
+            if _still_valid(environ, entry.headers):  # the client's copy is this one
+                kept = [(k, v) for k, v in entry.headers if k.lower() not in _BODY_HEADERS]
+                start_response("304 Not Modified", [*kept, ("X-Page-Cache", "hit")])
+                return []
             start_response("200 OK", [*entry.headers, ("X-Page-Cache", "hit")])
             return [] if method == "HEAD" else [entry.body]
         environ["forum.page_cache"] = (key, version)
@@ -254,6 +259,18 @@ class PageCacheMiddleware:
         kept = [(k, v) for k, v in headers if k.lower() not in ("date", "x-page-cache")]
         self.cache.put(key, _Entry(version, time.monotonic(), 200, "", body, kept))
         return [body]
+
+
+_BODY_HEADERS = ("content-length", "content-type")
+
+
+def _still_valid(environ, headers: list[tuple[str, str]]) -> bool:
+    """If-None-Match names the stored answer's ETag (weak comparison, as for GET)."""
+    wanted = environ.get("HTTP_IF_NONE_MATCH")
+    etag = next((v for k, v in headers if k.lower() == "etag"), None)
+    if not wanted or not etag:
+        return False
+    return parse_etags(wanted).contains_weak(unquote_etag(etag)[0])
 
 
 def _sqlite_path(uri: str) -> str | None:

@@ -1,6 +1,7 @@
 """JSON API, version 1 (read-only).
 
-One envelope: a list is ``{"data": [...], "total", "page", "per_page", "pages"}``, a single
+One envelope: a list is ``{"data": [...], "total", "page", "per_page", "pages", "links"}``
+(``links``: absolute ``next`` and ``prev`` page URLs, null at either end), a single
 object is ``{"data": {...}}``, and an error is ``{"error", "message", "status"}`` with the
 matching HTTP status (errors raised as HTTPException or ServiceError are turned into that
 shape by ``forum.web``). ``per_page`` above the maximum (100) is refused with 400, not
@@ -10,16 +11,19 @@ appear. Times are ISO 8601 UTC with a ``Z``.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
-from flask import current_app, jsonify, request
+from flask import current_app, jsonify, render_template, request
+from markupsafe import Markup, escape
 
 from .. import vocabulary
 from ..models import Post, Thread
 from ..threads import service
 from ..threads.queries import list_threads, tag_counts
 from ..threads.views import thread_url
-from . import bp
+from . import bp, openapi
+from .paging import links
 
 FILTERS = (("condition", "condition"), ("side_effect", "side_effect"), ("medication", "medication"))
 
@@ -95,6 +99,7 @@ def threads():
         page=result.page,
         per_page=result.per_page,
         pages=result.pages,
+        links=links(result.page, result.pages),
     )
 
 
@@ -138,3 +143,23 @@ def side_effects():
 @bp.get("/medications")
 def medications():
     return _terms("medication")
+
+
+@bp.get("/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 description of everything under /api/v1."""
+    return jsonify(openapi.document())
+
+
+@bp.get("/docs")
+def docs():
+    """The same document as a page for people, rendered here (no script, no CDN)."""
+    return render_template("api/docs.html", doc=openapi.document(), prose=_prose)
+
+
+def _prose(text: str) -> Markup:
+    """Text with `backticks` shown as code, everything else escaped."""
+    parts = re.split(r"`([^`]+)`", text)
+    return Markup("").join(
+        Markup("<code>{}</code>").format(p) if i % 2 else escape(p) for i, p in enumerate(parts)
+    )

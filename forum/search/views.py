@@ -13,8 +13,9 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, render_template, request, url_for
 
 from .. import vocabulary
+from ..api.paging import links
 from ..services import ValidationError
-from .service import FACET_KEYS, FACET_KINDS, Results, search
+from .service import FACET_KEYS, FACET_KINDS, MAX_PAGE, Results, search
 
 bp = Blueprint("search", __name__)
 
@@ -150,4 +151,5 @@ def api():
         facets={key: res.facets.get(key, {}) for key in FACET_KEYS.values()},
         suggestion=res.suggestion,
         message=res.message,
+        links=links(res.page, min(-(-res.total // res.per_page), MAX_PAGE)),
     )
