@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
 from .. import vocabulary
+from ..downloads import attachment
 from ..services import ValidationError
 from . import bp, service, stats
 from . import models as m
@@ -178,7 +179,7 @@ def reports_csv():
     return Response(
         buf.getvalue(),
         mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        headers={"Content-Disposition": attachment(f"{name}.csv", "what-patients-report.csv")},
     )
 
 

@@ -8,6 +8,7 @@ import json
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, logout_user
 
+from ..downloads import attachment
 from ..services import ValidationError
 from . import bp, service
 
@@ -18,12 +19,12 @@ def download():
     """Everything the person wrote and recorded, as a JSON attachment (read-only GET)."""
     data = service.collect(current_user._get_current_object())
     body = json.dumps(data, ensure_ascii=False, indent=2)
-    filename = f"aza-forum-{current_user.name_key}-data.json"
+    name = "-".join(current_user.name_key.split())
     return Response(
         body,
         mimetype="application/json",
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Disposition": attachment(f"aza-forum-{name}-data.json", "aza-forum-data.json"),
             "Cache-Control": "no-store",
         },
     )
