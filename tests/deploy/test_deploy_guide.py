@@ -225,3 +225,14 @@ def test_maintenance_commands_run_as_the_service_user(tmp_path, service_user):
     assert "instance files not writable" in done.stderr
     assert done.stdout.startswith("503 ") and "unwritable" in done.stdout
     assert str(instance / "search-index") in done.stdout
+
+
+def test_cron_jobs_run_real_commands_through_forum_flask(app):
+    jobs = [line.split() for line in guide.block("cron").splitlines() if line[:1] not in "#"]
+    assert len(jobs) == 2
+    runner = app.test_cli_runner()
+    for fields in jobs:
+        assert fields[5] == "root" and fields[6] == "/usr/local/bin/forum-flask", fields
+        result = runner.invoke(args=[*fields[7:], "--help"])
+        assert result.exit_code == 0, f"{' '.join(fields[7:])}: {result.output}"
+    assert [f[-1] for f in jobs] == ["send-mail", "send-digests"]
