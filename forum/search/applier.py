@@ -43,6 +43,7 @@ from whoosh.index import LockError
 
 from ..extensions import db
 from ..models import SearchChange
+from ..transfer import importing
 from .changes import (
     _apply_with,
     apply_pending,
@@ -122,10 +123,6 @@ def wait_for_applier(app: Flask | None = None, timeout: float = 60.0) -> bool:
 
 
 def _bulk_importing() -> bool:
-    try:
-        from ..transfer import importing
-    except ImportError:  # pragma: no cover - transfer not installed
-        return False
     return importing()
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import nh3
 from blinker import Namespace
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only, selectinload
 
@@ -88,8 +89,6 @@ def extras_for(thread: Thread) -> dict[str, list[str]]:
 
 def extras_for_many(threads: list[Thread]) -> dict[int, dict[str, list[str]]]:
     """Keyword values other packages attach to each thread's document, by thread id."""
-    from flask import current_app
-
     app = current_app._get_current_object()
     found: dict[int, dict[str, list[str]]] = {
         t.id: {name: [] for name in EXTRA_FIELDS} for t in threads

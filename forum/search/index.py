@@ -36,6 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from whoosh import index as whoosh_index
+from whoosh.index import TOC
+from whoosh.reading import SegmentReader
 from whoosh.searching import Searcher
 from whoosh.writing import MERGE_SMALL, SegmentWriter
 
@@ -199,8 +201,6 @@ class RetiringWriter(SegmentWriter):
     them (see the module docstring)."""
 
     def _commit_toc(self, segments):
-        from whoosh.index import TOC
-
         toc = TOC(self.schema, segments, self.generation)
         toc.write(self.storage, self.indexname)
         retire_files(self.storage, self.indexname, self.generation, segments)
@@ -211,8 +211,6 @@ def retire_files(storage, indexname: str, gen: int, segments, now: float | None 
     but a dropped segment's files are deleted only ``RETIRE_SECONDS`` after the commit
     that dropped it. Called by the writer holding the lock, so nobody else edits the
     record meanwhile."""
-    from whoosh.index import TOC
-
     now = time.time() if now is None else now
     folder = Path(storage.folder)
     record_path = folder / RETIRED_FILE
@@ -257,8 +255,6 @@ def merge_policy(writer, segments):
     many behind; dropping costs nothing), then merge small ones with whoosh's
     ``MERGE_SMALL`` only once ``MERGE_AT_SEGMENTS`` pile up. Merging rereads every term
     of the merged segments, so it runs every few commits at most, never on each."""
-    from whoosh.reading import SegmentReader
-
     live = [s for s in segments if s.doc_count() > 0]
     if len(live) + 1 < MERGE_AT_SEGMENTS:  # + 1: the segment this commit writes
         return live

@@ -17,6 +17,7 @@ from sqlalchemy import inspect
 
 from .. import signals
 from ..extensions import db
+from ..transfer import import_checkpoint
 from .applier import (
     SESSION_KEY,
     _bulk_importing,
@@ -115,8 +116,4 @@ def _on_import_checkpoint(app: Flask, **_kw) -> None:
 def connect_signals() -> None:
     signals.committed.connect(_on_committed, weak=False)
     _install_write_tracking()
-    try:
-        from ..transfer import import_checkpoint
-    except ImportError:  # pragma: no cover - transfer not installed
-        return
     import_checkpoint.connect(_on_import_checkpoint, weak=False)

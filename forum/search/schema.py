@@ -7,6 +7,8 @@ index's meta document at start and rebuilds when they differ.
 
 from __future__ import annotations
 
+import hashlib
+
 from whoosh import fields
 from whoosh.analysis import (
     Analyzer,
@@ -21,17 +23,15 @@ from whoosh.analysis import (
 )
 from whoosh.support.charset import accent_map
 
+from .. import vocabulary
+from . import lexicon
+
 _VERSION = "forum-search-8"
 
 
 def _version() -> str:
     """The schema version plus a hash of the vocabulary and lexicon: a new synonym
     changes which concepts documents carry, so it triggers a rebuild at start."""
-    import hashlib
-
-    from .. import vocabulary
-    from . import lexicon
-
     data = repr((vocabulary.ALL_TERMS, lexicon.GROUPS)).encode()
     return f"{_VERSION}-{hashlib.sha256(data).hexdigest()[:10]}"
 

@@ -14,6 +14,7 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 
 from .. import vocabulary
 from ..api.paging import links
+from ..experiences import models as m
 from ..services import ValidationError
 from .service import FACET_KEYS, FACET_KINDS, MAX_PAGE, Results, search
 
@@ -35,10 +36,6 @@ HEADINGS = {
 def extra_values(kind: str) -> dict[str, str]:
     """Slug -> label of an experience-report facet (tpmt, outcome, moved_to): the values
     the experiences package stores in the index through ``document_extras``."""
-    try:
-        from ..experiences import models as m
-    except ImportError:  # pragma: no cover - experiences not installed
-        return {}
     table = {"tpmt": m.TPMT, "outcome": m.OUTCOMES, "moved_to": m.MOVED_TO}.get(kind, {})
     return dict(table)
 

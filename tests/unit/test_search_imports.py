@@ -5,7 +5,8 @@ documents and the change record, the index writers, the process machinery, query
 understanding, the evaluator, the service, then views and commands. Every import
 between its modules - at the top of a file or inside a function, relative or absolute -
 must point to the same layer or a lower one, and no chain of imports may lead back to
-where it started. A new module gets a place in ``LAYERS`` (the failure says so), which
+where it started; and no forum module is imported inside a function (outside the
+package's ``__init__``). A new module gets a place in ``LAYERS`` (the failure says so), which
 is also where docs/search.md's module map should list it.
 """
 
@@ -132,6 +133,26 @@ def test_every_module_has_a_layer():
         f"add {missing} to LAYERS in tests/unit/test_search_imports.py (and to the module "
         "map in docs/search.md): the lowest layer whose modules it needs"
     )
+
+
+def test_forum_modules_are_imported_at_the_top():
+    """An import of a forum module inside a function hides a dependency (it is how the
+    old circle stayed closed). Only the package's ``__init__`` imports lazily, so that
+    ``import forum.search`` stays cheap; optional third-party libraries may be lazy."""
+    hidden = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name == "__init__.py" and path.parent == PACKAGE:
+            continue
+        for func in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(func):
+                if isinstance(node, ast.ImportFrom) and (
+                    node.level or (node.module or "").split(".")[0] == "forum"
+                ):
+                    rel = path.relative_to(PACKAGE)
+                    hidden.append(f"{rel}:{node.lineno} in {func.name}(): {ast.unparse(node)}")
+    assert not hidden, "imports inside functions:\n" + "\n".join(hidden)
 
 
 @pytest.mark.parametrize(
