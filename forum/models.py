@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     select,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -60,6 +61,8 @@ class User(UserMixin, db.Model):
     is_suspended: Mapped[bool] = mapped_column(Boolean, default=False)
     # Comma-separated condition slugs the person chose to show on their profile.
     shown_conditions: Mapped[str] = mapped_column(String(400), default="")
+    # Show conditions and time on azathioprine beside the name on posts (forum/people.py).
+    show_flair: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     threads: Mapped[list[Thread]] = relationship(back_populates="author")
 

@@ -48,6 +48,9 @@ def init_app(app: Flask) -> None:
     moderation.init_app(app)
     privacy.init_app(app)
     pages.init_app(app)
+    from . import people
+
+    people.init_app(app)
     security.init_app(app)  # after every blueprint: it wraps their views in rate limits
     from . import cache
 

@@ -34,4 +34,5 @@ class ProfileForm(FlaskForm):
     shown_conditions = MultiCheckboxField(
         "Conditions to show on your profile", choices=vocabulary.choices("condition")
     )
+    show_flair = BooleanField("Show my conditions and time on azathioprine beside my name")
     submit = SubmitField("Save profile")

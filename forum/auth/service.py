@@ -191,8 +191,9 @@ def end_sessions(user: User) -> None:
     db.session.commit()
 
 
-def set_shown_conditions(user: User, slugs: list[str]) -> None:
-    """Choose which conditions the public profile shows (unknown slugs are refused)."""
+def set_shown_conditions(user: User, slugs: list[str], show_flair: bool | None = None) -> None:
+    """Choose which conditions the public profile shows (unknown slugs are refused) and,
+    when given, whether they and the time on azathioprine appear beside the name."""
     clean = []
     for slug in slugs:
         if vocabulary.get("condition", slug) is None:
@@ -200,4 +201,6 @@ def set_shown_conditions(user: User, slugs: list[str]) -> None:
         if slug not in clean:
             clean.append(slug)
     user.shown_conditions = ",".join(clean)
+    if show_flair is not None:
+        user.show_flair = bool(show_flair)
     db.session.commit()

@@ -16,6 +16,7 @@ from flask_wtf.csrf import CSRFError
 
 from .. import vocabulary
 from ..models import User
+from ..people import flair_for, helpful_received
 from ..security import safe_next
 from ..services import ValidationError
 from ..threads.forms import apply_errors
@@ -87,7 +88,9 @@ def logout():
 @bp.get("/account")
 @login_required
 def account():
-    profile = ProfileForm(shown_conditions=current_user.shown_condition_slugs)
+    profile = ProfileForm(
+        shown_conditions=current_user.shown_condition_slugs, show_flair=current_user.show_flair
+    )
     return render_template(
         "auth/account.html", password_form=ChangePasswordForm(), profile_form=profile
     )
@@ -116,7 +119,9 @@ def change_password():
 def update_profile():
     form = ProfileForm()
     try:
-        service.set_shown_conditions(current_user._get_current_object(), form.shown_conditions.data)
+        service.set_shown_conditions(
+            current_user._get_current_object(), form.shown_conditions.data, form.show_flair.data
+        )
     except ValidationError as exc:
         apply_errors(form, exc)
         return render_template(
@@ -145,7 +150,13 @@ def profile(name: str):
         if vocabulary.get("condition", s)
     ]
     return render_template(
-        "auth/profile.html", person=user, show=show, page=items, conditions=conditions
+        "auth/profile.html",
+        person=user,
+        show=show,
+        page=items,
+        conditions=conditions,
+        flair=flair_for([user]).get(user.id),
+        helpful=helpful_received(user),
     )
 
 

@@ -14,6 +14,7 @@ from ..extensions import db
 from ..markdown import render
 from ..models import Post, Thread
 from ..notifications.drafts import form_data as draft_data
+from ..people import flair_for
 from ..services import ValidationError
 from . import bp, service
 from .forms import (
@@ -183,6 +184,7 @@ def _thread_context(thread: Thread) -> dict:
         "resolved": resolved,
         "replies": replies,
         "voted": service.has_voted(viewer, [p.id for p in thread.replies]),
+        "flair": flair_for(p.author for p in thread.posts),
         "is_asker": viewer.is_authenticated and thread.author_id == viewer.id,
         "is_moderator": viewer.is_authenticated and viewer.is_moderator,
         # A form makes a CSRF token (a session cookie): only for people who can use it, so

@@ -435,6 +435,8 @@ def dangerous_markup(html: str) -> list[str]:
     for tag, attrs in parser.tags:
         if tag == "script" and attrs.get("src", "").startswith("/static/"):
             continue  # the site's own scripts
+        if tag == "svg" and attrs.get("class") == "avatar":
+            continue  # the site's own generated avatars (forum/people.py)
         if tag in ("script", "img", "iframe", "object", "embed", "svg"):
             found.append(tag)
         for name, value in attrs.items():

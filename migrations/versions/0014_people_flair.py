@@ -1,0 +1,28 @@
+"""users.show_flair: show conditions and time on azathioprine beside the name
+
+Revision ID: 0014_people_flair
+Revises: 0004
+Create Date: 2026-12-04 17:30:00
+
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0014_people_flair"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    # A plain ADD COLUMN, not batch mode: SQLite would rebuild "users", and dropping the old
+    # table with foreign keys on sets every post's author_id to NULL.
+    op.add_column(
+        "users", sa.Column("show_flair", sa.Boolean(), nullable=False, server_default=sa.true())
+    )
+
+
+def downgrade():
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_column("show_flair")
