@@ -1,7 +1,7 @@
 """users.show_flair: show conditions and time on azathioprine beside the name
 
 Revision ID: 0014_people_flair
-Revises: 0004
+Revises: 0005
 Create Date: 2026-12-04 17:30:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014_people_flair"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
