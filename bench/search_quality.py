@@ -13,7 +13,8 @@ Honest measuring: the queries are split into two fixed halves by query number pa
 odd = "dev" (look at these while developing), even = "held-out" (only report them). Each
 half is printed per query type; a change that lifts only the dev half is fitting.
 
-usage: python bench/search_quality.py [--eval-dir DIR] [--per-query]
+usage: python bench/search_quality.py [--eval-dir DIR] [--per-query] [--semantic on|off]
+                                      [--rrf-k K]
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def half(qid: str) -> str:
     return "dev" if digits and int(digits) % 2 else "held-out"
 
 
-def forum_system(lines: list[str], instance: Path):
+def forum_system(lines: list[str], instance: Path, config: dict | None = None):
     """Import through the forum's own services; return a ranker over the JSON API."""
     from forum import create_app, vocabulary
     from forum.extensions import db
@@ -68,6 +69,7 @@ def forum_system(lines: list[str], instance: Path):
             "LOAD_DEMO_ON_FIRST_START": False,
             "SECRET_KEY": "bench",
             "RATELIMIT_ENABLED": False,
+            **(config or {}),
         }
     )
     ctx = app.app_context()
@@ -178,7 +180,9 @@ def _means(ms: list[tuple[float, float, float]]) -> tuple:
     return tuple(sum(v[i] for v in ms) / len(ms) for i in range(3)) + (len(ms),)
 
 
-def evaluate(eval_dir: Path = DEFAULT_EVAL, systems=("forum", "plain-whoosh")) -> dict:
+def evaluate(
+    eval_dir: Path = DEFAULT_EVAL, systems=("forum", "plain-whoosh"), config: dict | None = None
+) -> dict:
     """{system: {type: (nDCG, recall, MRR, n)}, "halves": {system: {half: {type: ...}}},
     "per_query": {system: {qid: (nDCG, R, MRR, query, top 3)}},
     "outside": {system: results (of all top 10s) that are not judged-collection threads}}."""
@@ -187,7 +191,7 @@ def evaluate(eval_dir: Path = DEFAULT_EVAL, systems=("forum", "plain-whoosh")) -
     out: dict = {"per_query": {}, "halves": {}, "outside": {}}
     with tempfile.TemporaryDirectory() as tmp:
         makers = {
-            "forum": lambda: forum_system(lines, Path(tmp) / "instance"),
+            "forum": lambda: forum_system(lines, Path(tmp) / "instance", config),
             "plain-whoosh": lambda: baseline_system(lines, _mkdir(Path(tmp) / "plain")),
         }
         for name in systems:
@@ -232,10 +236,24 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--eval-dir", type=Path, default=DEFAULT_EVAL)
     ap.add_argument("--per-query", action="store_true", help="print every query's figures")
+    ap.add_argument(
+        "--semantic", choices=("on", "off"), default="on", help="the semantic second opinion"
+    )
+    ap.add_argument("--rrf-k", type=int, default=60, help="reciprocal rank fusion's k")
     args = ap.parse_args()
     if not (args.eval_dir / "corpus.jsonl").exists():
         sys.exit(f"no judged collection at {args.eval_dir} (use --eval-dir or SEARCH_EVAL_DIR)")
-    result = evaluate(args.eval_dir)
+    config = {"SEARCH_SEMANTIC": args.semantic == "on", "SEARCH_SEMANTIC_RRF_K": args.rrf_k}
+    result = evaluate(args.eval_dir, config=config)
+    if args.semantic == "on":
+        from forum.search.semantic.model import ModelUnavailable, model_for
+
+        try:
+            print(f"semantic second opinion: on, model {model_for(config).id}, k={args.rrf_k}")
+        except ModelUnavailable as exc:
+            print(f"semantic second opinion: OFF ({exc})")
+    else:
+        print("semantic second opinion: off")
     print("| system | half | type | n | nDCG@10 | R@10 | MRR |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for system in ("plain-whoosh", "forum"):

@@ -28,3 +28,10 @@ SCHEMA_AUTO_UPGRADE = True  # every process upgrades to the newest migration whe
 PROXY_COUNT = 0  # reverse proxies in front trusted for X-Forwarded-* (nginx: 1)
 SEARCH_INDEX_DIR = None  # filled in by create_app: <instance>/search-index
 SEARCH_SYNC = True  # apply recorded search changes after each commit
+# Semantic second opinion (forum/search/semantic): off, or no model, means lexical only.
+SEARCH_SEMANTIC = True
+SEARCH_SEMANTIC_MODEL = None  # path of an ONNX model; None: the pinned package's file
+SEARCH_SEMANTIC_MODEL_SHA256 = None  # checksum required of SEARCH_SEMANTIC_MODEL
+SEARCH_SEMANTIC_THREADS = 1  # onnxruntime threads per process
+SEARCH_SEMANTIC_RRF_K = 60
+SEARCH_SEMANTIC_MIN_SIMILARITY = 0.2  # cosine below which a thread is no neighbour

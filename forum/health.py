@@ -10,10 +10,13 @@ load balancer and a person alike::
      "database": "ok" | "error",
      "index": {"state": "ok" | "behind" | "unavailable" | "unknown",
                "applied_change_id", "latest_change_id", "lag_changes", "lag_seconds"},
-     "instance": {"state": "ok" | "unwritable", "paths": [...]}}
+     "instance": {"state": "ok" | "unwritable", "paths": [...]},
+     "semantic": {"state": "on" | "off", "reason": "..."}}
 
 "degraded" means the index is unavailable or more than ``HEALTH_MAX_INDEX_LAG_SECONDS``
-behind. The check runs before every other request hook (page cache, rate limits, sessions),
+behind. "semantic" says whether search fuses the sentence-model ranking with the lexical
+one, and why not when it is off (search then works lexically; status is not affected).
+The check runs before every other request hook (page cache, rate limits, sessions),
 so it answers even when those depend on a database that is down, and it is never cached.
 """
 
@@ -59,6 +62,7 @@ def healthz():
         "database": "ok" if database_ok else "error",
         "index": index,
         "instance": {"state": "unwritable" if unwritable else "ok", "paths": unwritable},
+        "semantic": semantic_state(),
     }
     resp = jsonify(body)
     resp.status_code = 503 if status == "error" else 200
@@ -124,3 +128,20 @@ def _applied_change_id() -> int | None:
         return int(read_meta(searcher).get("applied") or 0)
     except IndexUnavailable:
         return None
+
+
+def semantic_state() -> dict:
+    """{"state": "on" | "off", "reason"}: the semantic second opinion of search."""
+    try:
+        from .search.index import store_for
+        from .search.semantic import state
+    except ImportError:  # pragma: no cover - search not installed
+        return {"state": "off", "reason": "search not installed"}
+    st = store_for(current_app.config["SEARCH_INDEX_DIR"])
+    name = st.current_name()
+    try:
+        on, reason = state(st.root / name if name else None)
+    except Exception as exc:  # a broken vector file must not break the health check
+        log.warning("health check: semantic state failed", exc_info=True)
+        on, reason = False, f"error: {exc!r}"
+    return {"state": "on" if on else "off", "reason": reason}

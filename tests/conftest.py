@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 
@@ -11,6 +12,11 @@ from forum import create_app
 from forum.extensions import db
 
 from . import pgtools, shared_data
+
+# Every app a test makes (here, in helper processes, in servers: tests/processes.py passes
+# it on) ranks lexically, so search tests assert one ranking and none pays for embeddings.
+# The semantic tests (test_semantic_*.py) switch it on in their app's config.
+os.environ.setdefault("FORUM_SEARCH_SEMANTIC", "false")
 
 GROUPS = ("browser", "postgres", "slow")  # markers that name a group of tests
 

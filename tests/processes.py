@@ -42,6 +42,7 @@ def forum_env(instance: Path, database_url: str, **extra: str) -> dict[str, str]
         FORUM_SQLALCHEMY_DATABASE_URI=database_url,
         FORUM_LOAD_DEMO_ON_FIRST_START="false",
         FORUM_SECRET_KEY="multi-server-test-secret",
+        FORUM_SEARCH_SEMANTIC=os.environ.get("FORUM_SEARCH_SEMANTIC", "true"),
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

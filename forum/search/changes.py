@@ -31,7 +31,7 @@ from whoosh.index import LockError
 
 from ..extensions import db
 from ..models import SearchChange, Thread
-from . import replica
+from . import replica, semantic
 from .documents import load_threads, meta_document, thread_documents
 from .index import IndexUnavailable, Store, check_schema, merge_policy, read_meta, store_for
 from .schema import SCHEMA_VERSION
@@ -52,11 +52,14 @@ def _session() -> Session:
 def _write_threads(writer, threads: dict[int, Thread], ids: Iterable[int]) -> None:
     ids = list(ids)
     visible = [threads[i] for i in ids if i in threads and threads[i].is_visible]
+    visible_ids = {t.id for t in visible}
     for thread_id in ids:
         if thread_id not in threads or not threads[thread_id].is_visible:
             writer.delete_by_term("id", str(thread_id))
     for doc in thread_documents(visible):
         writer.update_document(**doc)
+    # Vectors are derived like the documents: written before the index commits.
+    semantic.write(writer.storage.folder, visible, [i for i in ids if i not in visible_ids])
 
 
 # -- applying recorded changes ----------------------------------------------------------
@@ -78,6 +81,7 @@ def _apply(name: str | None, timeout: float) -> tuple[int, bool]:
     """(rows applied, whether the write lock was busy at the first try)."""
     st = store()
     total = 0
+    semantic.prepare()  # load the model before taking the lock, not while holding it
     for round_ in range(20):
         try:
             writer = st.writer(name, timeout=timeout)

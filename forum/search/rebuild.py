@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import SearchChange, Thread
-from . import build, replica
+from . import build, replica, semantic
 from .changes import _session, apply_pending, latest_change_id, store
 from .documents import meta_document
 from .index import IndexUnavailable, Store, check_schema, read_meta
@@ -105,7 +105,8 @@ def rebuild(
             return None
         _remove_unpublished(st)
         name, ix = st.new_generation()
-        _fill(ix, progress, procs)
+        ids = _fill(ix, progress, procs)
+        semantic.fill_ids(st.root / name, ids)  # no-op without the model
         apply_pending(name=name, timeout=60)
         st.publish(name)
         try:
@@ -148,7 +149,8 @@ def _snapshot(session: Session) -> tuple[int, dict[str, float]]:
     return newest, {str(i): now for i in range(low + 1, newest) if i not in seen}
 
 
-def _fill(ix, progress, procs: int | None) -> None:
+def _fill(ix, progress, procs: int | None) -> list[int]:
+    """Fill a new generation from a snapshot; returns the visible thread ids it took."""
     with _session() as session:
         applied, gaps = _snapshot(session)
         horizon = replica.gap_horizon(session)
@@ -163,6 +165,7 @@ def _fill(ix, progress, procs: int | None) -> None:
     if horizon is not None:
         meta["gap_horizons"] = dict.fromkeys(gaps, horizon)
     build.fill(ix, ids, meta_document(meta), progress, build.procs_for(len(ids), procs))
+    return ids
 
 
 # -- background rebuild when the index is missing or broken -----------------------------
@@ -289,7 +292,7 @@ def check_index() -> list[str]:
             problems.append(f"thread {thread_id} differs from the database")
     for thread_id in sorted(indexed):
         problems.append(f"thread {thread_id} is in the index but not visible in the database")
-    return problems
+    return problems + semantic.problems_ids(st.root / st.current_name(), ids)
 
 
 def optimise() -> None:

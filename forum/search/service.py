@@ -35,6 +35,7 @@ from .index import IndexUnavailable, check_schema, read_meta
 from .query import FILLER, Built, Parsed, build, parse
 from .rebuild import index_ok, request_rebuild
 from .schema import EXTRA_FIELDS
+from .semantic import second_opinion
 
 log = logging.getLogger(__name__)
 
@@ -167,17 +168,21 @@ def _meta(searcher) -> dict:
 def _whoosh_query(parsed: Parsed, res: Results, searcher) -> tuple[wq.Query | None, Built]:
     built = build(parsed, searcher) if not parsed.empty else Built(query=None)
     res.suggestion = built.suggestion
-    tags = [
-        wq.Term(FILTER_FIELDS[kind], slug)
-        for kind, slug in res.filters.items()
-        if slug is not None and kind in FILTER_FIELDS
-    ]
+    tags = _filter_terms(res)
     if not parsed.empty and built.query is None:
         return None, built
     parts = ([built.query] if built.query is not None else []) + tags
     if not parts:
         return None, built
     return (parts[0] if len(parts) == 1 else wq.And(parts)), built
+
+
+def _filter_terms(res: Results) -> list[wq.Query]:
+    return [
+        wq.Term(FILTER_FIELDS[kind], slug)
+        for kind, slug in res.filters.items()
+        if slug is not None and kind in FILTER_FIELDS
+    ]
 
 
 def _run(searcher, parsed: Parsed, res: Results) -> None:
@@ -189,12 +194,16 @@ def _run(searcher, parsed: Parsed, res: Results) -> None:
     if sortedby is None and parsed.empty:  # filters only: newest activity first
         sortedby = "last_activity"
     facet_fields = tuple(FILTER_FIELDS.values())
+    # The semantic second opinion fuses the lexical top DEPTH: rank those, page after.
+    fuse = sortedby is None and second_opinion.wanted()
+    stop = max(limit, second_opinion.DEPTH) if fuse else limit
+    start = 0 if fuse else limit - res.per_page
     try:
         out = engine.run(
             searcher,
             query,
-            limit=limit,
-            start=limit - res.per_page,
+            limit=stop,
+            start=start,
             sortedby=sortedby,
             facet_fields=facet_fields,
         )
@@ -208,10 +217,19 @@ def _run(searcher, parsed: Parsed, res: Results) -> None:
         ranked = [(_thread_id(searcher, docnum), score) for docnum, score in out.hits]
         total, counts = out.total, out.facets
     else:
-        ranked, total, counts = _run_whoosh(searcher, query, limit, res.per_page, sortedby)
+        ranked, total, counts = _run_whoosh(searcher, query, stop, stop - start, sortedby)
+    ranked = [(i, s) for i, s in ranked if i is not None]
+    if fuse:
+        text = second_opinion.query_text(parsed, built)
+        filters = _filter_terms(res)
+        ranked, added = second_opinion.merge(
+            searcher, ranked, text, wq.And(filters) if filters else None
+        )
+        total += added
+        ranked = ranked[limit - res.per_page : limit]
     res.total = max(total, len(ranked))
     res.facets = _group(counts)
-    res.items = _load([(i, s) for i, s in ranked if i is not None], _highlight(built))
+    res.items = _load(ranked, _highlight(built))
 
 
 def _thread_id(searcher, docnum: int) -> int | None:

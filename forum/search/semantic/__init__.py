@@ -19,15 +19,18 @@ from pathlib import Path
 
 import numpy as np
 from flask import current_app
+from sqlalchemy.orm import Session
 
-from ..documents import question_text
+from ...extensions import db
+from ..documents import load_threads, question_text
 from .fuse import nearest
 from .model import Model, ModelUnavailable, model_for
 from .store import Snapshot, VectorStore, fingerprint
 
-__all__ = ["ModelUnavailable", "fill", "problems", "ranking", "state", "write"]
+__all__ = ["ModelUnavailable", "fill_ids", "problems_ids", "ranking", "state", "write"]
 
 MIN_SIMILARITY = 0.2  # default SEARCH_SEMANTIC_MIN_SIMILARITY: below it, not a neighbour
+CHUNK = 256  # threads loaded from the database at a time
 
 
 def thread_text(thread) -> str:
@@ -38,6 +41,15 @@ def thread_text(thread) -> str:
 def current_model() -> Model:
     """The configured model (raises ModelUnavailable, with the reason)."""
     return model_for(current_app.config)
+
+
+def prepare() -> None:
+    """Load the model now (once per process) if there is one: callers do this before
+    taking the index write lock, so no writer waits for a model to load."""
+    try:
+        current_model()
+    except ModelUnavailable:
+        pass
 
 
 def write(generation: str | Path, visible: list, removed: Iterable[int]) -> None:
@@ -88,6 +100,27 @@ def fill(generation: str | Path, chunks: Iterable[list], progress=None) -> bool:
             progress(len(ids))
     VectorStore(generation).write_base(model.id, ids, np.concatenate(parts), fps)
     return True
+
+
+def _chunks(session: Session, ids: list[int]):
+    for start in range(0, len(ids), CHUNK):
+        part = ids[start : start + CHUNK]
+        threads = load_threads(session, part)
+        yield [threads[i] for i in part if i in threads]
+        session.expunge_all()
+
+
+def fill_ids(generation: str | Path, ids: list[int]) -> bool:
+    """``fill`` with the threads ``ids`` read from the database (a rebuild's snapshot:
+    changes after it reach the vectors through the change record, like the index)."""
+    with Session(db.engine) as session:
+        return fill(generation, _chunks(session, list(ids)))
+
+
+def problems_ids(generation: str | Path, ids: list[int]) -> list[str]:
+    """``problems`` for the visible threads ``ids``, read from the database."""
+    with Session(db.engine) as session:
+        return problems(generation, (t for chunk in _chunks(session, list(ids)) for t in chunk))
 
 
 def problems(generation: str | Path, threads: Iterable) -> list[str]:

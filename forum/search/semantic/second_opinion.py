@@ -1,0 +1,69 @@
+"""The search service's use of the vectors: fuse the lexical ranking with the threads
+nearest to the query, by reciprocal rank fusion (k = 60, the top 50 of each).
+
+The query is embedded as the query understanding left it: spelling corrected (the "did
+you mean" text) and with the labels of the concepts it named, so "knackered" and "tierd"
+both reach the threads about fatigue. A neighbour outside the person's filters never
+enters the ranking. Past the fused top, lexical results follow in their own order.
+Results are still loaded back from the database, so nothing hidden is ever shown.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from ..changes import store
+from . import ranking
+from .fuse import DEPTH, K, rrf
+
+__all__ = ["DEPTH", "merge", "query_text", "wanted"]
+
+
+def wanted() -> bool:
+    """Whether this app asks for the second opinion at all (the model may still be off)."""
+    return bool(current_app.config.get("SEARCH_SEMANTIC", True))
+
+
+def query_text(parsed, built) -> str:
+    """The normalised query: corrected words (or the typed ones), then the names of the
+    concepts found in it that the words do not already spell out."""
+    typed = " ".join([*parsed.words, *(w for p in parsed.phrases for w in p)])
+    text = built.suggestion or typed
+    labels = dict.fromkeys(getattr(built, "concepts", []) or [])
+    extra = [label for label in labels if label.lower() not in text.lower()]
+    return " ".join([text, *extra]).strip()
+
+
+def merge(
+    searcher, lexical: list[tuple[int, float]], text: str, filter_query=None
+) -> tuple[list[tuple[int, float]], int]:
+    """(fused ranking, how many threads the dense side added). ``lexical``: (thread id,
+    score) best first, at least its top ``DEPTH``. Unchanged when semantic search is off.
+    Fused threads score their RRF sum; the lexical rest follow with score 0."""
+    config = current_app.config
+    k = int(config.get("SEARCH_SEMANTIC_RRF_K", K))
+    st = store()
+    name = st.current_name()
+    dense = ranking(st.root / name, text, limit=DEPTH * 4) if name else None
+    if dense is None:
+        return lexical, 0
+    if filter_query is not None:
+        dense = _matching(searcher, dense, filter_query)
+    lexical_ids = [t for t, _s in lexical]
+    fused = rrf([lexical_ids[:DEPTH], dense[:DEPTH]], k=k, depth=DEPTH)
+    ranks = [{t: r for r, t in enumerate(ids[:DEPTH], start=1)} for ids in (lexical_ids, dense)]
+    head = [(t, sum(1.0 / (k + r[t]) for r in ranks if t in r)) for t in fused]
+    seen = set(fused)
+    tail = [(t, 0.0) for t in lexical_ids[DEPTH:] if t not in seen]
+    return head + tail, len(seen - set(lexical_ids))
+
+
+def _matching(searcher, ids: list[int], filter_query) -> list[int]:
+    """The ids whose index document matches the filters, in their order."""
+    docs = set(filter_query.docs(searcher))
+    kept = []
+    for thread_id in ids:
+        docnum = searcher.document_number(id=str(thread_id))
+        if docnum is not None and docnum in docs:
+            kept.append(thread_id)
+    return kept

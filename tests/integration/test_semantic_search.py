@@ -1,0 +1,148 @@
+"""The semantic second opinion inside the forum, on a tiny ONNX model made here (the
+real model's tests are in test_semantic_model.py): vectors follow the change record,
+reindex and check-index cover them, the fused ranking is deterministic, /healthz says
+whether it is on, and search stays lexical without the model."""
+
+from __future__ import annotations
+
+import pytest
+
+from forum import create_app
+from forum.extensions import db
+from forum.search import apply_now
+from forum.search.index import store_for
+from forum.search.semantic import store as vector_store
+from forum.services import commit, record_search_change
+from forum.threads import service
+from tests import factories as f
+from tests import pgtools
+from tests.semantic_models import write_tiny_model
+
+# The tiny model takes "zebra" and "penguin" for one word; the lexical search does not.
+SAME = (("zebra", "penguin"),)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx", same=SAME)
+
+
+def make_app(tmp_path, database_url, **config):
+    if database_url:
+        pgtools.write_instance_config(tmp_path / "instance", database_url)
+    return create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "LOAD_DEMO_ON_FIRST_START": False,
+            "SECRET_KEY": "test-secret",
+            "RATELIMIT_ENABLED": False,
+            **({"SQLALCHEMY_DATABASE_URI": database_url} if database_url else {}),
+            **config,
+        }
+    )
+
+
+@pytest.fixture
+def app(tmp_path, database_url, tiny_model):
+    app = make_app(
+        tmp_path, database_url, SEARCH_SEMANTIC=True, SEARCH_SEMANTIC_MODEL=str(tiny_model)
+    )
+    with app.app_context():
+        yield app
+        db.session.remove()
+        db.engine.dispose()
+
+
+def titles(client, q, **params):
+    resp = client.get("/api/v1/search", query_string={"q": q, **params})
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return [r["title"] for r in resp.get_json()["results"]]
+
+
+def vectors(app) -> vector_store.VectorStore:
+    st = store_for(app.config["SEARCH_INDEX_DIR"])
+    return vector_store.VectorStore(st.root / st.current_name())
+
+
+def test_a_thread_found_only_by_meaning_joins_the_results(app, client):
+    f.thread(title="Penguin question", body="My penguin keeps me awake at night.")
+    f.thread(title="Walrus question", body="Nothing to do with the others.")
+    assert titles(client, "zebra") == ["Penguin question"]
+
+
+def test_dense_neighbours_respect_the_filters(app, client):
+    f.thread(title="Penguin in lupus", body="penguin", conditions=("lupus",))
+    f.thread(title="Penguin in crohns", body="penguin", conditions=("crohns",))
+    assert titles(client, "zebra", condition="crohns") == ["Penguin in crohns"]
+
+
+def test_new_thread_gets_a_vector_and_hidden_or_deleted_ones_lose_it(app, client):
+    author = f.user()
+    hidden = f.thread(author, title="Penguin to hide", body="penguin penguin")
+    gone = f.thread(author, title="Penguin to delete", body="penguin")
+    kept = f.thread(author, title="Penguin to keep", body="penguin walks")
+    apply_now()
+    assert {hidden.id, gone.id, kept.id} <= set(vectors(app).fingerprints())
+    hidden.is_hidden = True
+    record_search_change([hidden.id])
+    commit()
+    service.delete_post(author, gone.question)
+    apply_now()
+    assert set(vectors(app).fingerprints()) == {kept.id}
+    assert titles(client, "zebra") == ["Penguin to keep"]
+
+
+def test_reindex_rebuilds_and_check_index_finds_missing_or_stale_vectors(app, client):
+    runner = app.test_cli_runner()
+    a = f.thread(title="Penguin one", body="penguin")
+    b = f.thread(title="Penguin two", body="penguin again")
+    apply_now()
+    assert runner.invoke(args=["forum", "check-index"]).exit_code == 0
+    vs = vectors(app)
+    model = vs.meta()["model"]
+    vs.remove(model, [a.id])
+    vs.put(model, [b.id], vs.snapshot().base_vecs[:1], [12345])
+    result = runner.invoke(args=["forum", "check-index"])
+    assert result.exit_code != 0
+    assert f"thread {a.id} has no vector" in result.output
+    assert f"thread {b.id} has a stale vector" in result.output
+    assert runner.invoke(args=["forum", "reindex"]).exit_code == 0
+    assert set(vectors(app).fingerprints()) == {a.id, b.id}
+    assert runner.invoke(args=["forum", "check-index"]).exit_code == 0
+
+
+def test_the_same_query_gives_the_same_order_ties_by_thread_id(app, client):
+    made = [f.thread(title="Penguin twin", body="penguin and zebra") for _ in range(4)]
+    f.thread(title="Zebra crossing", body="zebra")
+    first = client.get("/api/v1/search", query_string={"q": "zebra penguin"}).get_json()
+    again = client.get("/api/v1/search", query_string={"q": "zebra penguin"}).get_json()
+    ids = [r["id"] for r in first["results"]]
+    assert ids == [r["id"] for r in again["results"]]
+    twins = [i for i in ids if i in {t.id for t in made}]
+    assert twins == sorted(twins) and len(twins) == 4
+
+
+def test_healthz_says_semantic_search_is_on(app, client):
+    f.thread(title="Penguin", body="penguin")
+    body = client.get("/healthz").get_json()
+    assert body["semantic"]["state"] == "on"
+    assert body["status"] == "ok"
+
+
+def test_without_the_model_search_is_lexical_and_healthz_says_why(tmp_path, database_url):
+    app = make_app(
+        tmp_path, database_url, SEARCH_SEMANTIC=True, SEARCH_SEMANTIC_MODEL=str(tmp_path / "no")
+    )
+    with app.app_context():
+        client = app.test_client()
+        f.thread(title="Penguin question", body="penguin")
+        f.thread(title="Zebra question", body="zebra")
+        assert titles(client, "zebra") == ["Zebra question"]
+        body = client.get("/healthz").get_json()
+        assert body["semantic"]["state"] == "off"
+        assert "not found" in body["semantic"]["reason"]
+        assert body["status"] == "ok"
+        assert app.test_cli_runner().invoke(args=["forum", "check-index"]).exit_code == 0
+        db.session.remove()
+        db.engine.dispose()
