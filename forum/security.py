@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 from flask import Flask, Response, has_request_context, jsonify, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_login import current_user
-from werkzeug.exceptions import BadRequest, NotFound
+from werkzeug.exceptions import BadRequest
 
 from . import ratelimits
 
@@ -61,7 +61,6 @@ def safe_next(target: str | None, default: str | None = None) -> str | None:
 def init_app(app: Flask) -> None:
     ratelimits.init_app(app)
     app.before_request_funcs.setdefault(None, []).insert(0, _refuse_invalid_utf8)
-    app.before_request(_refuse_huge_ids)
     # First in the list = runs last, after Flask-Login has set the remember-me cookie.
     app.after_request_funcs.setdefault(None, []).insert(0, _security_headers)
     app.session_interface = _SessionInterface()
@@ -76,20 +75,6 @@ class _SessionInterface(SecureCookieSessionInterface):
     def get_cookie_secure(self, app: Flask) -> bool:
         configured = super().get_cookie_secure(app)
         return bool(configured or (has_request_context() and request.is_secure))
-
-
-MAX_ID = 2**31 - 1  # PostgreSQL INTEGER; SQLite overflows at 2**63
-
-
-def _refuse_huge_ids():
-    """/t/99999999999999999999 and ?page=99999999999999 are 404s, not database overflows."""
-    for value in (request.view_args or {}).values():
-        if isinstance(value, int) and value > MAX_ID:
-            raise NotFound()
-    page = request.args.get("page", "")
-    if len(page) > 7 and page.lstrip("-").isdigit():  # no list has a millionth page
-        raise NotFound("There is no such page.")
-    return None
 
 
 def _refuse_invalid_utf8():

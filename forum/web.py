@@ -8,13 +8,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from . import vocabulary
+from . import numbers, vocabulary
 from .extensions import csrf, db, login_manager
 from .services import ServiceError
 
 
 def init_app(app: Flask) -> None:
     _behind_proxies(app)
+    numbers.init_app(app)  # before any blueprint: every <int:...> route uses its converter
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)

@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 
 from .. import vocabulary
 from ..models import Post, Thread
+from ..numbers import MAX_PAGE, parse_int
 from ..threads import service
 from ..threads.queries import list_threads, tag_counts
 from ..threads.views import thread_url
@@ -41,7 +42,7 @@ def _int_arg(name: str, default: int) -> int | None:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    return int(raw) if raw.isdigit() and len(raw) < 7 else None
+    return parse_int(raw, high=MAX_PAGE)
 
 
 def _thread_summary(thread: Thread) -> dict:

@@ -22,6 +22,7 @@ from wtforms.validators import Length, NumberRange, Optional
 from wtforms.widgets import NumberInput
 
 from .. import vocabulary
+from ..numbers import parse_int
 from ..threads.forms import MultiCheckboxField
 from . import models as m
 from .service import FIELDS
@@ -36,7 +37,12 @@ def _opts(mapping: dict[str, str], blank: str = "— not saying —") -> list[Se
 def _int_or_none(value: Any) -> int | None:
     if value in ("", None):
         return None
-    return int(value)
+    if isinstance(value, int):
+        return value
+    number = parse_int(value, low=1)
+    if number is None:
+        raise ValueError("Not one of the choices.")
+    return number
 
 
 def _number(label: str, **kw) -> FloatField:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from .. import vocabulary
 from ..extensions import db
 from ..models import Thread, User, utcnow
+from ..numbers import MAX_ID
 from ..services import NotFound, ServiceError, ValidationError, commit, record_search_change
 from . import models as m
 from .models import ExperienceReport, ExperienceRevision, ReportedSideEffect, TitrationStep
@@ -183,7 +184,8 @@ def _check_condition(condition: str) -> None:
 def _check_thread(user: User, thread_id: int | None) -> None:
     if thread_id is None:
         return
-    thread = db.session.get(Thread, thread_id)
+    fits = isinstance(thread_id, int) and 0 < thread_id <= MAX_ID
+    thread = db.session.get(Thread, thread_id) if fits else None
     if thread is None or thread.author_id != user.id or thread.is_deleted:
         raise ValidationError(
             "You can only attach your report to a question you asked.",
@@ -450,9 +452,20 @@ def _parse_number(value: Any, key: str, kind=float):
     if isinstance(value, bool):
         raise ValidationError(f"experience.{key} must be a number.")
     try:
-        return kind(value)
-    except (TypeError, ValueError) as exc:
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValidationError(f"experience.{key} must be a number.") from exc
+    if not math.isfinite(number):
+        raise ValidationError(f"experience.{key} must be a number.")
+    return number
+
+
+def _parse_text(value: Any, key: str) -> str | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"experience.{key} must be text.")
+    return value
 
 
 def _parse_choice(value: Any, key: str) -> str | None:
@@ -494,7 +507,7 @@ def experience_from_dict(
         "helped_after_weeks": _parse_number(
             data.get("helped_after_weeks"), "helped_after_weeks", int
         ),
-        "stop_reason_other": (data.get("stop_reason_other") or None),
+        "stop_reason_other": _parse_text(data.get("stop_reason_other"), "stop_reason_other"),
         "include_in_summaries": data.get("include_in_summaries", True) is not False,
         "show_on_profile": data.get("show_on_profile", True) is not False,
         "thread_id": thread.id if thread is not None and thread.author_id == user.id else None,
@@ -528,7 +541,7 @@ def experience_from_dict(
         parsed["side_effects"].append(
             {
                 "side_effect": slug,
-                "severity": (se.get("severity") or None),
+                "severity": _parse_text(se.get("severity"), "side_effects.severity"),
                 "began_week": _parse_number(se.get("began_week"), "began_week", int),
                 "settled": settled if isinstance(settled, bool) else None,
                 "settled_week": _parse_number(se.get("settled_week"), "settled_week", int),

@@ -11,6 +11,7 @@ from wtforms.fields.choices import SelectChoice
 
 from .. import vocabulary
 from ..downloads import attachment
+from ..numbers import MAX_ID, arg_int
 from ..services import ValidationError
 from . import bp, service, stats
 from . import models as m
@@ -71,7 +72,7 @@ def edit(condition: str):
     form.thread_id.choices = [SelectChoice("", "— none —")] + [
         SelectChoice(str(t.id), t.title) for t in threads
     ]
-    wanted = request.args.get("thread", type=int)
+    wanted = arg_int("thread", 0, high=MAX_ID, lenient=True)
     if request.method == "GET" and wanted in {t.id for t in threads}:
         form.thread_id.data = wanted  # from "attach your experience report" on a thread
     status, asked = 200, False

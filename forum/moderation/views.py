@@ -12,6 +12,7 @@ from flask_login import current_user, login_required
 from .. import safety
 from ..extensions import db
 from ..models import Post, Thread, User
+from ..numbers import arg_int
 from ..security import safe_next
 from ..services import NotFound, ValidationError
 from ..threads import service as threads
@@ -140,10 +141,7 @@ def report_action(report_id: int, verb: str):
 @bp.get("/moderation/log")
 @login_required
 def log():
-    try:
-        page = min(max(1, int(request.args.get("page", 1))), 100_000)
-    except ValueError:
-        page = 1
+    page = arg_int("page", 1, high=100_000, lenient=True)
     entries, total = service.audit_log(_me(), page)
     return render_template("moderation/log.html", entries=entries, total=total, page=page)
 

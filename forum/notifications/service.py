@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased, selectinload
 from .. import vocabulary
 from ..extensions import db
 from ..models import Post, Thread, ThreadTag, User, utcnow
+from ..numbers import parse_int
 from ..services import NotFound, ValidationError, commit
 from ..threads.queries import Page
 from . import links
@@ -157,7 +158,8 @@ def _check_target(kind: str, key: str) -> Thread | None:
     if kind not in FOLLOW_KINDS:
         raise ValidationError("You can follow a thread, condition, side effect or medication.")
     if kind == "thread":
-        thread = db.session.get(Thread, int(key)) if key.isdigit() else None
+        thread_id = parse_int(key, low=1)
+        thread = db.session.get(Thread, thread_id) if thread_id is not None else None
         if thread is None or not thread.is_visible:
             raise NotFound("That thread does not exist.")
         return thread

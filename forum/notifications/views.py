@@ -6,6 +6,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ..extensions import csrf
+from ..numbers import arg_int, form_id, parse_int
 from ..security import safe_next
 from ..services import commit
 from . import bp, drafts, links, mailer, service
@@ -27,7 +28,7 @@ def _private(response):
 @bp.get("/notifications")
 @login_required
 def index():
-    page = service.list_notifications(current_user, request.args.get("page", 1, type=int))
+    page = service.list_notifications(current_user, arg_int("page", 1, lenient=True))
     entries = [(note, *service.describe(note)) for note in page.items]
     return render_template("notifications/index.html", page=page, entries=entries)
 
@@ -119,7 +120,7 @@ def unfollow():
 
 
 def _target_url(kind: str, key: str) -> str:
-    if kind == "thread" and key.isdigit():
+    if kind == "thread" and parse_int(key, low=1) is not None:
         return links.thread_url(int(key))
     if kind in links.TOPIC_PATHS:
         return links.topic_url(kind, key)
@@ -133,7 +134,7 @@ def save_draft():
     if not current_user.is_authenticated:
         abort(401, "Please sign in to keep drafts.")
     kind = request.form.get("draft_kind") or request.form.get("kind") or ""
-    thread_id = request.form.get("thread_id", type=int)
+    thread_id = form_id("thread_id")
     draft = drafts.save_draft(
         current_user,
         kind,
@@ -156,7 +157,7 @@ def save_draft():
 @login_required
 def discard_draft():
     kind = request.form.get("draft_kind", "")
-    thread_id = request.form.get("thread_id", type=int)
+    thread_id = form_id("thread_id")
     drafts.discard_draft(current_user, kind, thread_id)
     flash("Draft discarded.", "success")
     return redirect(_form_url(kind, thread_id))

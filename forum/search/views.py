@@ -15,6 +15,7 @@ from flask import Blueprint, jsonify, render_template, request, url_for
 from .. import vocabulary
 from ..api.paging import links
 from ..experiences import models as m
+from ..numbers import parse_int
 from ..services import ValidationError
 from .service import FACET_KEYS, FACET_KINDS, MAX_PAGE, Results, search
 
@@ -77,10 +78,9 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"{name} must be a whole number.", {name: "Whole number."}) from None
+    value = parse_int(raw)  # plain digits that fit an id; then clamped below
+    if value is None:
+        raise ValidationError(f"{name} must be a whole number.", {name: "Whole number."})
     return min(max(value, low), high)
 
 

@@ -7,12 +7,12 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import request
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from ..extensions import db
 from ..models import Post, Thread, ThreadTag
+from ..numbers import arg_int
 
 TABS = ("latest", "unanswered", "helpful")
 
@@ -130,9 +130,8 @@ def list_replies(*, author_id: int, page: int = 1, per_page: int = 20) -> Page:
 
 
 def page_number(name: str = "page") -> int:
-    """The ?page= of this request: 1 when missing, not a number, or below 1."""
-    value = request.args.get(name, "")
-    return int(value) if value.isdigit() and 0 < int(value) < 10**6 else 1
+    """The ?page= of this request: 1 when missing, not a plain number, or out of range."""
+    return arg_int(name, 1, lenient=True)
 
 
 def clamped(query: Callable[..., Page], page: int, **kwargs) -> Page:

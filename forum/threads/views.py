@@ -14,6 +14,7 @@ from ..extensions import db
 from ..markdown import render
 from ..models import Post, Thread
 from ..notifications.drafts import form_data as draft_data
+from ..numbers import form_id
 from ..people import flair_for
 from ..services import ValidationError
 from . import bp, service
@@ -331,12 +332,8 @@ def helpful(post_id: int):
 def resolve(thread_id: int):
     """The asker marks ``post_id`` as what resolved it for them; an empty value clears it."""
     thread = service.get_thread(thread_id, _user())
-    raw = (request.form.get("post_id") or "").strip()
-    post = None
-    if raw:
-        if not raw.isdigit():
-            abort(400)
-        post = service.get_post(int(raw))
+    post_id = form_id("post_id")
+    post = service.get_post(post_id) if post_id is not None else None
     service.mark_resolved(_user(), thread, post)
     if post is None:
         flash("Cleared: no reply is marked as resolving it.", "success")

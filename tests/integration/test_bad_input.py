@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 
 import pytest
 from sqlalchemy import select, text
+from werkzeug.routing import IntegerConverter
 
 from forum import create_app
 from forum.extensions import db
@@ -296,7 +297,7 @@ def _url(app, rule_text: str, thread: Thread) -> str:
     for name, conv in rule._converters.items():
         if hasattr(conv, "items"):
             values[name] = sorted(conv.items)[0]
-        elif type(conv).__name__ == "IntegerConverter":
+        elif isinstance(conv, IntegerConverter):
             values[name] = thread.posts[-1].id if "post" in name else thread.id
         else:
             values[name] = "lupus"
@@ -441,3 +442,133 @@ def test_authorisation_matrix(client, auth, role, action):
     if not allowed:
         assert resp.status_code in (302, 401, 403, 404)
         assert _snapshot() == before
+
+
+# --- numbers past 64 bits, signs, underscores, spaces: every integer a request carries -----
+
+HUGE_NUMBERS = [
+    "99999999999999999999",
+    "+99999999999999999999",
+    "-99999999999999999999",
+    "9223372036854775808",  # 2**63: SQLite's OverflowError
+    "2147483648",  # one past PostgreSQL's INTEGER
+    "+9",
+    "9_999",
+    "-1",
+    " 1",
+    "1 ",
+    "1e3",
+    "0x1f",
+    "²",  # str.isdigit() says yes, int() says no
+    "٣",  # an Arabic-Indic three: \d matches it
+    "9" * 5000,  # past Python's int-from-string digit limit
+]
+INT_QUERY_NAMES = ("page", "per_page", "thread", "post_id", "key", "limit")
+INT_FORM = {"post_id", "thread_id", "key"}
+
+
+def _rules_with(kind: str) -> list[tuple[str, str]]:
+    """(rule, method) for every route whose URL has an integer (kind="url"), or for every
+    GET route (kind="query"), or for every POST route (kind="form"), from app.url_map."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": tempfile.mkdtemp(prefix="routes-"),
+            "LOAD_DEMO_ON_FIRST_START": False,
+            "SECRET_KEY": "x",
+        }  # fmt: skip
+    )
+    found = set()
+    for rule in app.url_map.iter_rules():
+        has_int = any(isinstance(c, IntegerConverter) for c in rule._converters.values())
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            if (kind == "url" and has_int) or (
+                kind == {"GET": "query", "POST": "form"}[method] and rule.endpoint != "static"
+            ):
+                found.add((rule.rule, method))
+    return sorted(found)
+
+
+def _fill(rule: str, ints: str | int) -> str:
+    """The rule's path with every integer part set to ``ints`` (URL-quoted) and every other
+    part set to something that exists."""
+    from urllib.parse import quote
+
+    def part(match: re.Match) -> str:
+        spec = match.group(1)
+        if spec.startswith("int:"):
+            return quote(str(ints), safe="")
+        if spec.startswith("any("):
+            return spec[4:].split(",")[0].strip(" )")
+        return "lupus"
+
+    return re.sub(r"<([^>]+)>", part, rule)
+
+
+@pytest.fixture(scope="module")
+def mod_client(env):
+    """A moderator's own client: moderation routes run their code instead of refusing."""
+    client = env["app"].test_client()
+    client.post(
+        "/login",
+        data={
+            "display_name": "csrf_mod",
+            "password": f.PASSWORD,
+            "csrf_token": _token(client, "/login"),
+        },  # fmt: skip
+    )
+    return client
+
+
+@pytest.mark.parametrize("rule, method", _rules_with("url"))
+def test_huge_or_odd_integers_in_the_url_are_404(env, mod_client, rule, method):
+    token = _token(mod_client)
+    before = _snapshot()
+    for value in HUGE_NUMBERS:
+        url = _fill(rule, value)
+        data = {"csrf_token": token} if method == "POST" else None
+        resp = mod_client.open(url, method=method, data=data)
+        assert resp.status_code == 404, (method, url[:80], resp.status_code)
+    assert _snapshot() == before
+
+
+def test_the_integer_suites_cover_the_routes():
+    urls, queries = _rules_with("url"), _rules_with("query")
+    print(f"\ninteger URL routes: {len(urls)}, GET routes x int query names: {len(queries)}")
+    assert len(urls) >= 12 and any(r == "/t/<int:thread_id>" for r, _ in urls)
+    assert any(r == "/notifications" for r, _ in queries)
+
+
+@pytest.mark.parametrize("rule, method", _rules_with("query"))
+def test_huge_or_odd_integers_in_the_query_string_are_not_500(env, mod_client, rule, method):
+    thread = env["thread"]
+    for value in HUGE_NUMBERS:
+        for name in INT_QUERY_NAMES:
+            url = _fill(rule, thread.id)
+            resp = mod_client.get(url, query_string={name: value, "q": "reply"})
+            assert resp.status_code < 500, (url, name, value[:30], resp.status_code)
+            if name == "page" and len(value.strip(" +-")) > 7 and rule != "/healthz":
+                assert resp.status_code == 404, (url, value[:30])
+
+
+@pytest.mark.parametrize("rule, method", _rules_with("form"))
+def test_huge_or_odd_integers_in_form_fields_are_not_500(env, rule, method):
+    """post_id (resolve), thread_id (drafts), key (follow) and any other id in a form."""
+    if rule in ("/logout", "/account/delete", "/account/sign-out-everywhere"):
+        return  # they end the session this module shares; they read no number
+    app, thread = env["app"], env["thread"]
+    client = app.test_client()
+    client.post(
+        "/login",
+        data={
+            "display_name": "csrf_mod",
+            "password": f.PASSWORD,
+            "csrf_token": _token(client, "/login"),
+        },  # fmt: skip
+    )
+    token = _token(client)
+    for value in HUGE_NUMBERS:
+        data = {"csrf_token": token, "kind": "thread", "draft_kind": "reply"}
+        data.update(dict.fromkeys(INT_FORM, value))
+        resp = client.post(_fill(rule, thread.id), data=data)
+        assert resp.status_code < 500, (rule, value[:30], resp.status_code)

@@ -6,6 +6,7 @@ import logging
 from urllib.parse import urlsplit
 
 import pytest
+from werkzeug.routing import IntegerConverter
 
 from forum import create_app
 from forum.extensions import db
@@ -288,7 +289,7 @@ def test_no_content_changes_on_get(client, auth, app):
         for name, conv in rule._converters.items():
             if hasattr(conv, "items"):
                 values[name] = sorted(conv.items)[0]
-            elif type(conv).__name__ == "IntegerConverter":
+            elif isinstance(conv, IntegerConverter):
                 values[name] = t.posts[-1].id if "post" in name else t.id
             else:
                 values[name] = "lupus"
