@@ -188,6 +188,10 @@ def _reply(item: object, n: int) -> ReplyRecord:
     )
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def parse_line(raw: bytes | str) -> ThreadRecord:
     """One line of the format to a record; LineError names what is wrong with it."""
     if isinstance(raw, bytes):
@@ -196,9 +200,14 @@ def parse_line(raw: bytes | str) -> ThreadRecord:
         except UnicodeDecodeError:
             raise LineError("not valid UTF-8") from None
     try:
-        obj = json.loads(raw)
-    except ValueError as exc:
+        obj = json.loads(raw, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
         raise LineError(f"bad JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise LineError("bad JSON (nested too deeply)") from None
+    except ValueError as exc:  # NaN, Infinity, or a number of more than 4300 digits
+        reason = "a number with too many digits" if "digits" in str(exc) else str(exc)
+        raise LineError(f"bad JSON ({reason[:80]})") from None
     if not isinstance(obj, dict):
         raise LineError("not a JSON object")
     conditions = _names(obj, "conditions")

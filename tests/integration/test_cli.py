@@ -83,6 +83,53 @@ def test_invalid_utf8_is_a_reported_skip(runner, tmp_path):
     assert thread_count() == 1
 
 
+def test_pathological_lines_are_numbered_skips_and_the_rest_imports(runner, tmp_path):
+    """Deep nesting (RecursionError), a 5000-digit number (ValueError without .msg), NaN,
+    lines that are not objects and fields of the wrong type: each one more skipped line."""
+    bad = [
+        "[" * 100_000 + "]" * 100_000,
+        '{"title": ' * 50_000 + "1" + "}" * 50_000,
+        '{"title": ' + "9" * 5000 + "}",
+        '{"title": "x", "body": NaN}',
+        "[]",
+        '"just a string"',
+        "12",
+        thread_line(["a", "list"]),
+        thread_line("Wrong replies", replies="all of them"),
+        thread_line("Wrong created", created=10**30),
+    ]
+    path = write(tmp_path / "in.jsonl", [thread_line("Before"), *bad, thread_line("After")])
+    result = runner.invoke(args=["forum", "import", str(path)])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "line 2: skipped: bad JSON (nested too deeply)" in result.stderr
+    assert "line 3: skipped: bad JSON (nested too deeply)" in result.stderr
+    assert "line 4: skipped: bad JSON (a number with too many digits)" in result.stderr
+    assert "line 5: skipped: bad JSON (NaN" in result.stderr
+    for n in (6, 7, 8):
+        assert f"line {n}: skipped: not a JSON object" in result.stderr
+    assert "line 9: skipped: title must be a string" in result.stderr
+    assert "line 10: skipped: replies must be a list" in result.stderr
+    assert "line 11: skipped: created must be an ISO-8601 string" in result.stderr
+    assert "Imported 2 threads" in result.stdout and "10 skipped" in result.stdout
+    assert set(db.session.scalars(select(Thread.title))) == {"Before", "After"}
+
+
+def test_pathological_experience_values_are_warnings_not_crashes(runner, tmp_path):
+    """Numbers past a float, infinities and wrong types inside ``experience``."""
+    lines = [
+        thread_line("Huge dose", experience={"dose_mg_per_day": 10**400}),
+        thread_line("Huge week", experience={"titration": [{"week": 1e300, "dose_mg": 50}]}),
+        thread_line("Infinite", experience={"weight_kg": "inf"}),
+        thread_line("Odd reason", experience={"outcome": "stopped", "stop_reason_other": [1]}),
+    ]
+    result = runner.invoke(args=["forum", "import", str(write(tmp_path / "e.jsonl", lines))])
+    assert result.exit_code == 0, result.output
+    for n in (1, 2, 3, 4):
+        assert f"line {n}: warning: experience skipped" in result.stderr
+    assert thread_count() == 4
+
+
 def test_unknown_side_effect_is_a_warning_and_the_line_imports(runner, tmp_path):
     path = write(tmp_path / "in.jsonl", [thread_line("Odd", side_effects=["purple toenails"])])
     result = runner.invoke(args=["forum", "import", str(path)])
