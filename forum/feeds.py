@@ -13,6 +13,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
 from . import vocabulary
+from .cleaning import strip_controls
 from .extensions import db
 from .markdown import plain_text
 from .models import Post, Thread
@@ -48,9 +49,12 @@ def _tag_uri(specific: str, when: datetime | None = None) -> str:
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs) -> ET.Element:
-    el = ET.SubElement(parent, f"{{{ATOM}}}{tag}", {k: v for k, v in attrs.items() if v})
+    """Every text and attribute passes ``strip_controls``: one stored control character
+    (from before the services stripped them) must not make the feed invalid XML."""
+    clean = {k: strip_controls(v) for k, v in attrs.items() if v}
+    el = ET.SubElement(parent, f"{{{ATOM}}}{tag}", clean)
     if text is not None:
-        el.text = text
+        el.text = strip_controls(text)
     return el
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
-from . import numbers, vocabulary
+from . import cleaning, numbers, vocabulary
 from .extensions import csrf, db, login_manager
 from .services import ServiceError
 
@@ -17,6 +17,7 @@ def init_app(app: Flask) -> None:
     _behind_proxies(app)
     numbers.init_app(app)  # before any blueprint: every <int:...> route uses its converter
     db.init_app(app)
+    cleaning.init_app(app)  # no control character is ever flushed into a text column
     login_manager.init_app(app)
     csrf.init_app(app)
     _sqlite_pragmas()

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import vocabulary
+from ..cleaning import strip_controls
 from ..extensions import db
 from ..models import Thread, User, utcnow
 from ..numbers import MAX_ID
@@ -208,6 +209,8 @@ def save_report(
     NeedsConfirmation (unusual values) unless ``confirmed``; nothing is written then.
     """
     _check_condition(condition)
+    if isinstance(data.get("stop_reason_other"), str):
+        data = {**data, "stop_reason_other": strip_controls(data["stop_reason_other"]).strip()}
     errors, questions = validate(data, today)
     if errors:
         raise ValidationError("Please correct the marked answers.", errors)

@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from .. import signals
+from ..cleaning import strip_controls
 from ..extensions import db
 from ..models import ROLES, Post, Thread, User, utcnow
 from ..services import (
@@ -39,7 +40,7 @@ def require_admin(user: User | None) -> User:
 
 
 def _clean_reason(reason: str | None) -> str:
-    return " ".join((reason or "").replace("\x00", "").split())[:NOTE_MAX]
+    return " ".join(strip_controls(reason or "").split())[:NOTE_MAX]
 
 
 def _log(moderator: User | None, action: str, target_type: str, target_id: int, label: str,
@@ -84,7 +85,7 @@ def report_post(reporter: User, post: Post, reason: str, note: str = "") -> Repo
         raise NotFound("That post does not exist.")
     if reason not in REASONS:
         raise ValidationError("Please choose a reason.", {"reason": "Choose a reason."})
-    note = (note or "").replace("\x00", "").strip()
+    note = strip_controls(note or "").strip()
     if len(note) > NOTE_MAX:
         raise ValidationError(
             f"Please keep the note under {NOTE_MAX} characters.",

@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from ..cleaning import strip_controls
 from ..extensions import db
 from ..models import Thread, User, utcnow
 from ..services import NotFound, ValidationError, commit
@@ -61,8 +62,8 @@ def save_draft(
     if kind == "reply" and db.session.get(Thread, int(thread_id)) is None:
         raise NotFound("That thread does not exist.")
     fields = {
-        "title": " ".join((title or "").replace("\x00", "").split())[:400] if kind == "ask" else "",
-        "body": (body or "").replace("\x00", "")[: current_app.config["BODY_MAX"] * 2],
+        "title": " ".join(strip_controls(title or "").split())[:400] if kind == "ask" else "",
+        "body": strip_controls(body or "")[: current_app.config["BODY_MAX"] * 2],
         "conditions": _csv(conditions, 400),
         "side_effects": _csv(side_effects, 1000),
         "medications": _csv(medications, 1000),

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
 
 from .. import signals, vocabulary
+from ..cleaning import strip_controls
 from ..extensions import db
 from ..markdown import render
 from ..models import HelpfulVote, Post, Thread, ThreadTag, User, utcnow
@@ -35,7 +36,7 @@ MAX_MEDICATIONS = 10
 
 def clean_title(title: str | None) -> str:
     """Trimmed, single-spaced title or a ValidationError naming the problem."""
-    title = " ".join((title or "").replace("\x00", "").split())
+    title = " ".join(strip_controls(title or "").split())
     limit = current_app.config["TITLE_MAX"]
     if not title:
         raise ValidationError("Please give your question a title.", {"title": "Required."})
@@ -48,7 +49,7 @@ def clean_title(title: str | None) -> str:
 
 
 def clean_body(body: str | None, field: str = "body") -> str:
-    body = (body or "").replace("\x00", "").replace("\r\n", "\n").strip()
+    body = strip_controls(body or "").replace("\r\n", "\n").strip()
     limit = current_app.config["BODY_MAX"]
     if not body:
         raise ValidationError("Please write something first.", {field: "Required."})
