@@ -66,6 +66,11 @@ MOVED_OUTCOMES = {
 SEVERITIES = {"mild": "mild", "moderate": "moderate", "severe": "severe"}
 
 
+# Fields that never leave their owner: not rendered for others, summarised, indexed or
+# written by `flask forum export`; only the owner's own data download carries them.
+PRIVATE_FIELDS = ("weight_kg", "stop_reason_other")
+
+
 class ExperienceReport(db.Model):
     __tablename__ = "experience_reports"
 

@@ -558,18 +558,20 @@ def experience_from_dict(
 def experience_to_dict(
     report: ExperienceReport, *, include_private: bool = False
 ) -> dict[str, Any]:
-    """The ``experience`` object of the import format. Weight only when ``include_private``
-    (a member's own data download), never in a forum-wide export."""
+    """The ``experience`` object of the import format. The private fields (weight, the
+    "only you see this" stop reason: ``models.PRIVATE_FIELDS``) only when
+    ``include_private`` (a member's own data download), never in a forum-wide export."""
     out: dict[str, Any] = {"condition": report.condition}
     if report.started_on:
         out["started"] = report.started_on.isoformat()
     if report.stopped_on:
         out["stopped"] = report.stopped_on.isoformat()
-    for key in ("dose_mg_per_day", "helped_after_weeks", "stop_reason_other"):
+    for key in ("dose_mg_per_day", "helped_after_weeks"):
         if getattr(report, key) is not None:
             out[key] = getattr(report, key)
-    if include_private and report.weight_kg is not None:
-        out["weight_kg"] = report.weight_kg
+    for key in m.PRIVATE_FIELDS if include_private else ():
+        if getattr(report, key) is not None:
+            out[key] = getattr(report, key)
     for key in CHOICE_FIELDS:
         if getattr(report, key):
             out[key] = getattr(report, key)
