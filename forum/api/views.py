@@ -110,8 +110,13 @@ def thread(thread_id: int):
     found = service.get_thread(thread_id)
     data = _thread_summary(found)
     data["question"] = _post(found.question)
-    data["resolved_reply_id"] = found.resolved_post_id
-    data["replies"] = [_post(p) for p in found.replies if p.is_visible]
+    shown = [p for p in found.replies if p.is_visible]
+    # A hidden reply's votes and "resolved" mark are neither shown nor counted.
+    resolved = found.resolved_post_id if found.resolved_post_id in {p.id for p in shown} else None
+    data["resolved_reply_id"] = resolved
+    data["resolved"] = resolved is not None
+    data["helpful_count"] = sum(p.helpful_count or 0 for p in (found.question, *shown))
+    data["replies"] = [_post(p) for p in shown]
     return jsonify(data=data)
 
 

@@ -305,13 +305,24 @@ def _recount_helpful(thread: Thread) -> None:
     thread.helpful_count = int(total or 0)
 
 
+def _require_shown(post: Post, doing: str) -> None:
+    """A hidden or removed reply (or one in a hidden thread) takes no votes and cannot be
+    what resolved a question: its count and mark would show for something nobody sees."""
+    thread = post.thread
+    if post.is_hidden or post.is_deleted or thread.is_hidden or thread.is_deleted:
+        raise ValidationError(
+            f"That reply was removed or hidden by the moderators, so it cannot be {doing}."
+        )
+
+
 def mark_helpful(user: User, post: Post) -> bool:
     """'This helped me' on a reply, once per person. Returns False when already marked.
 
-    Not on one's own posts or on the question itself.
+    Not on one's own posts, on the question itself, or on a hidden or removed reply.
     """
     if post.is_question:
         raise ValidationError("Only replies can be marked as helpful.")
+    _require_shown(post, "marked as helpful")
     if post.author_id == user.id:
         raise PermissionDenied("You cannot mark your own reply as helpful.")
     exists = db.session.scalar(
@@ -339,6 +350,9 @@ def mark_helpful(user: User, post: Post) -> bool:
 
 
 def unmark_helpful(user: User, post: Post) -> bool:
+    """Take back one's 'This helped me'; not on a hidden reply (its votes are not counted
+    while hidden, so there is nothing shown to take back)."""
+    _require_shown(post, "unmarked")
     vote = db.session.scalar(
         select(HelpfulVote).where(HelpfulVote.post_id == post.id, HelpfulVote.user_id == user.id)
     )
@@ -365,6 +379,8 @@ def mark_resolved(user: User, thread: Thread, post: Post | None) -> None:
         raise PermissionDenied("Only the person who asked can mark a reply as resolving it.")
     if post is not None and (post.thread_id != thread.id or post.is_question or post.is_deleted):
         raise ValidationError("Choose a reply in this thread.")
+    if post is not None:
+        _require_shown(post, "marked as resolving it")
     thread.resolved_post_id = post.id if post else None
     record_search_change([thread.id])
     if post is not None:
