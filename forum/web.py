@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, jsonify, render_template, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from . import cleaning, numbers, vocabulary
@@ -108,26 +107,9 @@ def _error_handlers(app: Flask) -> None:
             ), exc.status
         return render_template("errors/error.html", error=_Err(exc.status, exc.message)), exc.status
 
-    @app.errorhandler(OperationalError)
-    def database_busy(exc: OperationalError):
-        """A write lock held past the busy timeout: a clear 503; the transaction is undone."""
-        text = str(exc.orig or exc).lower()
-        if not any(word in text for word in ("locked", "busy", "lock timeout")):
-            raise exc
-        db.session.rollback()
-        message = (
-            "The forum is very busy and could not save or load that just now. Nothing was "
-            "changed: please try again in a few seconds."
-        )
-        if wants_json():
-            resp = jsonify(error="busy", message=message, status=503)
-        else:
-            err = _Err(503, message)
-            err.name = "Busy, please try again"
-            resp = make_response(render_template("errors/error.html", error=err))
-        resp.status_code = 503
-        resp.headers["Retry-After"] = "5"
-        return resp
+    from . import outage
+
+    outage.init_app(app)  # 503 when the database is busy or down
 
 
 class _Err:

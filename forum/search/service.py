@@ -20,6 +20,7 @@ from types import SimpleNamespace
 from flask import current_app
 from markupsafe import Markup
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import selectinload
 from whoosh import query as wq
 
@@ -141,6 +142,8 @@ def search(
         except IndexUnavailable:
             request_rebuild(app)
             break
+        except (OperationalError, InterfaceError):
+            raise  # the database, not the index: forum/outage.py answers 503 and says so
         except Exception:
             log.exception("search failed (attempt %s)", attempt)
             store().close()

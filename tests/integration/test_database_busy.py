@@ -39,6 +39,7 @@ def test_a_post_during_a_long_write_lock_gets_a_clear_503_and_saves_nothing(app,
     assert resp.status_code == 503
     assert resp.headers["Retry-After"] == "5"
     assert "Nothing was changed" in resp.get_data(as_text=True)
+    assert ">Written while locked</textarea>" in resp.get_data(as_text=True)  # shown back
     stored = db.session.scalar(select(func.count()).where(Post.body == "Written while locked"))
     assert stored == 0
 
