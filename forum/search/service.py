@@ -225,8 +225,14 @@ def _run(searcher, parsed: Parsed, res: Results) -> None:
     if fuse:
         text = second_opinion.query_text(parsed, built)
         filters = _filter_terms(res)
+        st = store()
+        name = st.current_name()
         ranked, added = second_opinion.merge(
-            searcher, ranked, text, wq.And(filters) if filters else None
+            searcher,
+            st.root / name if name else None,
+            ranked,
+            text,
+            wq.And(filters) if filters else None,
         )
         total += added
         ranked = ranked[limit - res.per_page : limit]

@@ -10,9 +10,10 @@ Results are still loaded back from the database, so nothing hidden is ever shown
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import current_app
 
-from ..changes import store
 from . import ranking
 from .fuse import DEPTH, K, rrf
 
@@ -35,16 +36,18 @@ def query_text(parsed, built) -> str:
 
 
 def merge(
-    searcher, lexical: list[tuple[int, float]], text: str, filter_query=None
+    searcher,
+    generation: Path | None,
+    lexical: list[tuple[int, float]],
+    text: str,
+    filter_query=None,
 ) -> tuple[list[tuple[int, float]], int]:
-    """(fused ranking, how many threads the dense side added). ``lexical``: (thread id,
-    score) best first, at least its top ``DEPTH``. Unchanged when semantic search is off.
-    Fused threads score their RRF sum; the lexical rest follow with score 0."""
-    config = current_app.config
-    k = int(config.get("SEARCH_SEMANTIC_RRF_K", K))
-    st = store()
-    name = st.current_name()
-    dense = ranking(st.root / name, text, limit=DEPTH * 4) if name else None
+    """(fused ranking, how many threads the dense side added). ``generation``: the index
+    generation directory searched; ``lexical``: (thread id, score) best first, at least
+    its top ``DEPTH``. Unchanged when semantic search is off. Fused threads score their
+    RRF sum; the lexical rest follow with score 0."""
+    k = int(current_app.config.get("SEARCH_SEMANTIC_RRF_K", K))
+    dense = ranking(generation, text, limit=DEPTH * 4) if generation else None
     if dense is None:
         return lexical, 0
     if filter_query is not None:
