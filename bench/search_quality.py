@@ -189,7 +189,7 @@ def evaluate(
     lines, queries = load(Path(eval_dir))
     titles = {json.loads(line)["title"] for line in lines}
     out: dict = {"per_query": {}, "halves": {}, "outside": {}}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         makers = {
             "forum": lambda: forum_system(lines, Path(tmp) / "instance", config),
             "plain-whoosh": lambda: baseline_system(lines, _mkdir(Path(tmp) / "plain")),
