@@ -11,9 +11,7 @@ from __future__ import annotations
 from flask import current_app
 
 from .. import vocabulary
-
-MAX_ID = 2**31 - 1  # ids past a PostgreSQL INTEGER are a 404
-MAX_PAGE = 10**6 - 1  # page numbers: at most six digits
+from ..numbers import MAX_ID, MAX_PAGE
 
 VERSIONING = (
     "Version 1, read-only. Everything under `/api/v1` keeps its meaning: fields may be "
