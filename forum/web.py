@@ -82,6 +82,7 @@ def _sqlite_pragmas() -> None:
         if type(dbapi_conn).__module__.startswith("sqlite3"):
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA secure_delete=ON")  # deleted rows are zeroed (erasure)
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=10000")

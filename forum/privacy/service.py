@@ -9,6 +9,8 @@ the email and the account itself are gone; ``mode="erase"`` deletes their thread
 replies too, ``mode="keep"`` leaves them as "a former member". Every thread whose text or
 counts changed is recorded for the search index in the same transaction; after the
 commit the index is optimised so erased words do not linger in old segment files.
+Their words copied elsewhere (audit log, report notes, queued mail, SQLite's WAL and free
+pages) are removed too: see ``forum.privacy.traces``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy import case, delete, func, select, update
 from ..extensions import db
 from ..models import HelpfulVote, Post, Thread, User
 from ..services import ValidationError, commit, record_search_change
+from . import traces
 
 MODES = ("erase", "keep")
 log = logging.getLogger(__name__)
@@ -161,7 +164,9 @@ def delete_account(user: User, password: str, mode: str) -> int:
     if not user.check_password(password or ""):
         raise ValidationError("That password is not right.", {"password": "Not right."})
     uid = user.id
+    left_behind = traces.gather(user, erase=mode == "erase")
     touched = _touched_threads(uid)
+    traces.erase_traces(left_behind)
     _remove_votes(uid)
     if mode == "erase":
         _erase_posts(uid)
@@ -175,6 +180,7 @@ def delete_account(user: User, password: str, mode: str) -> int:
     commit()
     db.session.expire_all()
     optimise_search_index()
+    traces.wipe_sqlite_files()
     return len(touched)
 
 
