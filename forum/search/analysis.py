@@ -117,7 +117,11 @@ def annotate_stems(seq: Sequence[str]) -> tuple[str, str]:
                     if matched is not None:
                         if n > 1:
                             names.append("_".join(key))
-                        found.extend(c.cid for c in matched if key in c.expandable)
+                        found.extend(
+                            dict.fromkeys(
+                                t for c in matched if key in c.expandable for t in c.tokens
+                            )
+                        )
                         k += n
                         break
             else:

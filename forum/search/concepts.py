@@ -2,6 +2,11 @@
 names as stem tuples, the tags it implies, its token in the index's ``concepts``
 field), and the one matcher of concept phrases over a stem sequence.
 
+Drug classes (``lexicon.CLASSES``) link concepts: a document naming a member ("Humira")
+carries the member's own token and ``in:<class>`` for each class it belongs to
+(anti-TNFs, biologics), so a class is one posting list at query time, related to its
+members without making them synonyms of each other.
+
 Used at index time (``annotate``, and ``analysis.annotate_stems`` over stems already
 computed) and at query time (``query.build``), so both find the same phrases.
 """
@@ -47,6 +52,19 @@ class Concept:
     heads: set[tuple[str, ...]] = field(default_factory=set)  # names meaning the whole
     cid: str = ""  # token in the index's ``concepts`` field
     expandable: set[tuple[str, ...]] = field(default_factory=set)  # names that imply it
+    classes: set[str] = field(default_factory=set)  # cids of the classes it belongs to
+    is_class: bool = False  # a drug class: documents naming a member carry member_token
+    light: bool = False  # a generic concept ("side effects", "dose"): weighs little
+
+    @property
+    def tokens(self) -> list[str]:
+        """What a document naming this concept carries in its ``concepts`` field."""
+        return [self.cid, *(member_token(c) for c in sorted(self.classes))]
+
+
+def member_token(class_cid: str) -> str:
+    """The ``concepts`` token of documents that name a member of a class."""
+    return "in:" + class_cid
 
 
 @lru_cache(maxsize=1)
@@ -87,15 +105,55 @@ def concepts() -> tuple[dict[tuple[str, ...], list[Concept]], int]:
         names = [term.name, term.slug.replace("-", " "), *term.synonyms]
         heads = [term.name, term.slug.replace("-", " ")]
         add(concept, names, term.misspellings, heads)
+    light = {stems(vocabulary.normalise(name)) for name in lexicon.LIGHT}
     for names, tag in lexicon.GROUPS:
         concept = Concept(
             label=names[0], cid="x:" + vocabulary.normalise(names[0]).replace(" ", "_")
         )
+        concept.light = stems(vocabulary.normalise(names[0])) in light
         if tag:
             kind, slug = tag.split(":", 1)
             concept.tags.add((TAG_FIELD[kind], slug))
         add(concept, names)
+    _link_classes(table)
     return table, longest
+
+
+def _named(table, name: str) -> list[Concept]:
+    """The concepts that ``name`` is a head name of."""
+    key = stems(vocabulary.normalise(name))
+    return [c for c in table.get(key, []) if key in c.heads]
+
+
+def _link_classes(table) -> None:
+    """Mark the class concepts and give every member, transitively (a member may be a
+    class itself: anti-TNFs are biologics), the cids of its classes."""
+    members: dict[str, list[Concept]] = {}
+    for names, named_members in lexicon.CLASSES:
+        for cls in _named(table, names[0]):
+            cls.is_class = True
+            found = members.setdefault(cls.cid, [])
+            for name in named_members:
+                found.extend(c for c in _named(table, name) if c not in found)
+    changed = True
+    while changed:
+        changed = False
+        for class_cid, concepts_ in members.items():
+            for member in concepts_:
+                wanted = member.classes | {class_cid}
+                for sub in members.get(member.cid, []) if member.is_class else ():
+                    if not wanted <= sub.classes:
+                        sub.classes |= wanted
+                        changed = True
+                if class_cid not in member.classes:
+                    member.classes.add(class_cid)
+                    changed = True
+
+
+@lru_cache(maxsize=1)
+def intent_keys() -> frozenset[tuple[str, ...]]:
+    """Stem tuples of the phrases that say how a question is asked (lexicon.INTENTS)."""
+    return frozenset(stems(vocabulary.normalise(p)) for p in lexicon.INTENTS)
 
 
 @lru_cache(maxsize=1)
@@ -126,7 +184,7 @@ def annotate(text: str) -> tuple[str, str]:
         key = tuple(seq[start:end])
         if len(key) > 1:
             names.append("_".join(key))
-        found.extend(c.cid for c in matched if key in c.expandable)
+        found.extend(dict.fromkeys(t for c in matched if key in c.expandable for t in c.tokens))
     return " ".join(names), " ".join(found)
 
 

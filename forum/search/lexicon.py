@@ -1302,3 +1302,51 @@ CLASSES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 GROUPS: tuple[Group, ...] = (
     _COMMON + _EVERYDAY + _SHORTHAND + _DRUGS + tuple((names, None) for names, _ in CLASSES)
 )
+
+# Generic groups that appear in passing in many questions ("any side effects?", "what
+# dose", "my doctor said"): they still count, but weigh little against the topic.
+LIGHT: tuple[str, ...] = (
+    "side effects",
+    "dose",
+    "doctor",
+    "long term",
+    "hospital",
+    "appointment",
+    "lab",
+    "prescription",
+)
+
+# How a question is asked rather than what about ("how long ...", "is it safe to ..."):
+# recognised as phrases, weighed like the light groups, so the topic words decide.
+INTENTS: tuple[str, ...] = (
+    "how long",
+    "how often",
+    "how much",
+    "how many",
+    "is it safe",
+    "is it ok",
+    "is it normal",
+    "what if",
+    "what happens",
+    "can i",
+    "should i",
+    "does anyone",
+    "has anyone",
+    "anyone else",
+    "any advice",
+    "any tips",
+)
+
+# Words that say how, how much or how often rather than what: in a query they count for
+# a fraction of a topic word, so "always really tired" is about being tired.
+LIGHT_WORDS = frozenset(
+    """
+    always never constantly often usually sometimes occasionally very extremely super
+    totally completely absolutely literally bit lot lots many make makes made making keep
+    keeps kept feel feels felt feeling since day days daily week weeks weekly month months
+    year years time times bad badly worse worst good fine normal problem problems issue
+    issues symptom symptoms medication medications medicine medicines meds drug drugs worth
+    risk risks effect effects side happen happens happened happening long suddenly
+    recently lately again anymore even though already
+    """.split()
+)

@@ -17,18 +17,12 @@ import re
 from dataclasses import dataclass, field
 
 from whoosh import query as wq
-from whoosh.support.levenshtein import damerau_levenshtein as distance
 from whoosh.util.text import rcompile
 
-from .concepts import (
-    AMBIGUOUS,
-    known_words,
-    match_concepts,
-    plain_words,
-    stems,
-)
+from . import lexicon
+from .concepts import AMBIGUOUS, intent_keys, match_concepts, member_token, plain_words, stems
 from .schema import TEXT_FIELDS
-from .spelling import terms_within
+from .stats import IndexStats
 
 MAX_CHARS = 500
 MAX_WORDS = 32
@@ -36,13 +30,22 @@ MAX_PHRASES = 4
 MAX_EXCLUDED = 8
 MAX_NAMES_PER_CONCEPT = 12
 MAX_CORRECTED_WORDS = 6
-MAX_CORRECTIONS = 3
 MAX_TERMS = 240
 FIELD_BOOST = {"title": 2.0, "content": 1.0}
 TAG_SCORE = 1.5
-SYNONYM_WEIGHT = 0.7
-SIBLING_WEIGHT = 0.2
+# A typed phrase asks for the concepts it names, each as one term (the concept token's
+# df is that of all its names together): the most specific concept at full weight, a
+# broader one ("cold sores" also names infections) at CATEGORY_WEIGHT, a class's members
+# ("biologics" -> Humira) at RELATED_WEIGHT. The typed words themselves only add
+# TYPED_BONUS where the concept covers them, so "knackered" ranks with "fatigue" for
+# "tired". Generic concepts, question phrasing ("how long") and light words (intensifiers,
+# "always", "really") count LIGHT_WEIGHT of that: an incidental word never outweighs the
+# topic.
+CONCEPT_WEIGHT = 1.0
 CATEGORY_WEIGHT = 0.3
+RELATED_WEIGHT = 0.5
+TYPED_BONUS = 0.3
+LIGHT_WEIGHT = 0.2
 CORRECTION_WEIGHT = 0.8
 COMMON_FRACTION = 0.5
 RARE_DF = 2
@@ -136,59 +139,6 @@ class Built:
         return sum(1 for _ in self.query.leaves())
 
 
-class _Context:
-    """Index statistics used while building (document frequencies, spelling)."""
-
-    def __init__(self, searcher):
-        self.searcher = searcher
-        self.reader = searcher.reader() if searcher is not None else None
-        self.docs = max(1, searcher.doc_count() - 1) if searcher is not None else 1
-        self._df: dict[str, int] = {}
-
-    def df(self, stem: str) -> int:
-        """Threads using this stem in any text field (max over fields: cheap, enough)."""
-        if self.reader is None:
-            return 1
-        if stem not in self._df:
-            self._df[stem] = self.reader.doc_frequency("content", stem)
-        return self._df[stem]
-
-    def df_in(self, fieldname: str, token: str) -> int:
-        if self.reader is None:
-            return 1
-        key = f"{fieldname}\x00{token}"
-        if key not in self._df:
-            self._df[key] = self.reader.doc_frequency(fieldname, token)
-        return self._df[key]
-
-    def corrections(self, word: str) -> list[str]:
-        """Forum words close to a word the forum never used, most frequent first."""
-        if self.reader is None or len(word) < 5 or word.isdigit():
-            return []
-        maxdist = 1 if len(word) <= 7 else 2
-        found: dict[str, int] = {}
-        for fieldname in ("content",):
-            try:
-                candidates = terms_within(self.reader, fieldname, word, maxdist, prefix=1)
-                for n, candidate in enumerate(candidates):
-                    if n >= 50:
-                        break
-                    if candidate != word and candidate not in found:
-                        key = stems(candidate)
-                        if key:
-                            found[candidate] = self.df(key[0])
-            except (KeyError, ValueError):  # field without spelling data yet
-                continue
-        for candidate in known_words():
-            if candidate[0] == word[0] and abs(len(candidate) - len(word)) <= maxdist:
-                if candidate not in found and distance(candidate, word, limit=maxdist) <= maxdist:
-                    key = stems(candidate)
-                    if key and self.df(key[0]):
-                        found[candidate] = self.df(key[0])
-        ranked = sorted(found, key=lambda c: (-found[c], c))
-        return [c for c in ranked if found[c] > 0][:MAX_CORRECTIONS]
-
-
 def _word_query(stem: str, weight: float) -> wq.Query:
     return wq.Or([wq.Term(f, stem, boost=FIELD_BOOST[f] * weight) for f in TEXT_FIELDS])
 
@@ -201,7 +151,7 @@ def _phrase_query(key: tuple[str, ...], weight: float) -> wq.Query:
 
 def build(parsed: Parsed, searcher=None) -> Built:
     """The whoosh query for a parsed input, using the index for statistics and spelling."""
-    ctx = _Context(searcher)
+    ctx = IndexStats(searcher)
     built = Built(query=None)
     words = list(parsed.words)
     replaced: dict[str, str] = {}
@@ -243,11 +193,17 @@ def build(parsed: Parsed, searcher=None) -> Built:
         clause = _concept_clause(typed, found_concepts, ctx, built, replaced, words)
         if clause[0] is not wq.NullQuery:
             clauses.append(clause)
+    # A light word weighs little when the query says something else too.
+    light_words = lexicon.LIGHT_WORDS
+    topical = bool(clauses) or any(
+        words[i] not in light_words for i in free if i not in covered and stem_seq[i]
+    )
     for i in free:
         stem = stem_seq[i]
         if i in covered or stem is None:
             continue
-        parts = [_word_query(stem, 1.0)]
+        light = words[i] in light_words and topical
+        parts = [_word_query(stem, LIGHT_WEIGHT if light else 1.0)]
         df = ctx.df(stem)
         built.highlight_terms.add(stem)
         for alt in corrections.get(i, [])[1:]:
@@ -287,35 +243,52 @@ def build(parsed: Parsed, searcher=None) -> Built:
 
 
 def _concept_clause(typed, found_concepts, ctx, built, replaced, content):
-    """The typed phrase itself, plus one term per concept it names (and tag boosts)."""
+    """One clause for a typed phrase: each concept it names as one term, the typed words
+    as a bonus, tag boosts, and a class's members below the class itself.
+
+    Full weight goes to the concepts the phrase is a head name of (the term itself, a
+    misspelling of it, any name of a lexicon group) or, when it is none's head, to the
+    concepts it is a synonym of; the others ("cold sores" of infections) are broader.
+    """
     parts: list[wq.Query] = []
     df = 0
+    live = [(c, ctx.df_in("concepts", c.cid)) for c in found_concepts]
+    members = {
+        c.cid: ctx.df_in("concepts", member_token(c.cid)) for c in found_concepts if c.is_class
+    }
+    seen = [c for c, n in live if n or members.get(c.cid)]
+    full = [c for c in seen if typed in c.heads or typed in c.misspelt] or seen
+    light = typed in intent_keys() or (full and all(c.light for c in full))
+    scale = LIGHT_WEIGHT if light else 1.0
+    covered = any(typed in c.expandable for c in full)
+    typed_weight = (TYPED_BONUS if covered else 1.0) * scale
     if len(typed) == 1:
-        typed_df, typed_query = ctx.df(typed[0]), _word_query(typed[0], 1.0)
+        typed_df, typed_query = ctx.df(typed[0]), _word_query(typed[0], typed_weight)
     else:
         token = "_".join(typed)
-        typed_df, typed_query = ctx.df_in("names", token), wq.Term("names", token)
+        typed_df = ctx.df_in("names", token)
+        typed_query = wq.Term("names", token, boost=typed_weight)
     if typed_df:
         df = typed_df
         parts.append(typed_query)
         built.highlight_terms.update(typed)
-    for concept in found_concepts:
+    for concept, concept_df in live:
         built.concepts.append(concept.label)
         if typed in concept.misspelt:
             _suggest_for_misspelling(typed, concept, ctx, replaced, content)
-        # Typing the term itself (its name, slug, a misspelling, or any name of a
-        # lexicon group) asks for the whole concept; typing one of its narrower
-        # synonyms ("cold sores" of infections) asks mainly for that one.
-        is_head = typed in concept.heads or typed in concept.misspelt
-        concept_df = ctx.df_in("concepts", concept.cid)
+        is_full = concept in full
         if concept_df:
-            weight = SYNONYM_WEIGHT if is_head else CATEGORY_WEIGHT
+            weight = (CONCEPT_WEIGHT if is_full else CATEGORY_WEIGHT) * scale
             parts.append(wq.Term("concepts", concept.cid, boost=weight))
             df = max(df, concept_df)
             built.highlight_terms.update(n[0] for n in concept.expandable if len(n) == 1)
             built.highlight_terms.update(s for n in concept.expandable if len(n) > 1 for s in n)
+        if members.get(concept.cid) and is_full:
+            token = member_token(concept.cid)
+            parts.append(wq.Term("concepts", token, boost=RELATED_WEIGHT * scale))
+            df = max(df, members[concept.cid])
         for fieldname, slug in sorted(concept.tags):
-            score = TAG_SCORE if is_head else TAG_SCORE / 2
+            score = (TAG_SCORE if is_full else TAG_SCORE / 2) * scale
             parts.append(wq.ConstantScoreQuery(wq.Term(fieldname, slug), score))
     if not parts:
         return wq.NullQuery, 0
@@ -327,7 +300,7 @@ def _suggest_for_misspelling(typed, concept, ctx, replaced, content) -> None:
         n
         for n in concept.names
         if n not in concept.misspelt
-        and all(ctx.df(s) for s in n)
+        and all(ctx.visible("content", s) for s in n)
         and concept.surface.get(n) not in AMBIGUOUS
     ]
     if good:

@@ -26,13 +26,13 @@ from whoosh.support.charset import accent_map
 from .. import vocabulary
 from . import lexicon
 
-_VERSION = "forum-search-8"
+_VERSION = "forum-search-9"
 
 
 def _version() -> str:
     """The schema version plus a hash of the vocabulary and lexicon: a new synonym
     changes which concepts documents carry, so it triggers a rebuild at start."""
-    data = repr((vocabulary.ALL_TERMS, lexicon.GROUPS)).encode()
+    data = repr((vocabulary.ALL_TERMS, lexicon.GROUPS, lexicon.CLASSES)).encode()
     return f"{_VERSION}-{hashlib.sha256(data).hexdigest()[:10]}"
 
 

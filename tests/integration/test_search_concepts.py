@@ -90,7 +90,6 @@ def test_everyday_words_find_each_other(client, q, title, body):
     assert wanted.id in ranked(client, q)
 
 
-@pytest.mark.xfail(strict=True, reason="a concept does not yet score as one term (issue 13.1)")
 def test_a_synonym_thread_ranks_with_the_plain_word_thread(client):
     """ "tired": a thread saying "knackered" is as much about it as one saying "fatigue";
     both beat a thread that only shares an incidental word."""
@@ -117,3 +116,94 @@ def test_patients_mean_different_things_by_related_words(client):
     assert nausea.index(queasy.id) < nausea.index(sick.id)
     vomiting = ranked(client, "vomiting")
     assert vomiting.index(sick.id) < vomiting.index(queasy.id)
+
+
+def test_a_class_finds_threads_that_name_a_member_below_the_class_word(client):
+    named = post("Loading doses", "Started Humira injections last month, fortnightly.")
+    generic = post("Infusions", "The vedolizumab infusion took an hour.")
+    classy = post("Next step", "Consultant is talking about biologics for me now.")
+    order = ranked(client, "biologics")
+    assert {named.id, generic.id, classy.id} <= set(order)
+    assert order[0] == classy.id
+
+
+def test_a_member_is_not_a_synonym_of_its_class_mates(client):
+    humira = post("Pen day", "Humira pen went in fine this week.")
+    enbrel = post("Fridge", "Keeping the Enbrel pens cold on holiday.")
+    order = ranked(client, "humira")
+    assert order[0] == humira.id
+    assert enbrel.id not in order
+
+
+@pytest.mark.parametrize(
+    ("q", "title", "body"),
+    [
+        ("ace inhibitors", "Blood pressure", "GP added ramipril for my blood pressure."),
+        ("ppi", "Heartburn", "Taking lansoprazole every morning now."),
+        ("anticoagulants", "Clot", "On apixaban after the DVT."),
+        ("bisphosphonates", "Bones", "Weekly alendronic acid since the steroids."),
+        ("steroids", "Gut", "Budesonide for the flare instead of tablets."),
+        ("antivirals", "Cold sore cream", "Valtrex for the shingles outbreak."),
+        ("jak inhibitors", "New tablet", "Rinvoq has been great for my joints."),
+        ("calcineurin inhibitors", "Levels", "Advagraf level came back a bit high."),
+        ("aminosalicylates", "Colitis meds", "Octasa four times a day alongside aza."),
+        ("thiopurines", "Switched", "Mercaptopurine suits me better than aza did."),
+        ("anti-tnf", "Infusion", "Remicade every eight weeks at the unit."),
+        ("ibd", "Gut trouble", "Crohn's since I was a teenager."),
+    ],
+)
+def test_a_class_word_finds_a_member_named_thread(client, q, title, body):
+    wanted = post(title, body, conditions=["other"], medications=["other-medication"])
+    assert wanted.id in ranked(client, q)
+
+
+@pytest.mark.parametrize(
+    ("q", "title", "body"),
+    [
+        ("azathioprene side effects", "Starting out", "Imuran gave me a queasy first week."),
+        ("mycofenolate", "Tablets changed", "CellCept twice a day since spring."),
+        ("adalimumav", "Pens", "Humira every other Friday."),
+        ("infliximabb", "Drip", "Remicade infusion went smoothly."),
+    ],
+)
+def test_a_misspelled_drug_finds_its_brand_and_abbreviation_threads(client, q, title, body):
+    wanted = post(title, body, conditions=["other"], medications=["other-medication"])
+    assert wanted.id in ranked(client, q)
+
+
+def test_a_question_ranks_its_topic_over_shared_function_words(client):
+    topic = post("Sunbeds", "Are sunbeds a bad idea with this medicine?")
+    chatty = post(
+        "Can I ask",
+        "How long is it safe to keep a prescription before it goes off, should I ask?",
+    )
+    order = ranked(client, "how long is it safe to use sunbeds, should I?")
+    assert order[0] == topic.id
+    assert chatty.id not in order[:1]
+
+
+def test_did_you_mean_never_suggests_a_word_only_a_hidden_post_has(app, client):
+    """The hidden reply's thread shares an index segment with others (a full rebuild),
+    so its old document lingers, deleted, in that segment's word list: a suggestion
+    must come only from documents people can see."""
+    from forum.moderation import service as moderation
+    from forum.search import rebuild
+    from forum.threads import service as threads
+
+    mod = f.user("mod_zed", role="moderator")
+    thread = post("Odd word", "Nothing special in the question itself.")
+    reply = threads.add_reply(f.user(), thread, "My neighbour swears by quilliberry tea.")
+    rebuild.rebuild()
+    assert search(client, "quillibery").get("suggestion") == "quilliberry"
+    moderation.set_post_hidden(mod, reply, True, "private details")
+    data = search(client, "quillibery")
+    assert "quilliberry" not in (data.get("suggestion") or "")
+    assert thread.id not in [r["id"] for r in data["results"]]
+
+
+def test_how_a_question_is_asked_weighs_less_than_its_topic(client):
+    topic = post("Still spotty", "The rash has been there three weeks now.")
+    timing = post("Kicking in", "It took four months to kick in for me.")
+    order = ranked(client, "how long does a rash last?")
+    assert order[0] == topic.id
+    assert timing.id not in order[:1]

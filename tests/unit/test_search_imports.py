@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
         ("documents and the change record", "documents replica"),
         ("index writers and the change applier", "fastwriter build semantic changes rebuild"),
         ("the process: applier thread, start-up, follower", "applier runtime follower"),
-        ("query understanding", "query"),
+        ("query understanding", "stats query"),
         ("evaluator", "engine"),
         ("service", "highlight service"),
         ("views, commands and the package's public functions", "views cli __init__"),
