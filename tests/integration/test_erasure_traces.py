@@ -46,10 +46,10 @@ def _login(client, name):
     client.post("/login", data={"display_name": name, "password": f.PASSWORD, "csrf_token": token})
 
 
-def _erase(client):
+def _erase(client, mode="erase"):
     _login(client, NAME)
     token = csrf_from(client.get("/account/delete").get_data(as_text=True))
-    form = {"csrf_token": token, "mode": "erase", "password": f.PASSWORD, "confirm": "yes"}
+    form = {"csrf_token": token, "mode": mode, "password": f.PASSWORD, "confirm": "yes"}
     assert client.post("/account/delete", data=form).status_code == 302  # signed out too
 
 
@@ -105,3 +105,18 @@ def test_erasure_leaves_no_words_in_the_database_files_or_index(app, client):
     assert leaks == []
     wal = instance / "forum.db-wal"
     assert not wal.exists() or wal.stat().st_size == 0 or WORD.encode() not in wal.read_bytes()
+
+
+def test_keeping_the_replies_still_removes_the_name_and_the_report_note(client):
+    """Mode "keep": the posts stay (by "a former member"); the name, the report note and
+    the experience report go, and the audit log keeps its rows without the name."""
+    from forum.moderation.models import Report
+
+    _member_who_wrote_everywhere()
+    _erase(client, mode="keep")
+    seen = _seen_by_a_moderator(client)
+    assert NAME not in seen
+    assert f"the {WORD} fog lifted for me." in seen or WORD in seen  # the kept reply
+    assert [r.note for r in db.session.scalars(select(Report))] == [""]
+    labels = [a.target_label + a.reason for a in db.session.scalars(select(ModerationAction))]
+    assert labels and not [x for x in labels if NAME in x.lower()]
