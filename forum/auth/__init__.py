@@ -1,4 +1,5 @@
-from flask import Blueprint, current_app, g
+from flask import Blueprint, current_app, g, session
+from flask_login import user_logged_in, user_logged_out
 
 from ..extensions import db, login_manager
 from ..models import User
@@ -34,6 +35,26 @@ def _fresh_request_globals() -> None:
     """
     g.pop("_login_user", None)
     g.pop(current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), None)
+
+
+def forget_csrf_token() -> None:
+    """Drop the session's CSRF token: the next form gets a new one, and every token
+    handed out before (one planted before sign-in included) is refused with a 400."""
+    field = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(field, None)
+    g.pop(field, None)
+
+
+@user_logged_in.connect
+def _new_csrf_token_on_sign_in(_app, **_extra) -> None:
+    # Every way in (the sign-in form, joining, a password change re-signing this device)
+    # goes through login_user: no token from before it stays valid.
+    forget_csrf_token()
+
+
+@user_logged_out.connect
+def _new_csrf_token_on_sign_out(_app, **_extra) -> None:
+    forget_csrf_token()
 
 
 @bp.record_once

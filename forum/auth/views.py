@@ -9,6 +9,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
@@ -49,6 +50,7 @@ def login():
             form.form_errors.append("This account is suspended.")
             status = 403
         elif user is not None:
+            session.clear()  # nothing from before sign-in carries over (CSRF token included)
             login_user(user, remember=bool(form.remember.data))
             flash(f"Welcome back, {user.display_name}.", "success")
             return redirect(_safe_next(request.args.get("next")) or url_for("threads.index"))
@@ -80,6 +82,7 @@ def register():
 def logout():
     if current_user.is_authenticated:
         service.end_sessions(current_user)
+    session.clear()  # before logout_user, which leaves the note to delete remember-me
     logout_user()
     flash("You are signed out.", "success")
     return redirect(url_for("threads.index"))

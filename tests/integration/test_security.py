@@ -245,6 +245,7 @@ def test_rate_limits_on_posting_and_reporting(limited_app):
     token = csrf_from(client.get("/login").get_data(as_text=True))
     client.post("/login", data={"display_name": "sunny_days", "password": f.PASSWORD,
                                 "csrf_token": token})  # fmt: skip
+    token = csrf_from(client.get(f"/t/{t.id}").get_data(as_text=True))  # new at sign-in
     replies = [
         client.post(f"/t/{t.id}/reply", data={"csrf_token": token, "body": f"reply {n}"})
         for n in range(3)
