@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 BUSY_WORDS = ("locked", "busy", "lock timeout", "lock_timeout", "statement timeout")
 NEVER_ECHOED = ("password", "current_password", "new_password", "csrf_token")
-LONG_TEXT = ("body", "reason", "note", "details", "text", "comment")
+LONG_TEXT = ("body", "note", "details", "text", "comment")
+BUTTONS = ("submit", "preview", "action", "save")
 SHORT_TEXT = ("title", "display_name", "email", "stop_reason_other", "name")
 LABELS = {"body": "Your text", "stop_reason_other": "Other reason", "new_password": "New password"}
 MESSAGES = {
@@ -116,8 +117,11 @@ def _typed_fields() -> list[dict]:
 
 
 def _kind_for(name: str, value: str) -> str:
+    """Free text is shown (words have spaces); buttons and choices (slugs, ids) ride along."""
+    if name in BUTTONS:
+        return "hidden"
     if name in LONG_TEXT or "\n" in value or len(value) > 120:
         return "textarea"
-    if name in SHORT_TEXT:
+    if name in SHORT_TEXT or " " in value.strip():
         return "text"
     return "hidden"

@@ -40,22 +40,24 @@ def _app(tmp_path, database_uri: str):
 
 
 def _signed_in_on_a_thread(app):
-    """A member signed in with a thread page open: (client, thread id, its CSRF token)."""
+    """A member signed in with a thread page open: (client, thread id, its CSRF token,
+    the id of its first post)."""
     asker = factories.user("outage_asker")
     thread = factories.thread(asker, title="Taking it with food")
     factories.user("outage_replier")
     db.session.commit()
     thread_id = thread.id
+    first_post = db.session.scalar(select(func.min(Post.id)).where(Post.thread_id == thread_id))
     db.session.remove()
     client = app.test_client()
     token = csrf_from(client.get("/login").get_data(as_text=True))
     form = {"display_name": "outage_replier", "password": factories.PASSWORD, "csrf_token": token}
     assert client.post("/login", data=form).status_code == 302
     token = csrf_from(client.get(f"/t/{thread_id}").get_data(as_text=True))
-    return client, thread_id, token
+    return client, thread_id, token, first_post
 
 
-def _during_the_outage(client, thread_id: int, token: str) -> None:
+def _during_the_outage(client, thread_id: int, token: str, first_post: int) -> None:
     for path in ("/", f"/t/{thread_id}", "/search?q=food", "/api/v1/threads"):
         resp = client.get(path)
         assert resp.status_code == 503, path
@@ -81,6 +83,11 @@ def _during_the_outage(client, thread_id: int, token: str) -> None:
     assert NOT_POSTED in page and 'value="Does it help to take it at night?"' in page
     assert ">Asking for myself.</textarea>" in page
     assert '<input type="hidden" name="conditions" value="lupus">' in page
+    # A report: the chosen reason kept, the note shown again.
+    form = {"reason": "spam", "note": "Selling pills in every reply.", "csrf_token": token}
+    page = client.post(f"/posts/{first_post}/report", data=form).get_data(as_text=True)
+    assert NOT_POSTED in page and ">Selling pills in every reply.</textarea>" in page
+    assert '<input type="hidden" name="reason" value="spam">' in page
 
 
 def _after_the_outage(app, client, thread_id: int) -> None:
@@ -107,9 +114,9 @@ def test_postgresql_down_for_a_while(tmp_path, postgres_url):
         app = _app(tmp_path, link.url_for(own))
         try:
             with app.app_context():
-                client, thread_id, token = _signed_in_on_a_thread(app)
+                client, thread_id, token, first_post = _signed_in_on_a_thread(app)
                 link.cut()
-                _during_the_outage(client, thread_id, token)
+                _during_the_outage(client, thread_id, token, first_post)
                 link.restore()
                 _after_the_outage(app, client, thread_id)
         finally:
@@ -127,12 +134,12 @@ def test_sqlite_file_unavailable_for_a_while(tmp_path, database_url):
     app = _app(tmp_path, f"sqlite:///{folder / 'forum.db'}")
     try:
         with app.app_context():
-            client, thread_id, token = _signed_in_on_a_thread(app)
+            client, thread_id, token, first_post = _signed_in_on_a_thread(app)
             db.session.remove()
             db.engine.dispose()
             folder.rename(tmp_path / "moved-away")
             try:
-                _during_the_outage(client, thread_id, token)
+                _during_the_outage(client, thread_id, token, first_post)
             finally:
                 (tmp_path / "moved-away").rename(folder)
             _after_the_outage(app, client, thread_id)
