@@ -16,10 +16,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFError
 
 from .. import vocabulary
+from ..extensions import db
 from ..models import User
 from ..people import flair_for, helpful_received
 from ..security import safe_next
-from ..services import ValidationError
+from ..services import ServiceError, ValidationError
 from ..threads.forms import apply_errors
 from ..threads.queries import clamped, list_replies, list_threads, page_number
 from . import bp, service
@@ -63,19 +64,54 @@ def login():
 
 @bp.route("/register", methods=["GET", "POST"])
 def register():
+    """Join. A new account is signed in at once and sent back to ``next`` (same site
+    only), with the reply it was started from (``reply_body``/``reply_thread``, carried
+    by /join/reply) kept as that thread's reply draft. A taken email creates nothing and
+    is sent to sign in, as before: joining cannot both sign in and hide that."""
+    next_url = _safe_next(request.values.get("next"))
     if current_user.is_authenticated:
-        return redirect(url_for("threads.index"))
+        return redirect(next_url or url_for("threads.index"))
     form = RegisterForm()
     if form.validate_on_submit():
         try:
-            service.register(form.display_name.data, form.email.data, form.password.data)
+            result = service.register(form.display_name.data, form.email.data, form.password.data)
         except ValidationError as exc:
             apply_errors(form, exc)
-            return render_template("auth/register.html", form=form), 400
-        # The same answer whether or not the email was already registered.
+            return render_template("auth/register.html", form=form, next_url=next_url), 400
+        if result.created:
+            login_user(result.user)
+            kept = _keep_reply_draft(result.user)
+            flash(_joined_message(result.user, next_url, kept), "success")
+            return redirect(next_url or url_for("threads.index"))
         flash(REGISTERED, "success")
-        return redirect(url_for("auth.login"))
-    return render_template("auth/register.html", form=form)
+        return redirect(url_for("auth.login", next=next_url))
+    return render_template("auth/register.html", form=form, next_url=next_url)
+
+
+def _keep_reply_draft(user: User) -> bool:
+    """Save the reply text carried through joining as the thread's reply draft."""
+    body = (request.form.get("reply_body") or "").strip()
+    thread_id = request.form.get("reply_thread", "")
+    if not body or not thread_id.isdigit():
+        return False
+    from ..notifications import drafts
+
+    try:
+        return drafts.save_draft(user, "reply", int(thread_id), body=body) is not None
+    except ServiceError:  # the thread is gone or the text is too long: nothing to keep
+        db.session.rollback()
+        return False
+
+
+def _joined_message(user: User, next_url: str | None, kept_reply: bool) -> str:
+    done = f"Welcome, {user.display_name}: your account is ready and you are signed in."
+    if kept_reply:
+        return done + " Your reply is below, not posted yet: check it and press Post reply."
+    if next_url and next_url.startswith("/ask"):
+        return done + " You can ask your question now."
+    if next_url:
+        return done + " You are back where you were."
+    return done
 
 
 @bp.post("/logout")

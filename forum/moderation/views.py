@@ -155,5 +155,6 @@ def template_helpers(app: Flask) -> None:
         new_account_limits=lambda: limits.limits_for(
             current_user if current_user.is_authenticated else None
         ),
+        count_links=limits.count_links,
         REPORT_REASONS=REASONS,
     )

@@ -13,6 +13,8 @@ from flask import current_app, redirect, render_template, request, send_from_dir
 from flask_login import current_user
 
 from .. import vocabulary
+from ..auth.forms import RegisterForm
+from ..extensions import csrf
 from ..security import safe_next
 from . import bp
 
@@ -55,6 +57,21 @@ def privacy():
 @bp.get("/contact")
 def contact():
     return _trust_page("contact")
+
+
+@bp.post("/join/reply")
+@csrf.exempt
+def join_to_reply():
+    """A signed-out reader wrote a reply: show the join form carrying it.
+
+    Nothing is stored and no one is acted for, so this needs no CSRF token (the thread
+    page stays cacheable for readers); the join form itself is protected, and saves the
+    text as the new member's reply draft (forum/auth/views.py).
+    """
+    thread_id = request.form.get("reply_thread", "")
+    target = f"/t/{int(thread_id)}#reply-heading" if thread_id.isdigit() else None
+    form = RegisterForm(formdata=None)
+    return render_template("auth/register.html", form=form, next_url=target)
 
 
 @bp.get("/welcome/hide")

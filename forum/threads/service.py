@@ -110,6 +110,21 @@ def resolve_tags(
     return result, warnings
 
 
+def all_checked(*checks):
+    """Run every check and return their results; if any refuse, one ValidationError
+    carrying every field's message, so a form shows all its problems at once."""
+    results, messages, errors = [], [], {}
+    for check in checks:
+        try:
+            results.append(check())
+        except ValidationError as exc:
+            messages.append(exc.message)
+            errors.update(exc.errors)
+    if messages:
+        raise ValidationError(" ".join(messages), errors)
+    return results
+
+
 def _set_tags(thread: Thread, tags: dict[str, list[str]]) -> None:
     thread.tags.clear()
     db.session.flush()
@@ -135,9 +150,11 @@ def create_thread(
     Returns the thread and any tag warnings. Raises ValidationError on bad input.
     """
     _check_can_post(author)
-    title = clean_title(title)
-    body = clean_body(body)
-    tags, warnings = resolve_tags(conditions, side_effects, medications)
+    title, body, (tags, warnings) = all_checked(
+        lambda: clean_title(title),
+        lambda: clean_body(body),
+        lambda: resolve_tags(conditions, side_effects, medications),
+    )
     cleaned_replies = [(u, clean_body(b, "replies"), c) for u, b, c in replies]
     when = created or utcnow()
     thread = Thread(title=title, created_at=when, last_activity_at=when, import_key=import_key)

@@ -148,7 +148,10 @@ def ask():
     preview_html = None
     if form.validate_on_submit():
         if form.preview.data:
-            preview_html = render(form.body.data or "")
+            if (form.body.data or "").strip():
+                preview_html = render(form.body.data)
+            else:
+                form.body.errors = [*form.body.errors, "Write your question to see a preview."]
         else:
             try:
                 thread, warnings = service.create_thread(

@@ -27,9 +27,9 @@ def register(page: Page, base: str, name: str, password: str = PASSWORD) -> str:
     page.get_by_label("Email").fill(f"{name.lower()}@example.org")
     page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Create account").click()
-    # The answer never reveals whether the email was known: it sends everyone to sign in.
-    expect(page.get_by_role("status")).to_contain_text("sign in")
-    sign_in(page, base, name, password)
+    # A new account is signed in at once (issue 14).
+    expect(page.get_by_role("status")).to_contain_text("you are signed in")
+    expect(page.locator("header.site-header")).to_contain_text(name)
     return name
 
 

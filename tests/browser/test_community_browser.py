@@ -45,3 +45,19 @@ def test_signed_in_desktop_nav_stays_on_one_line(demo_forum, new_person):
     middle = lambda box: box["y"] + box["height"] / 2  # noqa: E731
     assert abs(middle(first) - middle(sign_out)) < 6, (first, sign_out)
     expect(page.locator("summary", has_text="Menu")).to_be_hidden()
+
+
+def test_join_then_ask_lands_on_the_ask_form_signed_in(forum, new_person):
+    page = new_person(viewport=DESKTOP)
+    page.goto(forum.url + "/")
+    page.get_by_role("link", name="Ask a question").first.click()  # signed out: to sign in
+    page.get_by_role("link", name="Join with a pseudonym").click()
+    name = unique("first_timer")
+    page.get_by_label("Display name").fill(name)
+    page.get_by_label("Email").fill(f"{name}@example.org")
+    page.get_by_label("Password", exact=True).fill("plaited-rowan-kettle")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ask a question")
+    expect(page.get_by_role("status")).to_contain_text("you are signed in")
+    expect(page.locator("header.site-header")).to_contain_text(name)
+    expect(page.get_by_label("Title")).to_be_visible()

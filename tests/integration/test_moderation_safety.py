@@ -67,10 +67,19 @@ def test_composer_preview_shows_banner_and_personal_details_notice_without_block
     assert BANNER in html  # beside the new question
 
 
-def test_new_account_note_on_the_composer(client, auth):
+NOTE = "New accounts can include at most 2 links"
+
+
+def test_new_account_note_only_when_a_limit_is_about_to_apply(client, auth):
     f.user("sunny_days")
     auth.login("sunny_days")
-    assert "New accounts can include at most 2 links" in client.get("/ask").get_data(as_text=True)
+    assert NOTE not in client.get("/ask").get_data(as_text=True)
+    two_links = "See https://example.org/a and https://example.org/b"
+    assert NOTE in _ask(client, "Links?", two_links, preview=True).get_data(as_text=True)
+    assert NOTE not in _ask(client, "Links?", "No links", preview=True).get_data(as_text=True)
+    for n in range(4):  # the fifth post this hour is the last one a new account may write
+        assert "Your question is posted" in _ask(client, f"Post {n}", "Text").get_data(as_text=True)
+    assert NOTE in client.get("/ask").get_data(as_text=True)
 
 
 def test_search_banner(client):
