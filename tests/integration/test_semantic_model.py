@@ -65,3 +65,17 @@ def test_fused_search_with_the_real_model_is_deterministic(model_path, tmp_path,
         assert runs[0] == runs[1] and runs[0]
         db.session.remove()
         db.engine.dispose()
+
+
+def test_nonsense_finds_no_neighbours_with_the_real_model(model_path, tmp_path, database_url):
+    app = make_app(tmp_path, database_url, SEARCH_SEMANTIC=True)
+    with app.app_context():
+        f.thread(title="Tired all the time", body="Exhausted since starting the tablets.")
+        f.thread(title="Bloods every month", body="The nurse checks my liver and white cells.")
+        client = app.test_client()
+        for q in ("xyzzy plugh", "asdfgh"):
+            assert client.get("/api/v1/search", query_string={"q": q}).get_json()["results"] == []
+        found = client.get("/api/v1/search", query_string={"q": "knackered"}).get_json()
+        assert [r["title"] for r in found["results"]][:1] == ["Tired all the time"]
+        db.session.remove()
+        db.engine.dispose()
