@@ -18,7 +18,15 @@ import checkpoints), then reports:
   MultifieldParser with OrGroup 0.9, one searcher, highlights, `word~` for the
   misspelled kind, groupedby facets for the faceted kind).
 
+With ``--semantic synthetic`` the forum is imported lexically, every visible thread then
+gets a random unit vector under the real model's id (the cost of a search does not depend
+on the vectors' values, and embedding 100,000 threads takes most of an hour on two cores),
+and every query kind is timed again with the semantic second opinion on: the real model
+embeds each query, the nearest threads are found and fused. ``--semantic on`` embeds the
+threads for real while importing.
+
 usage: python bench/search_speed.py [N] [--workdir DIR] [--procs 2] [--no-plain]
+                                    [--semantic off|on|synthetic]
 """
 
 from __future__ import annotations
@@ -223,6 +231,7 @@ def forum_bench(
     reuse: bool = False,
     no_reindex: bool = False,
     instance: Path | None = None,
+    semantic: str = "off",
 ) -> dict:
     from forum import create_app
     from forum.extensions import db
@@ -239,6 +248,7 @@ def forum_bench(
             "LOAD_DEMO_ON_FIRST_START": False,
             "SECRET_KEY": "bench",
             "RATELIMIT_ENABLED": False,
+            "SEARCH_SEMANTIC": semantic == "on",
         }
     )
     out: dict = {"startup": time.perf_counter() - t_start}
@@ -264,6 +274,13 @@ def forum_bench(
             print(f"imported {len(lines)} threads in {took:.1f} s ({report!r:.120})", flush=True)
 
         client = app.test_client()
+        if semantic != "off":
+            if semantic == "synthetic":
+                _synthetic_vectors()
+            app.config["SEARCH_SEMANTIC"] = False
+            out["semantic"] = _time_queries(client, "lexical")
+            app.config["SEARCH_SEMANTIC"] = True
+            out["semantic_on"] = _time_queries(client, "semantic on")
         # Round 1 runs every kind once in this fresh process (cold caches: postings,
         # lengths and columns are read from disk as the queries need them); rounds 2-3
         # repeat them warm. Both are reported, so neither hides the other.
@@ -296,9 +313,10 @@ def forum_bench(
             word = f"qzx{run}n{n}marker"
             t0 = time.perf_counter()
             service.create_thread(author, f"Fresh post {word}", f"Body {word}.", ["lupus"])
-            found = client.get("/api/v1/search", query_string={"q": word}).get_json()["total"]
+            found = client.get("/api/v1/search", query_string={"q": word}).get_json()
             latencies.append((time.perf_counter() - t0) * 1000)
-            assert found == 1, word
+            # The post itself first (the semantic second opinion may add look-alikes after).
+            assert found["results"][0]["title"] == f"Fresh post {word}", word
         out["new_post"] = latencies
         print(f"new post searchable: p50 {pct(latencies, 50):.0f} p95 {pct(latencies, 95):.0f} ms")
 
@@ -309,6 +327,45 @@ def forum_bench(
         print(f"full reindex (procs={procs}): {out['reindex']:.1f} s", flush=True)
         db.session.remove()
     return out
+
+
+def _synthetic_vectors() -> None:
+    """Random unit vectors for every visible thread, under the real model's id."""
+    import numpy as np
+
+    from forum.extensions import db
+    from forum.models import Thread
+    from forum.search.changes import _session, store
+    from forum.search.semantic.model import model_for
+    from forum.search.semantic.store import VectorStore
+
+    model = model_for({})  # the packaged model, whatever the app's switch says now
+    visible = Thread.is_deleted.is_(False), Thread.is_hidden.is_(False)
+    with _session() as session:
+        ids = list(session.scalars(db.select(Thread.id).where(*visible).order_by(Thread.id)))
+    rng = np.random.default_rng(3)
+    vecs = rng.standard_normal((len(ids), model.dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    st = store()
+    VectorStore(st.root / st.current_name()).write_base(model.id, ids, vecs, [1] * len(ids))
+    print(f"synthetic vectors for {len(ids):,} threads ({model.id})", flush=True)
+
+
+def _time_queries(client, label: str) -> dict:
+    """Every kind, warm (after one round), 2 rounds: {kind: [ms]}."""
+    times: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    for round_no in range(3):
+        for kind, queries in KINDS.items():
+            for params in queries:
+                t0 = time.perf_counter()
+                resp = client.get("/api/v1/search", query_string={**params, "per_page": 10})
+                took = (time.perf_counter() - t0) * 1000
+                assert resp.status_code == 200, resp.get_data(as_text=True)
+                if round_no:
+                    times[kind].append(took)
+    for kind, ts in times.items():
+        print(f"{label} {kind}: warm p50 {pct(ts, 50):.1f} p95 {pct(ts, 95):.1f} ms", flush=True)
+    return times
 
 
 def plain_bench(corpus: Path, workdir: Path) -> dict:
@@ -389,6 +446,7 @@ def main() -> None:
     ap.add_argument("--no-plain", action="store_true")
     ap.add_argument("--reuse", action="store_true", help="reuse the workdir's imported forum")
     ap.add_argument("--no-reindex", action="store_true")
+    ap.add_argument("--semantic", choices=("off", "on", "synthetic"), default="off")
     ap.add_argument("--plain-only", action="store_true", help="only the plain-Whoosh figures")
     ap.add_argument(
         "--instance",
@@ -409,7 +467,13 @@ def main() -> None:
         plain_bench(corpus, args.workdir / f"plain-{time.time_ns()}")
         return
     forum = forum_bench(
-        corpus, args.workdir / "forum", args.procs, args.reuse, args.no_reindex, args.instance
+        corpus,
+        args.workdir / "forum",
+        args.procs,
+        args.reuse,
+        args.no_reindex,
+        args.instance,
+        args.semantic,
     )
     plain = None if args.no_plain else plain_bench(corpus, args.workdir / f"plain-{time.time_ns()}")
 
@@ -449,6 +513,17 @@ def main() -> None:
         f"{pct(every, 50):.0f} ms | {pct(every, 95):.0f} ms | "
         f"{pct(pall, 50):.0f} ms | {pct(pall, 95):.0f} ms |"
     )
+    if "semantic_on" in forum:
+        print("\nSemantic second opinion, same process, warm (rounds 2-3), 20 queries a kind:\n")
+        print("| kind | lexical p50 | lexical p95 | semantic p50 | semantic p95 | added p50 |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        for kind in KINDS:
+            off, on = forum["semantic"][kind], forum["semantic_on"][kind]
+            print(
+                f"| {kind} | {pct(off, 50):.0f} ms | {pct(off, 95):.0f} ms | "
+                f"{pct(on, 50):.0f} ms | {pct(on, 95):.0f} ms | "
+                f"{pct(on, 50) - pct(off, 50):.0f} ms |"
+            )
     if tmp:
         tmp.cleanup()
 
