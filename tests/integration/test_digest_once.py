@@ -22,7 +22,7 @@ from tests import factories
 from tests.integration.test_email import SmtpServer
 from tests.processes import ForumServer
 
-MEMBERS = 12
+MEMBERS = 6
 
 
 @pytest.fixture
@@ -108,6 +108,7 @@ def test_two_runs_at_once_in_threads_send_each_digest_once(app, smtp):
     assert _received(smtp) == Counter(addresses)
 
 
+@pytest.mark.slow  # two `flask` processes start
 def test_two_commands_at_once_in_two_processes_send_each_digest_once(app, smtp, tmp_path):
     addresses = _members_waiting_for_a_digest()
     env = {"FORUM_MAIL_SERVER": "127.0.0.1", "FORUM_MAIL_PORT": str(smtp.port)}
