@@ -22,23 +22,33 @@ from functools import cache
 from sqlalchemy import String, event, inspect
 from sqlalchemy.orm import Session
 
-_NONCHARACTERS = "".join(
-    f"{chr(plane * 0x10000 + 0xFFFE)}{chr(plane * 0x10000 + 0xFFFF)}" for plane in range(17)
+# Two patterns: one over the BMP (fast: about 8 us for 2 KB of text), and the
+# noncharacters of the other planes, searched only in text that has characters past the BMP
+# (a class with astral members is some 70 times slower).
+_BMP = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+_ASTRAL = re.compile(
+    "["
+    + "".join(f"{chr(p * 0x10000 + 0xFFFE)}{chr(p * 0x10000 + 0xFFFF)}" for p in range(1, 17))
+    + "]"
 )
-_INVALID = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef" + _NONCHARACTERS + "]"
-)
+
+
+def _astral(text: str) -> bool:
+    return not text.isascii() and max(text) > "\uffff"
+
+
+def has_controls(text: str) -> bool:
+    """Whether ``text`` holds anything ``strip_controls`` removes."""
+    if not text:
+        return False
+    return _BMP.search(text) is not None or (_astral(text) and _ASTRAL.search(text) is not None)
 
 
 def strip_controls(text: str) -> str:
     """``text`` without control characters, surrogates or noncharacters (see above)."""
-    if not text or _INVALID.search(text) is None:
+    if not has_controls(text):
         return text
-    return _INVALID.sub("", text)
-
-
-def has_controls(text: str) -> bool:
-    return bool(text) and _INVALID.search(text) is not None
+    return _ASTRAL.sub("", _BMP.sub("", text))
 
 
 @cache
@@ -55,8 +65,8 @@ def _strip_rows(session: Session, _context, _instances) -> None:
         state = inspect(obj)
         for key in _string_keys(state.mapper):
             value = state.dict.get(key)
-            if isinstance(value, str) and _INVALID.search(value):
-                setattr(obj, key, _INVALID.sub("", value))
+            if isinstance(value, str) and has_controls(value):
+                setattr(obj, key, strip_controls(value))
 
 
 _installed = False
