@@ -55,6 +55,16 @@ def _helpers() -> dict:
     }
 
 
+@bp.app_template_global("side_effect_answer")
+def _side_effect_answer(slug: str | None, condition: str | None = None):
+    """The answer card's numbers (stats.side_effect_answer), or None."""
+    if not slug:
+        return None
+    from . import stats
+
+    return stats.side_effect_answer(slug, condition)
+
+
 @bp.app_template_global("experience_chart")
 def _chart(title: str, block: dict):
     return charts.breakdown_chart(title, block)

@@ -517,3 +517,42 @@ def csv_rows(result: dict[str, Any]) -> list[list[Any]]:
     for block in result["moved_how"].values():
         breakdown("moved_to", block["label"], block["went"])
     return rows
+
+
+# --- answer cards: one side effect, in a sentence or two ----------------------------------
+
+
+def side_effect_answer(
+    slug: str, condition: str | None = None, today: date | None = None
+) -> dict[str, Any] | None:
+    """What the reports say about one side effect (optionally within one condition), for
+    the answer card on search, side-effect pages and the ask form.
+
+    Built from ``compute`` alone, so every rule above applies unchanged: None when the
+    selection itself is too small to show; ``count`` None when fewer than ``MIN_GROUP``
+    reports mention the side effect (nothing more is said about them then).
+    """
+    if vocabulary.get("side_effect", slug) is None:
+        return None
+    result = compute(Filters(condition=condition), today)
+    if not result["enough"]:
+        return None
+    item = next((i for i in result["side_effects"]["items"] if i["slug"] == slug), None)
+    answer: dict[str, Any] = {
+        "slug": slug,
+        "name": vocabulary.name_of("side_effect", slug),
+        "condition": condition,
+        "condition_name": vocabulary.name_of("condition", condition) if condition else None,
+        "reports": result["reports"],
+        "count": None,
+        "min_group": MIN_GROUP,
+    }
+    if item is not None:
+        answer.update(
+            count=item["count"],
+            percent=item["percent"],
+            onset_week=item["median_onset_week"],
+            settled=item["settled"],
+            settled_week=item["median_settled_week"],
+        )
+    return answer

@@ -190,3 +190,17 @@ def api_stats():
     single-object envelope ``{"data": {...}}``."""
     filters = stats.parse_filters(request.args)
     return jsonify(data=stats.compute(filters))
+
+
+@bp.get("/reports/answer")
+def answer_cards():
+    """The ask form's answer cards as an HTML fragment (static/js/answer-cards.js): the
+    first chosen condition with up to three chosen side effects. Unknown values are a 400."""
+    condition = request.args.get("condition") or None
+    if condition:
+        _condition_or_404(condition)
+    slugs = request.args.getlist("side_effect")[:3]
+    if any(vocabulary.get("side_effect", s) is None for s in slugs):
+        abort(400, "Unknown side effect.")
+    answers = [stats.side_effect_answer(s, condition) for s in slugs] if condition else []
+    return render_template("experiences/_answer_cards.html", answers=answers)

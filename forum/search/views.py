@@ -94,6 +94,20 @@ def _run(per_page: int) -> Results:
     )
 
 
+def asked_side_effect(res: Results) -> str | None:
+    """The side effect this search is about (its filter, else the first one named in the
+    words, lay phrases included), for the answer card above the results (issue 14)."""
+    if res.filters.get("side_effect"):
+        return res.filters["side_effect"]
+    from .concepts import annotate
+
+    for token in annotate(res.q or "")[1].split():
+        kind, _, slug = token.partition(":")
+        if kind == "side_effect" and vocabulary.get("side_effect", slug):
+            return slug
+    return None
+
+
 @bp.get("/search")
 def results():
     """The results page; 503 with Retry-After (like the API) while this server's index is
@@ -106,6 +120,7 @@ def results():
         label=label,
         filter_phrase=filter_phrase,
         facet_groups=[(kind, FACET_KEYS[kind], HEADINGS[kind]) for kind in FACET_KINDS],
+        answer_side_effect=asked_side_effect(res) if res.q and not res.unavailable else None,
     )
     if res.unavailable:
         return page, 503, {"Retry-After": RETRY_AFTER}

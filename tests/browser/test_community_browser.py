@@ -3,6 +3,7 @@ journeys that make the forum feel like people (join-then-ask, avatars, answer ca
 
 from __future__ import annotations
 
+import re
 import urllib.request
 
 from playwright.sync_api import expect
@@ -61,3 +62,34 @@ def test_join_then_ask_lands_on_the_ask_form_signed_in(forum, new_person):
     expect(page.get_by_role("status")).to_contain_text("you are signed in")
     expect(page.locator("header.site-header")).to_contain_text(name)
     expect(page.get_by_label("Title")).to_be_visible()
+
+
+def test_a_side_effect_search_shows_the_answer_card_with_report_numbers(demo_forum, page):
+    page.goto(demo_forum.url + "/search?q=always+tired")
+    card = page.get_by_role("region", name="What people report about fatigue")
+    expect(card).to_be_visible()
+    expect(card).to_contain_text(
+        re.compile(r"\d+ of \d+ experience reports \(\d+%\) mention fatigue")
+    )
+    expect(card).to_contain_text(re.compile(r"typically began around week \d+"))
+    card.get_by_role("link", name="See the full summary").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("What patients report")
+
+
+def test_reply_shows_the_authors_avatar_and_flair(demo_forum, page):
+    page.goto(demo_forum.url + "/search?q=metabolite+6-TGN")
+    page.get_by_role("link", name=re.compile("Metabolite test")).first.click()
+    reply = page.locator("section.replies article.post", has_text="It confused me too")
+    expect(reply).to_contain_text("tramline_tom")
+    expect(reply.locator("svg.avatar")).to_be_visible()
+    expect(reply.locator(".flair")).to_contain_text(re.compile(r"on aza \d+ (yrs?|mths?)"))
+
+
+def test_no_page_is_wider_than_a_phone_with_its_tables_opened(demo_forum, new_person):
+    page = new_person(viewport=PHONE, is_mobile=True)
+    for path in ("/reports", "/reports/lupus", "/reports/crohns", "/side-effects/fatigue", "/"):
+        page.goto(demo_forum.url + path)
+        for summary in page.locator("main details > summary").all():
+            summary.click()
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{path} is {width}px wide with its tables open"
