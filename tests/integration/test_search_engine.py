@@ -75,6 +75,15 @@ QUERIES: list[tuple[str, dict[str, str]]] = [
     ("can I get a tattoo while on azathioprine", {}),
     ("does azathioprine interact with antibiotics", {}),
     ("what is it", {}),
+    # concepts as one term: light words, question phrasing, drug classes and members
+    ("always really tired", {}),
+    ("how long does a rash last", {}),
+    ("any side effects of the dose", {}),
+    ("biologics", {}),
+    ("steroids taper", {}),
+    ("anti-tnf humira", {}),
+    ("ppi with aza", {}),
+    ("adalimumav", {}),
     # filters: alone, with words, several
     ("", {"condition": "lupus"}),
     ("", {"side_effect": "nausea", "medication": "azathioprine"}),
