@@ -1350,3 +1350,7 @@ LIGHT_WORDS = frozenset(
     recently lately again anymore even though already
     """.split()
 )
+
+# Drug and test shorthand written as a number, a hyphen and letters: analysed as one
+# word ("6-MP" -> "6mp"), so the names below with their hyphen left out find them.
+NUMBERED: tuple[str, ...] = ("6-mp", "5-asa", "6-tgn", "6-mmp", "6-tg", "5-fu")

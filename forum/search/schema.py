@@ -26,7 +26,7 @@ from whoosh.support.charset import accent_map
 from .. import vocabulary
 from . import lexicon
 
-_VERSION = "forum-search-9"
+_VERSION = "forum-search-10"
 
 
 def _version() -> str:
@@ -40,8 +40,13 @@ SCHEMA_VERSION = _version()
 META_ID = "__meta__"
 
 # Words of letters and digits; an apostrophe inside a word is dropped ("crohn's" ->
-# "crohns") so people who leave it out still match.
-_TOKENS = r"[^\W_]+(?:['\u2019][^\W_]+)*"
+# "crohns") so people who leave it out still match. Drug shorthand written with a
+# number and a hyphen ("6-MP", "5-ASA": lexicon.NUMBERED) is one word, its hyphen dropped
+# like the apostrophe, so it meets "6MP" instead of leaving a bare "mp".
+_NUMBERED = "|".join(
+    f"{number}-{letters}" for number, letters in (n.split("-", 1) for n in lexicon.NUMBERED)
+)
+_TOKENS = rf"(?i:{_NUMBERED})(?![^\W_])|[^\W_]+(?:['\u2019][^\W_]+)*"
 
 
 def make_analyzer():
@@ -51,7 +56,7 @@ def make_analyzer():
     """
     return (
         RegexTokenizer(_TOKENS)
-        | SubstitutionFilter(r"['\u2019]", "")
+        | SubstitutionFilter(r"['\u2019-]", "")
         | LowercaseFilter()
         | CharsetFilter(accent_map)
         | SubstitutionFilter(r"(?:ae|oe)(?=[bcdfghjklmnpqrstvwxz][a-z]{2})", "e")
@@ -66,7 +71,7 @@ def make_plain_analyzer():
     """The same without stemming or stopwords: for spelling and highlighting surfaces."""
     return (
         RegexTokenizer(_TOKENS)
-        | SubstitutionFilter(r"['\u2019]", "")
+        | SubstitutionFilter(r"['\u2019-]", "")
         | LowercaseFilter()
         | CharsetFilter(accent_map)
     )

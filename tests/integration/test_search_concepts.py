@@ -56,6 +56,9 @@ def post(title, body, **kw):
         ("HCQ", "Two tablets now", "Plaquenil was added to the aza last spring."),
         ("MTX", "Weekly injection", "Methotrexate makes me groggy on Saturdays."),
         ("IFX", "Infusion day", "Remicade every eight weeks at the unit."),
+        ("6-MP", "Changed tablet", "Moved from aza to mercaptopurine last year."),
+        ("6MP", "Changed again", "The 6-MP suits me better than aza did."),
+        ("5-ASA", "Colitis tablets", "Octasa four times a day alongside aza."),
         ("pred", "Steroid course", "Prednisolone 30mg tapering by 5 a week."),
         ("TTC", "Planning a family", "We are trying to conceive next year."),
         ("AIH", "New diagnosis", "Autoimmune hepatitis confirmed by biopsy."),
@@ -161,6 +164,8 @@ def test_a_class_word_finds_a_member_named_thread(client, q, title, body):
     ("q", "title", "body"),
     [
         ("azathioprene side effects", "Starting out", "Imuran gave me a queasy first week."),
+        ("azathiprine", "Blood checks", "Aza every morning, bloods monthly."),
+        ("mycophenolat", "Clinic said", "MMF instead, starting on Monday."),
         ("mycofenolate", "Tablets changed", "CellCept twice a day since spring."),
         ("adalimumav", "Pens", "Humira every other Friday."),
         ("infliximabb", "Drip", "Remicade infusion went smoothly."),
