@@ -84,3 +84,11 @@ def test_ask_preview_shows_what_people_with_that_condition_report(client, auth):
         as_text=True
     )
     assert client.get("/reports/answer?condition=lupus&side_effect=nope").status_code == 400
+
+
+def test_reports_lead_with_plain_findings_and_caveats_below(client):
+    reports(6)
+    html = client.get("/reports").get_data(as_text=True)
+    findings = html.index("In short, from 6 reports")
+    assert "<strong>Fatigue</strong> is the side effect mentioned most: 6 of 6 (100%)" in html
+    assert findings < html.index("Show reports from people with") < html.index("How to read these")
