@@ -315,8 +315,8 @@ def forum_bench(
             service.create_thread(author, f"Fresh post {word}", f"Body {word}.", ["lupus"])
             found = client.get("/api/v1/search", query_string={"q": word}).get_json()
             latencies.append((time.perf_counter() - t0) * 1000)
-            # The post itself first (the semantic second opinion may add look-alikes after).
-            assert found["results"][0]["title"] == f"Fresh post {word}", word
+            # Found (with the semantic second opinion, look-alike markers may rank beside it).
+            assert f"Fresh post {word}" in [r["title"] for r in found["results"]], word
         out["new_post"] = latencies
         print(f"new post searchable: p50 {pct(latencies, 50):.0f} p95 {pct(latencies, 95):.0f} ms")
 
