@@ -169,32 +169,38 @@ def snapshot(generation: str | Path) -> Snapshot | None:
     return snap
 
 
-def state(generation: str | Path | None) -> tuple[bool, str]:
-    """(semantic search on, why): for /healthz and the search service."""
+def _usable(generation: str | Path | None) -> tuple[Model | None, Snapshot | None, str]:
+    """(model, vectors, why) when semantic search can run now; (None, None, why not)."""
     try:
         model = current_model()
     except ModelUnavailable as exc:
-        return False, str(exc)
+        return None, None, str(exc)
     if generation is None:
-        return False, "no search index yet"
+        return None, None, "no search index yet"
     snap = snapshot(generation)
     if snap is None:
-        return False, "the index has no thread vectors: run flask forum reindex"
+        return None, None, "the index has no thread vectors: run flask forum reindex"
     if snap.model != model.id:
-        return False, "thread vectors come from another model: run flask forum reindex"
+        return None, None, "thread vectors come from another model: run flask forum reindex"
     if snap.incomplete:
-        return False, "thread vectors are incomplete: run flask forum reindex"
-    return True, f"model {model.id}, {len(snap.base_ids) + len(snap.delta_ids)} vectors"
+        return None, None, "thread vectors are incomplete: run flask forum reindex"
+    count = len(snap.base_ids) + len(snap.delta_ids)
+    return model, snap, f"model {model.id}, {count} vectors"
+
+
+def state(generation: str | Path | None) -> tuple[bool, str]:
+    """(semantic search on, why): for /healthz."""
+    model, _snap, why = _usable(generation)
+    return model is not None, why
 
 
 def ranking(
     generation: str | Path, text: str, allowed: np.ndarray | None = None, limit: int = 50
 ) -> list[int] | None:
     """Thread ids nearest to ``text``, best first; None when semantic search is off."""
-    on, _why = state(generation)
-    if not on or not text.strip():
+    model, snap, _why = _usable(generation)
+    if model is None or not text.strip():
         return None
-    snap = snapshot(generation)
-    query = current_model().embed([text])[0]
+    query = model.embed([text])[0]
     floor = float(current_app.config.get("SEARCH_SEMANTIC_MIN_SIMILARITY", MIN_SIMILARITY))
     return [i for i, _s in nearest(snap, query, limit, floor, allowed)]

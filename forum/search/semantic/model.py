@@ -15,6 +15,7 @@ and L2-normalised here, as sentence-transformers does for this model.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import threading
@@ -67,8 +68,10 @@ class Model:
         return (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+@functools.cache
 def packaged_model_path() -> Path | None:
-    """``model.onnx`` of the installed model package, found without importing it."""
+    """``model.onnx`` of the installed model package, found without importing it (once
+    per process: the search path scan costs about a millisecond)."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         return None
