@@ -20,6 +20,11 @@ PAGES = {
     "conditions": "/conditions",
     "condition-lupus": "/conditions/lupus",
     "search": "/search?q=hair+coming+out",
+    "side-effect-fatigue": "/side-effects/fatigue",
+    "reports": "/reports",
+    "reports-lupus": "/reports/lupus",
+    "profile": "/u/gutfeelings_jo",
+    "about": "/about",
     "register": "/register",
 }
 
@@ -45,6 +50,10 @@ def test_screenshots_of_the_main_pages(demo_forum, browser, shots_dir, size):
         pages["thread"] = href
         for name, path in pages.items():
             shoot(page, base + path, shots_dir / f"{name}-{size}.png", viewport)
+        if size == "phone":  # the header's menu, opened
+            page.goto(base + "/")
+            page.locator("summary", has_text="Menu").click()
+            shoot(page, None, shots_dir / "menu-phone.png", viewport)
         register(page, base, unique("camera"))
         page.goto(base + "/ask")
         page.get_by_label("Title").press_sequentially("hair thinning", delay=30)
