@@ -5,6 +5,7 @@ whether it is on, and search stays lexical without the model."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from forum import create_app
@@ -117,7 +118,7 @@ def test_reindex_rebuilds_and_check_index_finds_missing_or_stale_vectors(app, cl
     vs = vectors(app)
     model = vs.meta()["model"]
     vs.remove(model, [a.id])
-    vs.put(model, [b.id], vs.snapshot().base_vecs[:1], [12345])
+    vs.put(model, [b.id], np.ones((1, vs.meta()["dim"]), np.float32), [12345])
     result = runner.invoke(args=["forum", "check-index"])
     assert result.exit_code != 0
     assert f"thread {a.id} has no vector" in result.output
