@@ -1,12 +1,15 @@
 """Content in and out: the JSON Lines format of ``../shared/spec/import-format.md``.
 
-Import goes through ``threads.service.create_thread`` (one transaction per thread), so
+Import goes through the thread service (``prepare_thread`` per line, then ``persist_threads``
+per batch of ``BATCH`` lines: the same steps ``create_thread`` takes for one), so
 sanitising, vocabulary mapping, signals and search-change records have one path for the
 web forms, the API and this module. A line that cannot be imported is reported with its
 number and skipped; the rest imports. Each thread gets a stable ``import_key`` so a file
-imported twice creates no duplicates.
+imported twice creates no duplicates. Each thread is all-or-nothing: a bad line is
+skipped before its batch is written, and a batch whose transaction fails is retried one
+thread per transaction, so only the thread that fails is skipped.
 
-Bulk imports commit once per thread, and ``signals.committed`` fires after each commit.
+Bulk imports commit once per batch, and ``signals.committed`` fires after each commit.
 While an import runs in this process (any thread), ``importing()`` is true and
 ``import_checkpoint`` is sent every ``CHECKPOINT_EVERY`` threads and once at the end: a
 receiver (the search index) may defer its per-commit and background work and apply it at
@@ -19,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from blinker import Namespace
@@ -39,6 +42,7 @@ from .threads import service
 FORMER_MEMBER = "a former member"
 NAME_MAX = 40
 CHECKPOINT_EVERY = 500
+BATCH = 250  # threads per transaction in a bulk import
 EXPORT_CHUNK = 500
 
 _signals = Namespace()
@@ -244,6 +248,25 @@ def _validate(record: ThreadRecord) -> list[str]:
     return warnings
 
 
+def _prepare(record: ThreadRecord) -> service.PreparedThread:
+    """The service's own cleaning, validation, vocabulary and rendering; authors by name."""
+    try:
+        record.title = service.clean_title(record.title)  # the import key uses it cleaned
+        return service.prepare_thread(
+            record.author,
+            record.title,
+            record.body,
+            record.conditions,
+            record.side_effects,
+            record.medications,
+            created=record.created,
+            replies=[(r.author, r.body, r.created) for r in record.replies],
+            import_key=record.import_key,
+        )
+    except ServiceError as exc:
+        raise LineError(exc.message.rstrip(".")) from None
+
+
 # --- importing ---------------------------------------------------------------------------
 
 
@@ -265,12 +288,122 @@ class Importer:
         )
 
     def run(self, lines: Iterable[bytes | str], tick: Callable[[], None] | None = None):
+        """Import every line, ``BATCH`` lines per transaction (see ``import_batch``)."""
+        size = max(1, min(BATCH, CHECKPOINT_EVERY))
         with bulk_import():
+            pending: list[tuple[int, bytes | str]] = []
             for line_no, raw in enumerate(lines, 1):
-                self.import_line(line_no, raw)
+                pending.append((line_no, raw))
+                if len(pending) >= size:
+                    self.import_batch(pending)
+                    pending = []
                 if tick:
                     tick()
+            if pending:
+                self.import_batch(pending)
+        self.report.skipped.sort(key=lambda item: item[0])
+        self.report.warnings.sort(key=lambda item: item[0])
         return self.report
+
+    def import_batch(self, lines: Sequence[tuple[int, bytes | str]]) -> None:
+        """Import numbered lines in one transaction, with each thread all-or-nothing.
+
+        Every line is parsed, validated and rendered first (a bad one is skipped with its
+        number before anything is written); the good ones are stored together by
+        ``service.persist_threads`` (bulk inserts, one commit). If that fails - an
+        IntegrityError from a concurrent import, a receiver refusing one thread - nothing
+        of the batch stays and its threads are imported one by one, so only the thread
+        that fails is skipped.
+        """
+        ready: list[tuple[int, ThreadRecord, service.PreparedThread]] = []
+        keys: set[str] = set()
+        for line_no, raw in lines:
+            if line_no == 1 and isinstance(raw, bytes):
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+            if not raw.strip():
+                continue
+            try:
+                record = parse_line(raw)
+                prepared = _prepare(record)
+                if record.import_key in keys or self._already_present(record):
+                    raise AlreadyPresent
+            except AlreadyPresent:
+                self.report.already_present += 1
+                continue
+            except LineError as exc:
+                self.report.skipped.append((line_no, exc.reason))
+                continue
+            keys.add(record.import_key)
+            ready.append((line_no, record, prepared))
+        if not ready:
+            return
+        before = self.report.imported
+        try:
+            stored = self._persist_batch(ready)
+        except (ServiceError, IntegrityError):
+            for line_no, record, prepared in ready:
+                self._finish(line_no, record, prepared.warnings, self._create_or_skip(record))
+        else:
+            for (line_no, record, prepared), thread_id in zip(ready, stored, strict=True):
+                self._finish(line_no, record, prepared.warnings, thread_id)
+        if self.report.imported // CHECKPOINT_EVERY > before // CHECKPOINT_EVERY:
+            import_checkpoint.send(current_app._get_current_object())
+
+    def _persist_batch(self, ready) -> list[int]:
+        """Authors resolved in two queries, then one ``persist_threads`` call."""
+        names = {}
+        for _, record, _ in ready:
+            for name in [record.author, *(r.author for r in record.replies)]:
+                names.setdefault(name.lower(), name)
+        ids = [self._author_ids[k] for k in names if k in self._author_ids]
+        users = {u.name_key: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+        new = {}
+        for name_key, name in names.items():
+            if name_key not in users:
+                new[name_key] = users[name_key] = User(
+                    display_name=name, name_key=name_key, email=None, password_hash=None
+                )
+        items = []
+        for _, _, prepared in ready:
+            items.append(
+                replace(
+                    prepared,
+                    author=users[prepared.author.lower()],
+                    replies=[(users[a.lower()], b, h, c) for a, b, h, c in prepared.replies],
+                )
+            )
+        with db.session.no_autoflush:
+            db.session.add_all(new.values())
+        threads = service.persist_threads(items)
+        for name_key, user in new.items():
+            self._author_ids[name_key] = inspect(user).identity[0]
+            self._fresh.add(name_key)
+        self.report.accounts_created += len(new)
+        return [inspect(thread).identity[0] for thread in threads]
+
+    def _create_or_skip(self, record: ThreadRecord) -> int | Exception:
+        try:
+            return self._create(record)
+        except (AlreadyPresent, LineError) as exc:
+            return exc
+
+    def _finish(self, line_no, record, warnings, outcome) -> None:
+        """Report one line's outcome (a thread id, AlreadyPresent or a LineError)."""
+        if isinstance(outcome, AlreadyPresent):
+            self.report.already_present += 1
+            return
+        if isinstance(outcome, LineError):
+            self.report.skipped.append((line_no, outcome.reason))
+            return
+        self._keys.add(record.import_key)
+        self.report.imported += 1
+        self.report.thread_ids.append(outcome)
+        self.report.warnings.extend((line_no, w) for w in warnings)
+        if record.experience is not None:
+            from .experiences.service import import_experience
+
+            if warning := import_experience(outcome, record.experience):
+                self.report.warnings.append((line_no, warning))
 
     def import_line(self, line_no: int, raw: bytes | str) -> None:
         if line_no == 1 and isinstance(raw, bytes):

@@ -9,7 +9,9 @@ commits. A refused request raises a ``ServiceError`` and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -133,6 +135,107 @@ def _set_tags(thread: Thread, tags: dict[str, list[str]]) -> None:
             thread.tags.append(ThreadTag(kind=kind, slug=slug))
 
 
+@dataclass
+class PreparedThread:
+    """A thread checked and rendered, ready to be stored: ``prepare_thread``'s result.
+
+    Pure data (no rows, no session), so preparing can run ahead of (or apart from) the
+    transaction. ``author`` and the reply authors are whatever the caller passed: ``User``
+    objects by the time ``persist_threads`` stores them.
+    """
+
+    author: Any
+    title: str
+    body: str
+    body_html: str
+    tags: dict[str, list[str]]
+    warnings: list[str]
+    created: datetime | None
+    replies: list[tuple[Any, str, str, datetime | None]] = field(default_factory=list)
+    import_key: str | None = None
+
+
+def prepare_thread(
+    author: Any,
+    title: str,
+    body: str,
+    conditions: Sequence[str],
+    side_effects: Sequence[str] = (),
+    medications: Sequence[str] = (),
+    *,
+    created: datetime | None = None,
+    replies: Sequence[tuple[Any, str, datetime | None]] = (),
+    import_key: str | None = None,
+) -> PreparedThread:
+    """Clean, validate, resolve tags and render: everything but storing. Touches no rows.
+
+    Raises ValidationError on bad input (the same rules and messages as ``create_thread``).
+    """
+    title, body, (tags, warnings) = all_checked(
+        lambda: clean_title(title),
+        lambda: clean_body(body),
+        lambda: resolve_tags(conditions, side_effects, medications),
+    )
+    cleaned = []
+    for reply_author, reply_body, reply_created in replies:
+        text = clean_body(reply_body, "replies")
+        cleaned.append((reply_author, text, render(text), reply_created))
+    return PreparedThread(
+        author, title, body, render(body), tags, warnings, created, cleaned, import_key
+    )
+
+
+def _new_thread(item: PreparedThread) -> Thread:
+    when = item.created or utcnow()
+    thread = Thread(title=item.title, created_at=when, last_activity_at=when)
+    thread.import_key = item.import_key
+    thread.author = item.author
+    thread.posts.append(
+        Post(
+            author=item.author,
+            is_question=True,
+            body=item.body,
+            body_html=item.body_html,
+            created_at=when,
+        )
+    )
+    for kind, slugs in item.tags.items():
+        for slug in slugs:
+            thread.tags.append(ThreadTag(kind=kind, slug=slug))
+    for reply_author, reply_body, reply_html, reply_created in item.replies:
+        reply_when = reply_created or utcnow()
+        thread.posts.append(
+            Post(author=reply_author, body=reply_body, body_html=reply_html, created_at=reply_when)
+        )
+        thread.last_activity_at = max(thread.last_activity_at, reply_when)
+    thread.reply_count = len(item.replies)
+    return thread
+
+
+def persist_threads(items: Sequence[PreparedThread]) -> list[Thread]:
+    """Store prepared threads in ONE transaction: rows inserted in bulk, one search-change
+    record and one ``thread_created`` signal per thread (exactly as one at a time), one
+    commit. All or nothing: any failure (a refused author, a receiver's ValidationError, an
+    IntegrityError from a concurrent writer) rolls the whole batch back and re-raises;
+    callers that need per-thread outcomes retry the threads one by one.
+    """
+    try:
+        for item in items:
+            _check_can_post(item.author)
+        threads = [_new_thread(item) for item in items]
+        db.session.add_all(threads)
+        db.session.flush()
+        record_search_change([thread.id for thread in threads])
+        app = current_app._get_current_object()
+        for thread in threads:
+            signals.thread_created.send(app, thread=thread)
+    except BaseException:
+        db.session.rollback()
+        raise
+    commit()
+    return threads
+
+
 def create_thread(
     author: User,
     title: str,
@@ -148,42 +251,25 @@ def create_thread(
     """Ask a question (with optional replies, for import) in one transaction.
 
     Returns the thread and any tag warnings. Raises ValidationError on bad input.
+    ``prepare_thread`` then ``persist_threads`` with a batch of one.
     """
     _check_can_post(author)
-    title, body, (tags, warnings) = all_checked(
-        lambda: clean_title(title),
-        lambda: clean_body(body),
-        lambda: resolve_tags(conditions, side_effects, medications),
+    item = prepare_thread(
+        author,
+        title,
+        body,
+        conditions,
+        side_effects,
+        medications,
+        created=created,
+        replies=replies,
+        import_key=import_key,
     )
-    cleaned_replies = [(u, clean_body(b, "replies"), c) for u, b, c in replies]
-    when = created or utcnow()
-    thread = Thread(title=title, created_at=when, last_activity_at=when, import_key=import_key)
-    db.session.add(thread)
-    thread.author = author
-    thread.posts.append(
-        Post(author=author, is_question=True, body=body, body_html=render(body), created_at=when)
-    )
-    _set_tags(thread, tags)
-    for reply_author, reply_body, reply_created in cleaned_replies:
-        reply_when = reply_created or utcnow()
-        thread.posts.append(
-            Post(
-                author=reply_author,
-                body=reply_body,
-                body_html=render(reply_body),
-                created_at=reply_when,
-            )
-        )
-        thread.last_activity_at = max(thread.last_activity_at, reply_when)
-    thread.reply_count = len(cleaned_replies)
-    db.session.flush()
-    record_search_change([thread.id])
-    signals.thread_created.send(current_app._get_current_object(), thread=thread)
     try:
-        commit()
+        [thread] = persist_threads([item])
     except IntegrityError as exc:
         raise ValidationError("This thread already exists.", {"title": "Duplicate."}) from exc
-    return thread, warnings
+    return thread, item.warnings
 
 
 def _check_can_post(user: User) -> None:

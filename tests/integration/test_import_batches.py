@@ -1,0 +1,168 @@
+"""Batch imports: many threads per transaction, each thread still all-or-nothing.
+
+Runs on SQLite, and on PostgreSQL when FORUM_TEST_DATABASE_URL is set (the ``app``
+fixture). Real database, real index: a refused thread is refused by a real receiver or
+a real database trigger, and ``flask forum check-index`` compares index and database.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from sqlalchemy import func, select, text
+
+from forum import signals, transfer
+from forum.extensions import db
+from forum.models import SearchChange, Thread, User
+from forum.search import service as search
+from forum.services import ValidationError
+
+
+def line(n: int, **overrides) -> str:
+    item = {
+        "title": f"Batch question number {n} about methotrexate",
+        "body": f"Thread {n}: does anyone take folic acid alongside aza?",
+        "author": f"importer_{n % 3}",
+        "created": f"2024-05-{1 + n % 28:02d}T09:{n % 60:02d}:00Z",
+        "conditions": ["Crohn's disease"],
+        "replies": [{"author": f"helper_{n % 4}", "body": f"Reply to thread {n}."}],
+    }
+    item.update(overrides)
+    return json.dumps(item)
+
+
+def count(model) -> int:
+    return db.session.scalar(select(func.count()).select_from(model))
+
+
+def titles() -> set[str]:
+    return set(db.session.scalars(select(Thread.title)))
+
+
+def index_agrees(app) -> None:
+    result = app.test_cli_runner().invoke(args=["forum", "check-index"])
+    assert result.exit_code == 0, result.output
+
+
+def test_batch_records_one_search_change_per_thread_and_is_searchable(app):
+    report = transfer.import_lines([line(n) for n in range(7)])
+    assert (report.imported, report.skipped) == (7, [])
+    assert report.accounts_created == 3 + 4
+    assert count(SearchChange) == 7  # exactly as seven single threads would record
+    assert {c for c in db.session.scalars(select(SearchChange.thread_id))} == set(report.thread_ids)
+    assert search.search("methotrexate").total == 7
+    index_agrees(app)
+
+
+def test_thread_refused_by_a_receiver_mid_batch_skips_only_itself(app):
+    def refuse(_app, thread, **_kw):
+        if "number 3 " in thread.title:
+            raise ValidationError("New accounts can include at most 2 links.")
+
+    signals.thread_created.connect(refuse)
+    try:
+        report = transfer.import_lines([line(n) for n in range(6)])
+    finally:
+        signals.thread_created.disconnect(refuse)
+    assert report.skipped == [(4, "New accounts can include at most 2 links")]
+    assert report.imported == 5
+    assert len(titles()) == 5 and not any("number 3 " in t for t in titles())
+    assert search.search("methotrexate").total == 5
+    index_agrees(app)
+
+
+def _refuse_title_in_the_database(title: str) -> None:
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(
+            text(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON threads "
+                f"WHEN NEW.title = '{title}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        )
+    else:
+        db.session.execute(
+            text(
+                "CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN "
+                f"IF NEW.title = '{title}' THEN RAISE EXCEPTION 'refused' "
+                "USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$ "
+                "LANGUAGE plpgsql"
+            )
+        )
+        db.session.execute(
+            text(
+                "CREATE TRIGGER refuse_one BEFORE INSERT ON threads "
+                "FOR EACH ROW EXECUTE FUNCTION refuse_one()"
+            )
+        )
+    db.session.commit()
+
+
+def test_insert_refused_by_the_database_mid_batch_skips_only_itself(app):
+    _refuse_title_in_the_database("Refused by the database")
+    lines = [line(n) for n in range(5)]
+    lines[2] = line(2, title="Refused by the database")
+    report = transfer.import_lines(lines)
+    assert [n for n, _reason in report.skipped] == [3]
+    assert report.imported == 4
+    assert "Refused by the database" not in titles() and len(titles()) == 4
+    # Nothing of the refused thread stayed: no posts, no change record, no new account.
+    assert count(SearchChange) == 4
+    assert search.search("methotrexate").total == 4
+    index_agrees(app)
+
+
+def test_invalid_thread_mid_batch_skips_only_itself(app):
+    lines = [line(n) for n in range(5)]
+    lines[1] = line(1, conditions=["Not a condition at all"])
+    lines[3] = line(3, body="   ")
+    report = transfer.import_lines(lines)
+    assert [n for n, _reason in report.skipped] == [2, 4]
+    assert "Unknown condition" in report.skipped[0][1]
+    assert report.imported == 3 and count(Thread) == 3
+    index_agrees(app)
+
+
+def test_reimport_adds_nothing(app):
+    lines = [line(n) for n in range(6)]
+    transfer.import_lines(lines)
+    users, changes = count(User), count(SearchChange)
+    again = transfer.import_lines(lines)
+    assert (again.imported, again.already_present, again.skipped) == (0, 6, [])
+    assert (count(Thread), count(User), count(SearchChange)) == (6, users, changes)
+
+
+def test_thread_imported_by_another_import_during_the_batch_is_already_present(app):
+    importer = transfer.Importer()  # read the known keys before the other import ran
+    transfer.import_lines([line(2)])
+    report = importer.run([line(n) for n in range(5)])
+    assert (report.imported, report.already_present, report.skipped) == (4, 1, [])
+    assert count(Thread) == 5
+    index_agrees(app)
+
+
+def test_concurrent_imports_of_the_same_file_create_no_duplicates(app):
+    lines = [line(n) for n in range(40)]
+    reports, errors = [], []
+
+    def run():
+        try:
+            with app.app_context():
+                reports.append(transfer.import_lines(lines))
+                db.session.remove()
+        except Exception as exc:  # noqa: BLE001 - reported by the assert below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert errors == []
+    assert sum(r.imported for r in reports) == 40
+    assert all(r.skipped == [] for r in reports)
+    assert count(Thread) == 40
+    assert len(titles()) == 40
+    names = list(db.session.scalars(select(User.name_key)))
+    assert len(names) == len(set(names)) == 3 + 4
+    index_agrees(app)
