@@ -202,3 +202,15 @@ def test_demo_reports_fill_at_least_four_condition_summaries(client):
     for slug in shown[:4]:
         page = text(client.get(f"/reports/{slug}"))
         assert "Too few reports yet" not in page and "<svg" in page, slug
+
+
+def test_demo_reports_summarise_every_main_condition(client):
+    """Issue 14: the demo shows each main condition's summary, none 'too few'."""
+    from forum.experiences.demo import load_demo_experiences
+    from forum.experiences.stats import condition_counts
+
+    load_demo_experiences()
+    shown = {slug for slug, _, _ in condition_counts()}
+    main = {"lupus", "crohns", "ulcerative-colitis", "rheumatoid-arthritis", "multiple-sclerosis",
+            "autoimmune-hepatitis", "kidney-transplant", "liver-transplant"}  # fmt: skip
+    assert main <= shown, main - shown
