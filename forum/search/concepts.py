@@ -55,6 +55,7 @@ class Concept:
     classes: set[str] = field(default_factory=set)  # cids of the classes it belongs to
     is_class: bool = False  # a drug class: documents naming a member carry member_token
     light: bool = False  # a generic concept ("side effects", "dose"): weighs little
+    member_names: set[tuple[str, ...]] = field(default_factory=set)  # a class's members'
 
     @property
     def tokens(self) -> list[str]:
@@ -148,6 +149,10 @@ def _link_classes(table) -> None:
                 if class_cid not in member.classes:
                     member.classes.add(class_cid)
                     changed = True
+    by_cid = {c.cid: c for bucket in table.values() for c in bucket if c.is_class}
+    for concept in {id(c): c for bucket in table.values() for c in bucket}.values():
+        for class_cid in concept.classes:
+            by_cid[class_cid].member_names |= concept.expandable
 
 
 @lru_cache(maxsize=1)

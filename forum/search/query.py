@@ -287,6 +287,7 @@ def _concept_clause(typed, found_concepts, ctx, built, replaced, content):
             token = member_token(concept.cid)
             parts.append(wq.Term("concepts", token, boost=RELATED_WEIGHT * scale))
             df = max(df, members[concept.cid])
+            built.highlight_terms.update(s for n in concept.member_names for s in n)
         for fieldname, slug in sorted(concept.tags):
             score = (TAG_SCORE if is_full else TAG_SCORE / 2) * scale
             parts.append(wq.ConstantScoreQuery(wq.Term(fieldname, slug), score))

@@ -130,6 +130,12 @@ def test_a_class_finds_threads_that_name_a_member_below_the_class_word(client):
     assert order[0] == classy.id
 
 
+def test_a_class_search_marks_the_member_it_found(client):
+    post("Loading doses", "Started Humira injections last month, fortnightly.")
+    results = search(client, "biologics")["results"]
+    assert "<mark>Humira</mark>" in results[0]["snippet"]
+
+
 def test_a_member_is_not_a_synonym_of_its_class_mates(client):
     humira = post("Pen day", "Humira pen went in fine this week.")
     enbrel = post("Fridge", "Keeping the Enbrel pens cold on holiday.")
