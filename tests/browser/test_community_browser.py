@@ -93,3 +93,16 @@ def test_no_page_is_wider_than_a_phone_with_its_tables_opened(demo_forum, new_pe
             summary.click()
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"{path} is {width}px wide with its tables open"
+
+
+def test_ask_form_shows_what_people_with_the_condition_report_as_boxes_are_ticked(demo_forum, page):
+    register(page, demo_forum.url, unique("ticker"))
+    page.goto(demo_forum.url + "/ask")
+    page.get_by_role("group", name=re.compile("Conditions")).get_by_label("Lupus (SLE)").check()
+    page.get_by_text("Side effects (optional)", exact=True).first.click()
+    page.get_by_role("group", name=re.compile("Side effects")).get_by_label(
+        "Nausea and vomiting"
+    ).check()
+    card = page.locator("#answer-cards .answer-card")
+    expect(card).to_contain_text("What people with Lupus (SLE) report about nausea and vomiting")
+    expect(card).to_contain_text(re.compile(r"\d+ of \d+ Lupus \(SLE\) experience reports"))
