@@ -9,7 +9,7 @@ import urllib.request
 from playwright.sync_api import expect
 
 from .conftest import DESKTOP, PHONE
-from .steps import register, unique
+from .steps import ask, register, unique
 
 
 def test_favicon_is_served(demo_forum):
@@ -106,3 +106,26 @@ def test_ask_form_shows_what_people_with_the_condition_report_as_boxes_are_ticke
     card = page.locator("#answer-cards .answer-card")
     expect(card).to_contain_text("What people with Lupus (SLE) report about nausea and vomiting")
     expect(card).to_contain_text(re.compile(r"\d+ of \d+ Lupus \(SLE\) experience reports"))
+
+
+def test_a_reply_written_signed_out_survives_joining(forum, new_person):
+    asker = new_person()
+    register(asker, forum.url, unique("asker"))
+    url = ask(asker, forum.url, "Does the nausea settle?", "Week two, queasy.", ["Crohn's disease"])
+    reader = new_person()
+    reader.goto(url)
+    reader.get_by_role("textbox", name="Your reply").fill("Mine settled by week five.")
+    reader.get_by_role("button", name="Join to post your reply").click()
+    expect(reader.get_by_role("status")).to_contain_text("Your reply is kept")
+    name = unique("replier")
+    reader.get_by_label("Display name").fill(name)
+    reader.get_by_label("Email").fill(f"{name}@example.org")
+    reader.get_by_label("Password", exact=True).fill("plaited-rowan-kettle")
+    reader.get_by_role("button", name="Create account").click()
+    expect(reader.get_by_role("heading", level=1)).to_have_text("Does the nausea settle?")
+    expect(reader.get_by_role("status")).to_contain_text("Your reply is below, not posted yet")
+    expect(reader.get_by_role("textbox", name="Your reply")).to_have_value(
+        "Mine settled by week five."
+    )
+    reader.get_by_role("button", name="Post reply").click()
+    expect(reader.locator("section.replies")).to_contain_text("Mine settled by week five.")
