@@ -27,6 +27,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
+from .names import stored_skeleton
 
 ROLES = ("member", "moderator", "admin")
 
@@ -34,6 +35,10 @@ ROLES = ("member", "moderator", "admin")
 def new_login_secret() -> str:
     """A fresh random secret for an account's sign-in cookies (256 bits)."""
     return secrets.token_urlsafe(32)
+
+
+def _name_skeleton(context) -> str | None:
+    return stored_skeleton(context.get_current_parameters().get("display_name") or "")
 
 
 def utcnow() -> datetime:
@@ -48,6 +53,12 @@ class User(UserMixin, db.Model):
     display_name: Mapped[str] = mapped_column(String(40))
     # Lower-cased copy carrying the unique constraint: names are unique regardless of case.
     name_key: Mapped[str] = mapped_column(String(40), unique=True)
+    # What the name looks like (forum.names.skeleton): "Jane" and "Jаne" (Cyrillic а) have
+    # one. Registration and import refuse a name whose skeleton an account has (checked
+    # by the services, not a constraint: bulk loaders and old data may hold look-alikes).
+    name_skeleton: Mapped[str | None] = mapped_column(
+        String(255), index=True, default=_name_skeleton
+    )
     # Lower-cased; never shown to anyone but its owner. Null for imported authors.
     email: Mapped[str | None] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str | None] = mapped_column(String(256))
@@ -103,6 +114,14 @@ class User(UserMixin, db.Model):
     @classmethod
     def by_name(cls, name: str) -> User | None:
         return db.session.scalar(select(cls).where(cls.name_key == name.strip().lower()))
+
+    @classmethod
+    def looking_like(cls, name: str) -> User | None:
+        """The account whose name a reader could take ``name`` for (same skeleton)."""
+        skeleton = stored_skeleton(name)
+        if skeleton is None:
+            return None
+        return db.session.scalar(select(cls).where(cls.name_skeleton == skeleton))
 
 
 class Thread(db.Model):

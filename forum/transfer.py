@@ -33,7 +33,7 @@ from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from . import vocabulary
+from . import names, vocabulary
 from .extensions import db
 from .models import Post, Thread, User
 from .services import ServiceError
@@ -179,6 +179,11 @@ def _author_name(value: str, what: str) -> str:
         raise LineError(f"{what} is longer than {NAME_MAX} characters")
     if any(not ch.isprintable() for ch in name):
         raise LineError(f"{what} contains control characters")
+    if names.is_reserved(name):
+        raise LineError(
+            f"{what} {name!r} is a reserved name (it is, or looks like, a name of the "
+            "forum's own team); give the author another name in the file"
+        )
     return name
 
 
@@ -281,6 +286,13 @@ class Importer:
             name_key: user_id
             for name_key, user_id in db.session.execute(select(User.name_key, User.id))
         }
+        # What every name looks like (forum.names): a new author may not look like another.
+        self._skeletons: dict[str, str] = {
+            skeleton: name_key
+            for skeleton, name_key in db.session.execute(
+                select(User.name_skeleton, User.name_key).where(User.name_skeleton.is_not(None))
+            )
+        }
         self._line_users: dict[str, User] = {}  # authors of the line being imported
         self._fresh: set[str] = set()  # accounts this import created: no older threads
         self._keys: set[str] = set(
@@ -317,6 +329,7 @@ class Importer:
         """
         ready: list[tuple[int, ThreadRecord, service.PreparedThread]] = []
         keys: set[str] = set()
+        skeletons: dict[str, str] = {}  # of the batch's new authors
         for line_no, raw in lines:
             if line_no == 1 and isinstance(raw, bytes):
                 raw = raw.removeprefix(b"\xef\xbb\xbf")
@@ -327,6 +340,7 @@ class Importer:
                 prepared = _prepare(record)
                 if record.import_key in keys or self._already_present(record):
                     raise AlreadyPresent
+                skeletons.update(self._check_look_alikes(record, skeletons))
             except AlreadyPresent:
                 self.report.already_present += 1
                 continue
@@ -344,6 +358,7 @@ class Importer:
             for line_no, record, prepared in ready:
                 self._finish(line_no, record, prepared.warnings, self._create_or_skip(record))
         else:
+            self._skeletons.update(skeletons)
             for (line_no, record, prepared), thread_id in zip(ready, stored, strict=True):
                 self._finish(line_no, record, prepared.warnings, thread_id)
         if self.report.imported // CHECKPOINT_EVERY > before // CHECKPOINT_EVERY:
@@ -437,6 +452,7 @@ class Importer:
         """Create the thread (one transaction) and return its id."""
         key = record.import_key
         self._load_line_authors(record)
+        new_skeletons = self._check_look_alikes(record)
         try:
             thread, _ = service.create_thread(
                 self._author(record.author),
@@ -465,6 +481,7 @@ class Importer:
                 self._author_ids[name_key] = inspect(user).identity[0]
                 self._fresh.add(name_key)
                 self.report.accounts_created += 1
+        self._skeletons.update(new_skeletons)
         # Read the id without reloading the expired object: commits expire everything.
         return inspect(thread).identity[0]
 
@@ -478,6 +495,28 @@ class Importer:
         ).all()
         self._author_ids.update({name_key: user_id for name_key, user_id in rows})
         return bool(rows)
+
+    def _check_look_alikes(
+        self, record: ThreadRecord, pending: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """LineError when a new author's name looks like another account's ("Jаne" with a
+        Cyrillic а beside "Jane"), or like a new author of ``pending`` (skeleton ->
+        name key, the batch's so far); else the skeletons of the line's new authors."""
+        new: dict[str, str] = dict(pending or {})
+        for name in [record.author, *(r.author for r in record.replies)]:
+            name_key = name.lower()
+            if name_key in self._author_ids or name_key in self._line_users:
+                continue
+            skeleton = names.stored_skeleton(name)
+            other = self._skeletons.get(skeleton, new.get(skeleton))
+            if skeleton and other not in (None, name_key):
+                raise LineError(
+                    f"author {name!r} looks like the name of another member ({other!r}); "
+                    "give the author a name that cannot be mistaken for theirs"
+                )
+            if skeleton:
+                new[skeleton] = name_key
+        return new
 
     def _load_line_authors(self, record: ThreadRecord) -> None:
         """The existing accounts among this line's authors, in one query."""

@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .. import vocabulary
+from .. import names, vocabulary
 from ..extensions import db
 from ..models import User
 from ..services import ValidationError
@@ -29,19 +29,6 @@ EMAIL_MAX = 254
 # Letters (any script), digits, and a few joiners; must start with a letter or digit.
 NAME_RE = re.compile(r"^[^\W_][\w .'-]*$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-RESERVED_NAMES = {
-    "admin",
-    "administrator",
-    "moderator",
-    "moderators",
-    "staff",
-    "support",
-    "system",
-    "a former member",
-    "former member",
-    "anonymous",
-    "aza community",
-}
 
 
 @cache
@@ -75,11 +62,24 @@ def clean_name(name: str | None) -> str:
                 "underscores, starting with a letter or number."
             },
         )
-    if name.lower() in RESERVED_NAMES:
+    if names.is_reserved(name):
         raise ValidationError(
-            "Choose another display name.", {"display_name": "That name is reserved."}
+            "Choose another display name.",
+            {
+                "display_name": "That name is reserved: it is, or looks like, a name of the "
+                "forum's own team (such as admin, moderator or support)."
+            },
         )
     return name
+
+
+TAKEN = "That name is taken, or looks too much like another member's name; try another."
+
+
+def _check_name_free(name: str) -> None:
+    """A ValidationError when an account has this name or one that looks the same."""
+    if User.by_name(name) is not None or User.looking_like(name) is not None:
+        raise ValidationError("That display name is taken.", {"display_name": TAKEN})
 
 
 def clean_email(email: str | None) -> str:
@@ -127,10 +127,7 @@ def register(display_name: str, email: str, password: str) -> Registration:
     name = clean_name(display_name)
     email = clean_email(email)
     password = check_password_rules(password, "password", name, email, email.split("@")[0])
-    if User.by_name(name) is not None:
-        raise ValidationError(
-            "That display name is taken.", {"display_name": "That name is taken; try another."}
-        )
+    _check_name_free(name)
     password_hash = generate_password_hash(password)
     if _email_taken(email):
         return Registration(created=False)
@@ -140,13 +137,22 @@ def register(display_name: str, email: str, password: str) -> Registration:
         db.session.commit()
     except IntegrityError:  # a simultaneous registration won the race
         db.session.rollback()
-        if User.by_name(name) is not None:
-            raise ValidationError(
-                "That display name is taken.",
-                {"display_name": "That name is taken; try another."},
-            ) from None
+        _check_name_free(name)
         return Registration(created=False)
+    _keep_first_look_alike(user)
     return Registration(created=True, user=user)
+
+
+def _keep_first_look_alike(user: User) -> None:
+    """Two people joining at once as "Jane" and "Jаne" both pass the check above; the
+    later account (higher id) sees the earlier one after its commit and goes again."""
+    earlier = db.session.scalar(
+        select(User.id).where(User.name_skeleton == user.name_skeleton, User.id < user.id)
+    )
+    if user.name_skeleton and earlier is not None:
+        db.session.delete(user)
+        db.session.commit()
+        raise ValidationError("That display name is taken.", {"display_name": TAKEN})
 
 
 def _email_taken(email: str) -> bool:

@@ -24,7 +24,8 @@ DATA = "experiences.json"
 
 
 def _member(name: str) -> User:
-    user = User.by_name(name)
+    # "FrostySparrow" and "frosty_sparrow" look alike: one demo member, not two.
+    user = User.by_name(name) or User.looking_like(name)
     if user is None:
         user = User(display_name=name, name_key=name.lower(), email=None, password_hash=None)
         db.session.add(user)

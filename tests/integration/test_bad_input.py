@@ -581,3 +581,46 @@ def test_huge_or_odd_integers_in_form_fields_are_not_500(env, rule, method):
         data.update(dict.fromkeys(INT_FORM, value))
         resp = client.post(_fill(rule, thread.id), data=data)
         assert resp.status_code < 500, (rule, value[:30], resp.status_code)
+
+
+# --- display names: impersonation, look-alikes, invisible and bidi characters ---------------
+
+BAD_NAMES = [
+    "Moderator.",
+    "Admin_",
+    "\u0410dmin",  # Cyrillic capital A
+    "ａｄｍｉｎ",  # fullwidth
+    "Support Team",
+    "A Former Member.",
+    "Adm1n",
+    "ＸSS_ＷＲＩＴＥＲ",  # fullwidth look-alike of the member xss_writer
+    "xss-writer.",
+    "X\u0455s_writer",  # Cyrillic dze for s
+    "Ad\u200bmin",  # zero-width space
+    "\u202eAdmin",  # right-to-left override
+    "admin\u00ad",  # soft hyphen
+    "Admin\u0301",  # combining accent
+    "\u200d\u200d\u200d",
+    "Jo\x00hn",
+    "😀😀😀",
+]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_bad_display_names_get_a_clear_400_and_keep_what_was_typed(env, name):
+    client = env["app"].test_client()
+    before = _snapshot()
+    response = client.post(
+        "/register",
+        data={
+            "display_name": name,
+            "email": "typed.email@example.org",
+            "password": "blue kettle morning",
+            "csrf_token": _token(client, "/register"),
+        },
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400
+    assert 'value="typed.email@example.org"' in html
+    assert "display name" in html.lower() and "error" in html.lower()
+    assert _snapshot() == before
