@@ -87,3 +87,21 @@ def test_a_password_change_gives_this_device_a_new_token_too(client):
     assert changed.status_code == 302
     assert save_profile(client, before).status_code == 400
     assert save_profile(client, token(client, "/account")).status_code == 302
+
+
+def test_joining_signs_in_with_a_new_token(client):
+    """Creating an account signs the person in: the token from the join form is done."""
+    planted = token(client, "/register")
+    joined = client.post(
+        "/register",
+        data={
+            "display_name": "new_joiner",
+            "email": "new.joiner@example.org",
+            "password": PASSWORD,
+            "csrf_token": planted,
+        },
+    )
+    assert joined.status_code == 302
+    assert client.get("/account").status_code == 200  # signed in by joining
+    assert save_profile(client, planted).status_code == 400
+    assert save_profile(client, token(client, "/account")).status_code == 302
