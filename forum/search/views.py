@@ -17,6 +17,7 @@ from ..api.paging import links
 from ..experiences import models as m
 from ..numbers import parse_int
 from ..services import ValidationError
+from .concepts import annotate
 from .service import FACET_KEYS, FACET_KINDS, MAX_PAGE, Results, search
 
 bp = Blueprint("search", __name__)
@@ -99,8 +100,6 @@ def asked_side_effect(res: Results) -> str | None:
     words, lay phrases included), for the answer card above the results (issue 14)."""
     if res.filters.get("side_effect"):
         return res.filters["side_effect"]
-    from .concepts import annotate
-
     for token in annotate(res.q or "")[1].split():
         kind, _, slug = token.partition(":")
         if kind == "side_effect" and vocabulary.get("side_effect", slug):

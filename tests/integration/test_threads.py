@@ -200,6 +200,7 @@ def test_anonymous_reader_sees_sign_in_links_not_forms(client):
     t = factories.thread(replies=[(factories.user(), "A reply")])
     html = client.get(f"/t/{t.id}").get_data(as_text=True)
     assert f'href="/login?next=/t/{t.id}"' in html
-    assert "to reply" in html
+    # A guest's reply box carries the text on to joining; it never posts by itself.
+    assert 'action="/join/reply"' in html and "Join to post your reply" in html
     assert "This helped me" not in html
     assert f'action="/t/{t.id}/reply"' not in html
