@@ -93,8 +93,11 @@ def _write(user: User, kind: str, scope: str, thread_id: int | None, fields: dic
 
 def discard(user: User, kind: str, thread_id: int | None) -> None:
     """Drop the draft inside the caller's transaction (the post that replaces it)."""
+    # synchronize_session=False: no Draft is loaded here, and evaluating the criteria over
+    # every object in the session made a batch import quadratic (one discard per thread).
     db.session.execute(
-        delete(Draft).where(Draft.user_id == user.id, Draft.scope == _scope(kind, thread_id))
+        delete(Draft).where(Draft.user_id == user.id, Draft.scope == _scope(kind, thread_id)),
+        execution_options={"synchronize_session": False},
     )
 
 
