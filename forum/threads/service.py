@@ -227,8 +227,11 @@ def persist_threads(items: Sequence[PreparedThread]) -> list[Thread]:
         db.session.flush()
         record_search_change([thread.id for thread in threads])
         app = current_app._get_current_object()
-        for thread in threads:
-            signals.thread_created.send(app, thread=thread)
+        # The threads are flushed; what receivers add (follows) is flushed once, at the
+        # commit, instead of before each receiver's next query (one flush per thread).
+        with db.session.no_autoflush:
+            for thread in threads:
+                signals.thread_created.send(app, thread=thread)
     except BaseException:
         db.session.rollback()
         raise
