@@ -28,6 +28,8 @@ SCHEMA_AUTO_UPGRADE = True  # every process upgrades to the newest migration whe
 PROXY_COUNT = 0  # reverse proxies in front trusted for X-Forwarded-* (nginx: 1)
 SEARCH_INDEX_DIR = None  # filled in by create_app: <instance>/search-index
 SEARCH_SYNC = True  # apply recorded search changes after each commit
+SEARCH_APPLY_BATCH = 500  # recorded changes per index commit (a backlog shows as it goes)
+SEARCH_RECONNECT_MAX = 2  # seconds between retries while the database cannot be reached
 # Semantic second opinion (forum/search/semantic): off, or no model, means lexical only.
 SEARCH_SEMANTIC = True
 SEARCH_SEMANTIC_MODEL = None  # path of an ONNX model; None: the pinned package's file

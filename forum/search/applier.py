@@ -46,8 +46,10 @@ from ..models import SearchChange
 from ..transfer import importing
 from .changes import (
     _apply_with,
+    apply_batch,
     apply_pending,
     current_meta,
+    failure_delay,
     latest_change_id,
     pending_state,
     store,
@@ -250,7 +252,8 @@ class Applier(threading.Thread):
                 else:
                     log.warning("search applier: still failing: %s", exc)
                 failures += 1
-                delay = min(sweep * 2 ** min(failures, 5), 30.0)
+                with app.app_context():
+                    delay = failure_delay(failures, sweep, exc)
             finally:
                 self.passes += 1
                 with self.changed:
@@ -265,17 +268,21 @@ class Applier(threading.Thread):
         if newest <= applied and not gaps:
             self.applied = max(self.applied, applied)
             return 0, False, 0.0  # a sweep with nothing to do opens no writer
-        try:
-            writer = store().writer(None, timeout=0)
-        except LockError:
-            return 0, True, 0.0
-        try:
-            done = _apply_with(writer)
-        except BaseException:
-            writer.cancel()
-            raise
-        self.applied = max(self.applied, int(current_meta().get("applied", 0)))
-        return done, False, time.thread_time() - started
+        done = 0
+        while True:  # one commit per SEARCH_APPLY_BATCH rows: a backlog shows as it goes
+            try:
+                writer = store().writer(None, timeout=0)
+            except LockError:
+                return done, not done, time.thread_time() - started
+            try:
+                batch = _apply_with(writer)
+            except BaseException:
+                writer.cancel()
+                raise
+            done += batch
+            self.applied = max(self.applied, int(current_meta().get("applied", 0)))
+            if batch < apply_batch() or self.stop_event.is_set():
+                return done, False, time.thread_time() - started
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -8,6 +8,11 @@ id *in the same whoosh commit* (the meta document). A crash anywhere leaves eith
 old index with the old id or the new index with the new id: the next apply redoes the
 rest.
 
+Bounded catch-up: one writer commit applies at most ``SEARCH_APPLY_BATCH`` rows, with
+the applied id recorded in that commit; a backlog is applied in ceil(N/batch) commits,
+so searches see it arrive, ``/healthz`` lag shrinks as it goes, and a process killed
+half-way keeps every committed batch (the next apply resumes after the last one).
+
 Out-of-order commits (PostgreSQL sequences hand out ids before commit): when ids are
 missing between the last applied id and the newest one seen, they are remembered as
 *gaps* with the time first seen. Every apply also reads the gap ids; one that appears
@@ -26,6 +31,7 @@ from collections.abc import Iterable
 
 from flask import current_app
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from whoosh.index import LockError
 
@@ -82,24 +88,39 @@ def _apply(name: str | None, timeout: float) -> tuple[int, bool]:
     st = store()
     total = 0
     semantic.prepare()  # load the model before taking the lock, not while holding it
-    for round_ in range(20):
+    first = True
+    while True:
         try:
             writer = st.writer(name, timeout=timeout)
         except LockError:
-            return total, round_ == 0
+            return total, first
+        first = False
         try:
             done = _apply_with(writer)
         except BaseException:
             writer.cancel()
             raise
         total += done
-        if not done or not _has_newer(st, name):
+        if not done or (done < apply_batch() and not _has_newer(st, name)):
             break
     return total, False
 
 
+def apply_batch() -> int:
+    """Rows applied per index commit (``SEARCH_APPLY_BATCH``)."""
+    return max(int(current_app.config.get("SEARCH_APPLY_BATCH") or BATCH), 1)
+
+
+def _after_batch() -> None:
+    """Test hook: ``SEARCH_APPLY_BATCH_PAUSE`` seconds after each committed batch."""
+    pause = float(current_app.config.get("SEARCH_APPLY_BATCH_PAUSE") or 0)
+    if pause > 0:
+        time.sleep(pause)
+
+
 def _apply_with(writer) -> int:
-    """Apply pending rows in batches with one writer; commit (or cancel when idle)."""
+    """Apply at most ``apply_batch()`` pending rows with one writer and commit them with
+    the applied id (or cancel when idle); returns the rows applied. Callers loop."""
     meta = read_meta(writer.searcher())
     check_schema(meta)
     applied = int(meta.get("applied", 0))
@@ -108,6 +129,7 @@ def _apply_with(writer) -> int:
     horizons = {int(k): int(v) for k, v in meta.get("gap_horizons", {}).items()}
     config = current_app.config
     count = 0
+    limit = apply_batch()
     changed_meta = False
     with _session() as session:
         xmin = replica.oldest_running(session)  # before the rows are read
@@ -119,7 +141,7 @@ def _apply_with(writer) -> int:
                 select(SearchChange.id, SearchChange.thread_id)
                 .where(cond)
                 .order_by(SearchChange.id)
-                .limit(BATCH)
+                .limit(min(BATCH, limit - count))
             ).all()
             replica.check_not_pruned(session, applied)
             now = time.time()
@@ -149,7 +171,7 @@ def _apply_with(writer) -> int:
             applied = max(applied, newest)
             count += len(rows)
             changed_meta = True
-            if len(rows) < BATCH:
+            if len(rows) < BATCH or count >= limit:
                 break
     if not changed_meta:
         writer.cancel()
@@ -158,7 +180,22 @@ def _apply_with(writer) -> int:
     meta["gap_horizons"] = {str(k): v for k, v in horizons.items() if k in gaps}
     writer.update_document(**meta_document(meta))
     writer.commit(mergetype=merge_policy)
+    _after_batch()
     return count
+
+
+def failure_delay(failures: int, base: float, exc: BaseException) -> float:
+    """Seconds to wait after ``failures`` failed rounds in a row (``failures`` >= 1).
+
+    A database that cannot be reached is retried every ``SEARCH_RECONNECT_MAX``
+    seconds at most (default 2), so a node resumes within seconds of the database
+    returning; other failures back off exponentially up to 30 s.
+    """
+    delay = max(base, 0.05) * 2 ** min(failures, 10)
+    if isinstance(exc, DBAPIError):  # OperationalError, InterfaceError: connection lost
+        cap = float(current_app.config.get("SEARCH_RECONNECT_MAX") or 2.0)
+        return min(delay, cap)
+    return min(delay, 30.0)
 
 
 def _has_newer(st: Store, name: str | None) -> bool:

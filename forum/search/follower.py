@@ -23,7 +23,7 @@ from ..cli import forum_cli
 from ..extensions import db
 from ..models import SearchChange
 from .applier import ensure_applier
-from .changes import apply_pending, current_meta, pending_state
+from .changes import apply_pending, current_meta, failure_delay, pending_state
 from .index import IndexUnavailable
 from .rebuild import request_rebuild
 from .replica import ReplicaPosition, prune, record_position, replica_id, safe_position, watermark
@@ -82,6 +82,7 @@ class Follower(threading.Thread):
         self.stop_event = threading.Event()
         self.last_position: tuple[int, float] = (-1, 0.0)
         self.last_prune = 0.0
+        self.delays: list[float] = []  # the last waits between rounds (tests read them)
 
     def run(self) -> None:
         interval = float(self.app.config["SEARCH_FOLLOW_INTERVAL"])
@@ -90,20 +91,25 @@ class Follower(threading.Thread):
             if not self._leader():
                 self.stop_event.wait(max(interval, 2.0))
                 continue
+            wait = interval
             with self.app.app_context():
                 try:
                     self.tick()
                     failures = 0
                 except Exception as exc:
-                    # The database may be down: say so once, then back off up to 30 s.
+                    # The database may be down: say so once, then retry (failure_delay:
+                    # at most ~2 s while it cannot be reached, up to 30 s otherwise).
                     if failures == 0:
                         log.exception("search follower: this round failed; retrying")
                     else:
                         log.warning("search follower: still failing: %s", exc)
                     failures += 1
+                    wait = failure_delay(failures, interval, exc)
                 finally:
                     db.session.remove()
-            self.stop_event.wait(min(interval * 2**failures, 30.0) if failures else interval)
+            self.delays.append(wait)
+            del self.delays[:-50]
+            self.stop_event.wait(wait)
 
     def _leader(self) -> bool:
         """One follower per index root: the worker holding ``follower.lock``."""
