@@ -7,9 +7,11 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from ..cache import content_version
 from ..extensions import db
 from ..models import Post, Thread, ThreadTag
 from ..numbers import arg_int
@@ -63,38 +65,76 @@ def list_threads(
     include_hidden: bool = False,
     author_id: int | None = None,
 ) -> Page:
-    """One page of threads, newest activity first (or unanswered / most helpful)."""
+    """One page of threads, newest activity first (or unanswered / most helpful).
+
+    With tag filters, the page is fetched whichever way is cheaper (same rows either way):
+    a common tag walks the activity/created index and keeps the tagged threads until the
+    page is full; a rare tag sorts its few threads. The totals that decide are memoised.
+    """
     stmt = visible_threads(include_hidden)
-    for kind, slug in (
-        ("condition", condition),
-        ("side_effect", side_effect),
-        ("medication", medication),
-    ):
-        if slug:
-            tag = select(ThreadTag.thread_id).where(
-                and_(ThreadTag.kind == kind, ThreadTag.slug == slug)
-            )
-            stmt = stmt.where(Thread.id.in_(tag))
     if author_id is not None:
         stmt = stmt.where(Thread.author_id == author_id)
     if tab == "unanswered":
-        stmt = stmt.where(Thread.reply_count == 0).order_by(
-            Thread.created_at.desc(), Thread.id.desc()
+        stmt = stmt.where(Thread.reply_count == 0)
+    tags = [
+        (kind, slug)
+        for kind, slug in (
+            ("condition", condition),
+            ("side_effect", side_effect),
+            ("medication", medication),
         )
+        if slug
+    ]
+    unfiltered = stmt
+    walked = stmt
+    for kind, slug in tags:
+        tag = and_(ThreadTag.kind == kind, ThreadTag.slug == slug)
+        stmt = stmt.where(Thread.id.in_(select(ThreadTag.thread_id).where(tag)))
+        walked = walked.where(
+            select(ThreadTag.thread_id).where(tag, ThreadTag.thread_id == Thread.id).exists()
+        )
+    key = (condition, side_effect, medication, tab == "unanswered", include_hidden, author_id)
+    total = _cached_total(key, stmt)
+    page = max(1, page)
+    offset = (page - 1) * per_page
+    if tags and tab != "helpful":
+        everything = _cached_total((*key[3:], "all"), unfiltered)
+        if (offset + per_page) * everything < total * total:
+            stmt = walked  # rows walked ~ (offset + per_page) * everything / total < total
+    if tab == "unanswered":
+        stmt = stmt.order_by(Thread.created_at.desc(), Thread.id.desc())
     elif tab == "helpful":
         stmt = stmt.order_by(
             Thread.helpful_count.desc(), Thread.last_activity_at.desc(), Thread.id.desc()
         )
     else:
         stmt = stmt.order_by(Thread.last_activity_at.desc(), Thread.id.desc())
-    total = db.session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    page = max(1, page)
     items = db.session.scalars(
         stmt.options(selectinload(Thread.tags), selectinload(Thread.author))
         .limit(per_page)
-        .offset((page - 1) * per_page)
+        .offset(offset)
     ).all()
-    return Page(list(items), int(total or 0), page, per_page)
+    return Page(list(items), total, page, per_page)
+
+
+def _cached_total(key: tuple, stmt) -> int:
+    """COUNT of a list's matching threads, remembered until the next committed write.
+
+    Counting every matching thread is most of a big list page's cost, and members' pages are
+    not page-cached. The memo lives on this app and is keyed by the database's content
+    version (forum/cache.py), which every commit bumps - a new post, a hide, a delete - so a
+    total is never older than the last write this process can see.
+    """
+    version = content_version()
+    memo = current_app.extensions.get("thread_list_totals")
+    if memo is None or memo["version"] != version:
+        # A new dict, not clear(): a request still counting under the old version writes
+        # into the old dict, never into this one.
+        memo = current_app.extensions["thread_list_totals"] = {"version": version}
+    if key not in memo:
+        count = select(func.count()).select_from(stmt.order_by(None).subquery())
+        memo[key] = int(db.session.scalar(count) or 0)
+    return memo[key]
 
 
 def tag_counts(kind: str, include_hidden: bool = False) -> dict[str, int]:

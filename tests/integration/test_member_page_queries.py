@@ -1,0 +1,61 @@
+"""A signed-in member's list pages cost a fixed number of SQL statements, however many rows.
+
+Members get uncached pages (forum/cache.py), so an N+1 here is paid on every request.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import event
+
+from forum.extensions import db
+from forum.threads import service as threads
+from tests import factories
+
+
+def statements_for(client, path: str) -> int:
+    """SQL statements this thread sends while serving ``path`` (not the index follower)."""
+    count = 0
+    me = threading.get_ident()
+
+    def counter(*_args, **_kw):
+        nonlocal count
+        count += threading.get_ident() == me
+
+    event.listen(db.engine, "before_cursor_execute", counter)
+    try:
+        assert client.get(path).status_code == 200
+    finally:
+        event.remove(db.engine, "before_cursor_execute", counter)
+    return count
+
+
+def busy_threads(people, n: int) -> None:
+    for i in range(n):
+        t = factories.thread(
+            people[i % len(people)],
+            title=f"Bloods question {i}",
+            conditions=("crohns",),
+            replies=[(p, f"Reply {i}") for p in people[:3]],
+        )
+        threads.mark_helpful(people[-1], t.posts[1])
+
+
+@pytest.mark.parametrize("tab", ["latest", "unanswered", "helpful"])
+def test_signed_in_condition_page_statements_do_not_grow_with_rows(app, client, auth, tab):
+    app.config["PER_PAGE"] = 30
+    people = [factories.user(f"writer{i}") for i in range(5)]
+    factories.user("sunny_days")
+    auth.login()
+    busy_threads(people, 2)
+    path = f"/conditions/crohns?tab={tab}"
+    few = statements_for(client, path)
+    busy_threads(people, 28)
+    many = statements_for(client, path)
+    assert many == few, f"{few} statements for 2 rows, {many} for 30: a per-row lookup"
+    assert many <= 25, f"{many} statements for one signed-in condition page"
+    html = client.get(path).get_data(as_text=True)
+    if tab != "unanswered":
+        assert html.count("Bloods question") >= 30
