@@ -59,3 +59,28 @@ def test_signed_in_condition_page_statements_do_not_grow_with_rows(app, client, 
     html = client.get(path).get_data(as_text=True)
     if tab != "unanswered":
         assert html.count("Bloods question") >= 30
+
+
+def test_remembered_total_counts_a_new_question_at_once(app, client, auth):
+    app.config["PER_PAGE"] = 2
+    factories.user("sunny_days")
+    auth.login()
+    for i in range(2):
+        factories.thread(title=f"Mouth ulcers {i}", conditions=("crohns",))
+    assert "page=2" not in client.get("/conditions/crohns").get_data(as_text=True)
+    factories.thread(title="Mouth ulcers again", conditions=("crohns",))
+    html = client.get("/conditions/crohns").get_data(as_text=True)
+    assert "page=2" in html  # the third question makes a second page at once
+    assert "Mouth ulcers 0" in client.get("/conditions/crohns?page=2").get_data(as_text=True)
+
+
+def test_a_rare_tag_and_a_common_tag_list_the_same_threads_in_order(app, client, auth):
+    factories.user("sunny_days")
+    auth.login()
+    for i in range(6):
+        factories.thread(title=f"Common {i}", conditions=("lupus",))
+    factories.thread(title="Rare one", conditions=("lupus", "uveitis"))
+    factories.thread(title="Last common", conditions=("lupus",))
+    common = client.get("/conditions/lupus").get_data(as_text=True)
+    assert common.index("Last common") < common.index("Rare one") < common.index("Common 5")
+    assert "Rare one" in client.get("/conditions/uveitis").get_data(as_text=True)
