@@ -425,27 +425,17 @@ class Importer:
             raw = raw.removeprefix(b"\xef\xbb\xbf")
         if not raw.strip():
             return
+        record, warnings = None, []
         try:
             record = parse_line(raw)
             warnings = _validate(record)
             if self._already_present(record):
                 raise AlreadyPresent
-            thread_id = self._create(record)
-        except AlreadyPresent:
-            self.report.already_present += 1
-            return
-        except LineError as exc:
-            self.report.skipped.append((line_no, exc.reason))
-            return
-        self.report.imported += 1
-        self.report.thread_ids.append(thread_id)
-        self.report.warnings.extend((line_no, w) for w in warnings)
-        if record.experience is not None:
-            from .experiences.service import import_experience
-
-            if warning := import_experience(thread_id, record.experience):
-                self.report.warnings.append((line_no, warning))
-        if self.report.imported % CHECKPOINT_EVERY == 0:
+            outcome = self._create(record)
+        except (AlreadyPresent, LineError) as exc:
+            outcome = exc
+        self._finish(line_no, record, warnings, outcome)
+        if isinstance(outcome, int) and self.report.imported % CHECKPOINT_EVERY == 0:
             import_checkpoint.send(current_app._get_current_object())
 
     def _create(self, record: ThreadRecord, retry: bool = True) -> int:
