@@ -570,12 +570,15 @@ def phase_index(server: Gunicorn, instance: Path, args, threads: list[int], rep:
                 except FileNotFoundError:
                     continue
         else:
-            for f in root.rglob("*"):
-                if f.is_file() and f.name != "rebuild.lock":
+            # os.walk ignores a folder that vanishes while it is listed (rglob raises).
+            for folder, _dirs, names in os.walk(root):
+                for name in names:
+                    if name == "rebuild.lock":
+                        continue
                     try:
-                        with open(f, "r+b") as fh:
+                        with open(os.path.join(folder, name), "r+b") as fh:
                             fh.truncate(os.fstat(fh.fileno()).st_size // 2)
-                    except FileNotFoundError:
+                    except (FileNotFoundError, IsADirectoryError):
                         continue
         bad = pages_render(client, threads[0])
         rep.check(not bad, f"pages render with the index {damage} {bad}")
