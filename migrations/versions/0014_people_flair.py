@@ -24,5 +24,9 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table("users", schema=None) as batch_op:
-        batch_op.drop_column("show_flair")
+    # Not batch mode either, for the same reason: the rebuild would drop "users" and every
+    # post, thread and vote would lose its member. SQLite 3.35+ drops a plain column in place.
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE users DROP COLUMN show_flair")
+    else:
+        op.drop_column("users", "show_flair")

@@ -340,3 +340,58 @@ def test_an_old_sqlite_database_is_rebuilt_keeping_rows_and_references(bare_app)
     db.session.commit()
     assert newcomer.id == 3
     assert db.session.get(Post, 101).author_id is None
+
+
+def _downgrade_to(revision: str) -> None:
+    with db.engine.begin() as conn:
+        config = migrate.get_config()
+        config.attributes["connection"] = conn
+        config.attributes["quiet"] = True
+        command.downgrade(config, revision)
+
+
+def _authors_and_votes() -> list:
+    with db.engine.connect() as conn:
+        posts = conn.execute(text("SELECT id, author_id FROM posts ORDER BY id")).all()
+        threads = conn.execute(text("SELECT id, author_id, resolved_post_id FROM threads")).all()
+        votes = conn.execute(text("SELECT post_id, user_id FROM helpful_votes")).all()
+        users = conn.execute(text("SELECT id, name_key FROM users ORDER BY id")).all()
+    return [list(posts), list(threads), list(votes), list(users)]
+
+
+def test_flair_migration_downgrades_and_upgrades_keeping_authors(bare_app):
+    """Revision 0014 (users.show_flair) down and up again keeps every member and every
+    post's author: on SQLite a rebuild of "users" with foreign keys on would drop the old
+    table and set each post's author_id to NULL (or delete votes by cascade)."""
+    upgrade_to("0004")
+    with db.engine.begin() as conn:
+        for sql, rows in POPULATE:
+            for row in rows:
+                conn.execute(text(sql), row)
+    db.engine.dispose()
+    upgrade_to("head")
+    before = _authors_and_votes()
+    assert before[0] == [(100, 1), (101, 2)]
+
+    _downgrade_to("0005")
+    db.engine.dispose()
+    columns = {c["name"] for c in inspect(db.engine).get_columns("users")}
+    assert "show_flair" not in columns
+    assert _authors_and_votes() == before
+
+    upgrade_to("head")
+    db.engine.dispose()
+    assert _authors_and_votes() == before
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT show_flair FROM users ORDER BY id")).scalars().all() == [
+            True,
+            True,
+        ]
+        if db.engine.dialect.name == "sqlite":
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+            assert (
+                "AUTOINCREMENT"
+                in conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE name = 'users'")
+                .scalar()
+                .upper()
+            )
