@@ -32,6 +32,16 @@ AMBIGUOUS = frozenset(
 
 _PLAIN = make_plain_analyzer()
 
+# "not" is a stopword, so "not working" would be the word "working" alone. A name or a
+# query word "not" is read as "isnt" instead: "not working" then names the concept that
+# "isn't working" does (documents keep their stopwords out, so "isn't" is what they match).
+NEGATION = "isnt"
+
+
+def negated(text: str) -> str:
+    """A name or query with its "not"s read as ``NEGATION``."""
+    return " ".join(NEGATION if w == "not" else w for w in text.split())
+
 
 def stems(text: str) -> tuple[str, ...]:
     """Analysed (stemmed, stopword-free) tokens, as the index stores them."""
@@ -77,9 +87,9 @@ def concepts() -> tuple[dict[tuple[str, ...], list[Concept]], int]:
     def add(concept: Concept, names, misspellings=(), heads=None):
         nonlocal longest
         for name in names if heads is None else heads:
-            concept.heads.add(stems(vocabulary.normalise(name)))
+            concept.heads.add(stems(negated(vocabulary.normalise(name))))
         for name in list(names) + list(misspellings):
-            key = stems(vocabulary.normalise(name))
+            key = stems(negated(vocabulary.normalise(name)))
             if not key or (len(key) == 1 and " " in vocabulary.normalise(name)):
                 continue  # "not working" minus its stopword would claim every "working"
             if key not in concept.names:

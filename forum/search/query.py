@@ -20,7 +20,15 @@ from whoosh import query as wq
 from whoosh.util.text import rcompile
 
 from . import lexicon
-from .concepts import AMBIGUOUS, intent_keys, match_concepts, member_token, plain_words, stems
+from .concepts import (
+    AMBIGUOUS,
+    NEGATION,
+    intent_keys,
+    match_concepts,
+    member_token,
+    plain_words,
+    stems,
+)
 from .schema import TEXT_FIELDS
 from .stats import IndexStats
 
@@ -139,6 +147,11 @@ class Built:
         return sum(1 for _ in self.query.leaves())
 
 
+def _stem(word: str) -> str | None:
+    """A query word's stem, "not" read as ``NEGATION`` so "not working" meets its concept."""
+    return (stems(NEGATION if word == "not" else word) or (None,))[0]
+
+
 def _word_query(stem: str, weight: float) -> wq.Query:
     return wq.Or([wq.Term(f, stem, boost=FIELD_BOOST[f] * weight) for f in TEXT_FIELDS])
 
@@ -157,7 +170,7 @@ def build(parsed: Parsed, searcher=None) -> Built:
     replaced: dict[str, str] = {}
 
     # Pass 1: which words are free (not part of a concept phrase, not filler)?
-    stem_seq = [(stems(w) or (None,))[0] for w in words]
+    stem_seq = [_stem(w) for w in words]
     covered = {i for a, b, _c in match_concepts(stem_seq) for i in range(a, b)}
     free = [i for i in range(len(words)) if i not in covered and words[i] not in FILLER]
     if not covered and not free:  # only filler words: search for them after all
@@ -183,7 +196,7 @@ def build(parsed: Parsed, searcher=None) -> Built:
                 replaced[words[i]] = found[0]
     if corrections:
         corrected = [corrections[i][0] if i in corrections else w for i, w in enumerate(words)]
-        stem_seq = [(stems(w) or (None,))[0] for w in corrected]
+        stem_seq = [_stem(w) for w in corrected]
 
     clauses: list[tuple[wq.Query, int]] = []  # (query, rough document frequency)
     covered = set()

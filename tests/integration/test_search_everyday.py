@@ -1,0 +1,74 @@
+"""Everyday words, by category, on threads written for these tests (not the judged
+sample): each query uses one way of saying a thing, each thread another. The words come
+from leaflets, a formulary and consumer-health phrasing (see docs/search.md, "Where a
+word goes"); one case per kind of word, and cases for words that must stay apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.integration.test_search_concepts import background, post, ranked  # noqa: F401
+
+
+@pytest.mark.parametrize(
+    ("q", "title", "body"),
+    [
+        # symptoms and side effects
+        ("vomiting", "Rough night", "Couldn't keep anything down after the new tablets."),
+        ("feeling sick", "Mornings", "Churning stomach for an hour after each dose."),
+        ("loss of appetite", "Meals", "I just can't face food at the moment."),
+        ("diarrhoea", "Toilet trips", "Running to the loo six times before lunch."),
+        ("hair loss", "Shower drain", "Clumps of hair in the plughole every morning."),
+        ("mouth ulcers", "Eating hurts", "Three ulcers on my tongue this week."),
+        ("itching", "Arms", "Itchiness on my forearms, no spots at all."),
+        ("bruising", "Legs", "Black and blue after the slightest knock."),
+        ("chills", "Evening", "Shivering under two duvets with chattering teeth."),
+        ("influenza", "Bedbound", "Proper flu, the whole house has had it."),
+        ("uti", "Ouch", "Burning when I pee since Saturday."),
+        ("jaundice", "Mirror", "My skin looks yellowish and so do my eyes."),
+        ("dark urine", "Odd colour", "Tea coloured urine this morning, calling the GP."),
+        ("pancreatitis", "A&E", "Awful pain radiating to my back, amylase was sky high."),
+        ("palpitations", "Heart", "Skipped beats when I lie down at night."),
+        ("breathless", "Stairs", "Can't catch my breath on the stairs lately."),
+        ("swollen glands", "Neck", "Noticed lumps in my neck when shaving."),
+        ("brain fog", "Memory", "So forgetful and muddled at work lately."),
+        ("insomnia", "Nights", "Lying awake till 4am most nights."),
+        ("weight gain", "Scales", "Piled on weight since starting steroids."),
+        ("low platelets", "Dots", "Tiny red dots on my shins, the GP mentioned petechiae."),
+        # blood tests
+        ("mcv", "Blood cells", "Mean cell volume is creeping up, they said that is expected."),
+        ("bilirubin", "Yellow", "Gilbert's syndrome was found on my liver bloods."),
+        ("tpmt", "Before starting", "Turns out I'm an intermediate metaboliser."),
+        ("metabolites", "Levels back", "I'm a shunter, so they added allopurinol."),
+        # life events
+        ("dentist", "Teeth", "Wisdom tooth out next Tuesday."),
+        ("shingles vaccine", "Jab", "Had my Shingrix this week, sore arm only."),
+        ("male fertility", "Dad to be", "Becoming a dad soon, any worries with aza for men?"),
+        # dosing, stopping, not working
+        ("mg/kg", "How much", "Dose for my weight works out at 150mg a day."),
+        ("missed dose", "Oops", "I keep forgetting to take my evening tablet."),
+        ("empty stomach", "Tummy", "I take with food now and the queasiness went."),
+        ("stop", "Fed up", "Went cold turkey last week."),
+        ("not working", "Nothing", "Eight months in and I'm a non responder."),
+        ("how long to work", "Patience", "How long before it starts to work?"),
+        ("alcohol", "Friday", "Is a pint at the weekend allowed?"),
+        ("prescription cost", "Paying", "Got a medical exemption certificate at last."),
+    ],
+)
+def test_an_everyday_phrase_finds_another_way_of_saying_it(client, q, title, body):
+    wanted = post(title, body, conditions=["other"], medications=["other-medication"])
+    assert wanted.id in ranked(client, q)
+
+
+@pytest.mark.parametrize(
+    ("q", "title", "body"),
+    [
+        ("exercise", "Toilet trips", "Running to the toilet all morning."),
+        ("haemorrhoids", "Scales", "Piled on weight since the steroids."),
+        ("live vaccine", "Jab", "Had my Shingrix this week, sore arm only."),
+        ("grapefruit", "Breakfast", "Orange juice every morning with my tablets."),
+    ],
+)
+def test_words_that_mean_other_things_stay_apart(client, q, title, body):
+    unwanted = post(title, body, conditions=["other"], medications=["other-medication"])
+    assert unwanted.id not in ranked(client, q)
