@@ -16,22 +16,6 @@ Group = tuple[tuple[str, ...], str | None]
 # before matching, so a phrase that is one word plus stopwords ("at night") is skipped.
 _COMMON: tuple[Group, ...] = (
     # vaccines and infections
-    (
-        (
-            "vaccine",
-            "vaccines",
-            "vaccination",
-            "vaccinated",
-            "jab",
-            "jabs",
-            "immunisation",
-            "immunization",
-            "booster",
-            "shot",
-            "inoculation",
-        ),
-        None,
-    ),
     (("flu jab", "flu vaccine", "flu shot", "influenza vaccine"), None),
     (
         (
@@ -107,6 +91,7 @@ _COMMON: tuple[Group, ...] = (
             "pyelonephritis",
             "urinary infection",
             "utis",
+            "systitis",
         ),
         "side_effect:infections",
     ),
@@ -122,6 +107,8 @@ _COMMON: tuple[Group, ...] = (
             "lower respiratory infection",
             "lrti",
             "respiratory infection",
+            "neumonia",
+            "numonia",
         ),
         None,
     ),
@@ -280,6 +267,7 @@ _COMMON: tuple[Group, ...] = (
             "took to work",
             "slow to work",
             "long to work",
+            "how soon",
         ),
         None,
     ),
@@ -619,6 +607,8 @@ _COMMON: tuple[Group, ...] = (
             "yellow whites",
             "yellowish",
             "yellow tinge to my skin",
+            "jondice",
+            "jaundis",
         ),
         None,
     ),
@@ -941,7 +931,7 @@ _COMMON: tuple[Group, ...] = (
         None,
     ),
     (("stool", "stools", "poo", "bowel movement", "bowel movements", "faeces", "feces"), None),
-    (("haemorrhoids", "hemorrhoids", "piles"), None),
+    (("haemorrhoids", "hemorrhoids", "piles", "hemroids", "haemroids", "hemmoroids"), None),
     (("boils", "boil", "abscess", "abscesses", "carbuncle"), None),
     (("stye", "styes", "eyelid infection"), None),
     (("lump", "lumps", "nodule", "nodules", "swelling under skin"), None),
@@ -1662,6 +1652,8 @@ _SHORTHAND: tuple[Group, ...] = (
             "gastroenterology",
             "gi team",
             "ibd team",
+            "gastrologist",
+            "gastro consultant",
         ),
         None,
     ),
@@ -1772,6 +1764,51 @@ _DRUGS: tuple[Group, ...] = (
     (("edoxaban", "lixiana", "savaysa"), None),
     (("dabigatran", "pradaxa"), None),
     (("heparin", "enoxaparin", "clexane", "lovenox", "dalteparin", "fragmin", "tinzaparin"), None),
+    (("abrocitinib", "cibinqo"), None),
+    (("bimekizumab", "bimzelx"), None),
+    (("tildrakizumab", "ilumya"), None),
+    (("brodalumab", "kyntheum", "siliq"), None),
+    (("tralokinumab", "adtralza", "adbry"), None),
+    (("ublituximab", "briumvi"), None),
+    (("obinutuzumab", "gazyvaro", "gazyva"), None),
+    (("ozanimod", "zeposia"), None),
+    (("etrasimod", "velsipity"), None),
+    (("fingolimod", "gilenya"), None),
+    (("siponimod", "mayzent"), None),
+    (("ponesimod", "ponvory"), None),
+    (
+        (
+            "interferon beta",
+            "beta interferon",
+            "avonex",
+            "rebif",
+            "betaferon",
+            "betaseron",
+            "plegridy",
+            "extavia",
+        ),
+        None,
+    ),
+    (("glatiramer", "glatiramer acetate", "copaxone", "brabio"), None),
+    (("dimethyl fumarate", "tecfidera", "dmf"), None),
+    (("teriflunomide", "aubagio"), None),
+    (("cladribine", "mavenclad"), None),
+    (("alemtuzumab", "lemtrada"), None),
+    (("captopril", "capoten"), None),
+    (("olmesartan", "olmetec", "benicar"), None),
+    (("telmisartan", "micardis"), None),
+    (("letermovir", "prevymis"), None),
+    (("remdesivir", "veklury"), None),
+    (("clopidogrel", "plavix"), None),
+    (("ticagrelor", "brilique", "brilinta"), None),
+    (("propranolol", "inderal"), None),
+    (("bisoprolol", "cardicor", "concor"), None),
+    (("atenolol", "tenormin"), None),
+    (("metoprolol", "lopressor", "toprol"), None),
+    (("amlodipine", "istin", "norvasc"), None),
+    (("nifedipine", "adalat"), None),
+    (("diltiazem", "tildiem", "cardizem"), None),
+    (("denosumab", "prolia"), None),
 )
 
 # Drug classes as patients name them, from the BNF chapters and WHO ATC groups. The
@@ -1791,12 +1828,26 @@ CLASSES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
             "tnf blocker",
             "tnf blockers",
             "anti tnf alpha",
+            "tnf alpha inhibitor",
+            "tnf alpha inhibitors",
+            "tnf alpha blocker",
+            "anti tnfs",
         ),
         ("infliximab", "adalimumab", "etanercept", "certolizumab", "golimumab"),
     ),
     (
-        ("jak inhibitor", "jak inhibitors", "jakinib", "jakinibs", "jak", "jaks"),
-        ("tofacitinib", "baricitinib", "upadacitinib", "filgotinib"),
+        (
+            "jak inhibitor",
+            "jak inhibitors",
+            "jakinib",
+            "jakinibs",
+            "jak",
+            "jaks",
+            "jak inhibitors tablets",
+            "janus kinase inhibitor",
+            "janus kinase inhibitors",
+        ),
+        ("tofacitinib", "baricitinib", "upadacitinib", "filgotinib", "abrocitinib"),
     ),
     (
         ("integrin inhibitor", "integrin inhibitors", "anti-integrin", "anti integrin"),
@@ -1811,6 +1862,11 @@ CLASSES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
             "il-17 inhibitor",
             "il-6 inhibitor",
             "anti-interleukin",
+            "il-12/23 inhibitor",
+            "il-4 inhibitor",
+            "il-13 inhibitor",
+            "interleukin blocker",
+            "interleukin blockers",
         ),
         (
             "ustekinumab",
@@ -1823,11 +1879,25 @@ CLASSES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
             "ixekizumab",
             "anakinra",
             "canakinumab",
+            "bimekizumab",
+            "tildrakizumab",
+            "brodalumab",
+            "dupilumab",
+            "tralokinumab",
         ),
     ),
     (
-        ("anti-cd20", "anti cd20", "cd20", "b cell depletion", "b-cell therapy"),
-        ("rituximab", "ocrelizumab", "ofatumumab"),
+        (
+            "anti-cd20",
+            "anti cd20",
+            "cd20",
+            "b cell depletion",
+            "b-cell therapy",
+            "b cell therapy",
+            "b-cell depletion",
+            "cd20 inhibitor",
+        ),
+        ("rituximab", "ocrelizumab", "ofatumumab", "ublituximab", "obinutuzumab"),
     ),
     (
         (
@@ -1853,15 +1923,15 @@ CLASSES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     (
         ("advanced therapy", "advanced therapies", "targeted therapy", "targeted therapies"),
-        ("biologic", "jak inhibitor"),
+        ("biologic", "jak inhibitor", "s1p modulator"),
     ),
     (
         ("ace inhibitor", "ace inhibitors", "acei"),
-        ("ramipril", "lisinopril", "enalapril", "perindopril"),
+        ("ramipril", "lisinopril", "enalapril", "perindopril", "captopril"),
     ),
     (
         ("arb", "arbs", "angiotensin receptor blocker", "angiotensin receptor blockers", "sartan"),
-        ("losartan", "candesartan", "irbesartan", "valsartan"),
+        ("losartan", "candesartan", "irbesartan", "valsartan", "olmesartan", "telmisartan"),
     ),
     (
         (
@@ -1882,7 +1952,15 @@ CLASSES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
         ),
     ),
     (
-        ("aminosalicylate", "aminosalicylates", "5asa"),
+        (
+            "aminosalicylate",
+            "aminosalicylates",
+            "5asa",
+            "5-aminosalicylate",
+            "5-aminosalicylates",
+            "5-aminosalicylic acid",
+            "aminosalicylic acid",
+        ),
         ("mesalazine", "sulfasalazine", "balsalazide", "olsalazine"),
     ),
     (
@@ -1891,21 +1969,25 @@ CLASSES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     (("mtor inhibitor", "mtor inhibitors", "mtor"), ("sirolimus", "everolimus")),
     (
-        ("thiopurine", "thiopurines", "purine analogue"),
+        ("thiopurine", "thiopurines", "purine analogue", "thiopurine drugs", "purine analogues"),
         ("azathioprine", "mercaptopurine", "tioguanine"),
     ),
     (
-        (
-            "antimetabolite",
-            "antimetabolites",
-            "dmard",
-            "dmards",
-        ),
+        ("antimetabolite", "antimetabolites", "antimetabolite drugs"),
         ("methotrexate", "mycophenolate", "leflunomide", "thiopurine"),
     ),
     (
         ("antiviral", "antivirals", "antiviral tablets", "antiviral medicine"),
-        ("aciclovir", "valaciclovir", "valganciclovir", "oseltamivir", "famciclovir", "paxlovid"),
+        (
+            "aciclovir",
+            "valaciclovir",
+            "valganciclovir",
+            "oseltamivir",
+            "famciclovir",
+            "paxlovid",
+            "letermovir",
+            "remdesivir",
+        ),
     ),
     (
         ("bisphosphonate", "bisphosphonates", "bone protection", "bone tablets"),
@@ -1937,6 +2019,113 @@ CLASSES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
     (
         ("inflammatory bowel disease", "ibd", "inflammatory bowel"),
         ("crohns disease", "ulcerative colitis"),
+    ),
+    (
+        (
+            "vaccine",
+            "vaccines",
+            "vaccination",
+            "vaccinated",
+            "jab",
+            "jabs",
+            "immunisation",
+            "immunization",
+            "booster",
+            "shot",
+            "inoculation",
+            "vaccines for immunosuppressed",
+        ),
+        (
+            "flu jab",
+            "live vaccine",
+            "shingles vaccine",
+            "pneumonia jab",
+            "travel vaccines",
+            "inactivated vaccine",
+        ),
+    ),
+    (
+        (
+            "dmard",
+            "dmards",
+            "csdmard",
+            "csdmards",
+            "conventional dmard",
+            "conventional dmards",
+            "disease modifying antirheumatic",
+            "disease modifying anti rheumatic",
+            "disease modifying antirheumatic drugs",
+        ),
+        (
+            "methotrexate",
+            "sulfasalazine",
+            "leflunomide",
+            "hydroxychloroquine",
+            "thiopurine",
+            "mycophenolate",
+            "ciclosporin",
+        ),
+    ),
+    (
+        ("immunomodulator", "immunomodulators", "immunomodulatory", "immunomodulators tablets"),
+        ("thiopurine", "methotrexate"),
+    ),
+    (
+        (
+            "s1p modulator",
+            "s1p modulators",
+            "s1p receptor modulator",
+            "s1p receptor modulators",
+            "sphingosine 1 phosphate",
+        ),
+        ("ozanimod", "etrasimod", "fingolimod", "siponimod", "ponesimod"),
+    ),
+    (
+        (
+            "dmt",
+            "dmts",
+            "disease modifying therapy",
+            "disease modifying therapies",
+            "disease modifying treatment",
+            "disease modifying treatments",
+            "ms drugs",
+            "ms medication",
+            "ms treatment",
+        ),
+        (
+            "ocrelizumab",
+            "ofatumumab",
+            "ublituximab",
+            "natalizumab",
+            "s1p modulator",
+            "interferon beta",
+            "glatiramer",
+            "dimethyl fumarate",
+            "teriflunomide",
+            "cladribine",
+            "alemtuzumab",
+        ),
+    ),
+    (
+        ("antiplatelet", "antiplatelets", "antiplatelet drugs", "antiplatelet medication"),
+        ("aspirin", "clopidogrel", "ticagrelor"),
+    ),
+    (
+        ("beta blocker", "beta blockers", "beta-blocker", "beta-blockers"),
+        ("propranolol", "bisoprolol", "atenolol", "metoprolol"),
+    ),
+    (
+        ("calcium channel blocker", "calcium channel blockers", "ccb", "ccbs"),
+        ("amlodipine", "nifedipine", "diltiazem"),
+    ),
+    (
+        (
+            "xanthine oxidase inhibitor",
+            "xanthine oxidase inhibitors",
+            "gout prevention",
+            "gout preventer",
+        ),
+        ("allopurinol", "febuxostat"),
     ),
 )
 
@@ -1976,6 +2165,7 @@ INTENTS: tuple[str, ...] = (
     "anyone else",
     "any advice",
     "any tips",
+    "how soon",
 )
 
 # Words that say how, how much or how often rather than what: in a query they count for
@@ -1988,7 +2178,13 @@ LIGHT_WORDS = frozenset(
     year years time times bad badly worse worst good fine normal problem problems issue
     issues symptom symptoms medication medications medicine medicines meds drug drugs worth
     risk risks effect effects side happen happens happened happening long suddenly
-    recently lately again anymore even though already
+    recently lately again anymore even though already worried worry worrying worries
+    concerned concern concerns scared afraid experienced experiencing tried took taken takes
+    cause causes caused causing affect affects affected related linked
+    connected associated common rare typical usual unusual expected expect dangerous harmful
+    allowed recommend recommended suggest suggestions way ways possible possibly chance info
+    information helps helped helpful nothing everything stories safely properly generally
+    actually honestly basically definitely probably maybe perhaps soon quickly
     """.split()
 )
 

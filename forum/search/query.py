@@ -73,7 +73,8 @@ FILLER = frozenset(
     thing things think this those through tips to too try trying under until up us use used
     using very via wanted was wasnt we well were what whats when where whether which while
     who why will with without wondering would wouldnt yet you youre your yours question
-    questions advice anyone's safe
+    questions advice anyone's safe hi hello hey hiya everyone everybody guys folks whilst
+    arent werent wont couldnt hadnt mustnt somebody u ur pls plz
     """.split()
 )
 

@@ -72,3 +72,63 @@ def test_an_everyday_phrase_finds_another_way_of_saying_it(client, q, title, bod
 def test_words_that_mean_other_things_stay_apart(client, q, title, body):
     unwanted = post(title, body, conditions=["other"], medications=["other-medication"])
     assert unwanted.id not in ranked(client, q)
+
+
+@pytest.mark.parametrize(
+    ("q", "title", "body"),
+    [
+        ("s1p modulators", "Colitis", "Started Zeposia capsules after vedolizumab stopped."),
+        ("dmts", "MS update", "Moved from Tecfidera to Kesimpta pens."),
+        ("dmards", "Rheumy plan", "Plaquenil plus sulfasalazine for now."),
+        ("immunomodulators", "Crohn's", "Mercaptopurine alongside the infusions."),
+        ("vaccines", "Autumn", "Had my flu jab and the Shingrix on the same day."),
+        ("beta blockers", "Heart", "Bisoprolol for the palpitations now."),
+        ("antiplatelets", "After the stent", "Clopidogrel for a year, they said."),
+        ("calcium channel blockers", "Pressure", "Amlodipine made my ankles puff up."),
+        ("xanthine oxidase inhibitors", "Gout", "Febuxostat and aza together is a no."),
+        ("tacro", "Transplant", "Advagraf once a day, levels checked monthly."),
+        ("metho", "Weekly", "Methotrexate pen on Sundays."),
+        ("zessly", "Infusion", "Switched from Remicade to the biosimilar infliximab."),
+    ],
+)
+def test_a_formulary_class_or_brand_finds_threads_naming_a_member(client, q, title, body):
+    wanted = post(title, body, conditions=["other"], medications=["other-medication"])
+    assert wanted.id in ranked(client, q)
+
+
+@pytest.mark.parametrize(
+    ("q", "title", "body"),
+    [
+        ("soriasis", "Skin", "Psoriasis on my elbows is clearing."),
+        ("emuran", "Tablets", "Imuran 100mg since March."),
+        ("crones", "Gut", "Crohn's diagnosed at nineteen."),
+        ("neumonia", "Chest", "Pneumonia twice this winter."),
+        ("hemroids", "Bottom", "Piles flaring with the constipation."),
+        ("micofenolate", "Kidney", "CellCept twice a day since the transplant."),
+    ],
+)
+def test_a_misspelling_the_corrector_cannot_reach_finds_the_right_spelling(client, q, title, body):
+    """First letter changed or more than two letters off: the spelling corrector keeps
+    the first letter and a small edit distance, so these are listed in the vocabulary."""
+    wanted = post(title, body, conditions=["other"], medications=["other-medication"])
+    assert wanted.id in ranked(client, q)
+
+
+@pytest.mark.parametrize(
+    "q",
+    [
+        "hi everyone, should I be worried about bruising?",
+        "is it common to get bruising, has anyone experienced it",
+        "can aza cause bruising or is that unrelated",
+    ],
+)
+def test_question_wording_weighs_less_than_the_topic(client, q):
+    topic = post("Shins", "Bruises appearing on my shins for no reason.")
+    chatty = post(
+        "Hello everyone",
+        "Hi everyone, I was worried and concerned it would cause problems, has anyone "
+        "experienced that? Is it common? Should I be worried?",
+    )
+    order = ranked(client, q)
+    assert order[0] == topic.id
+    assert chatty.id not in order[:1]
