@@ -53,6 +53,14 @@ from tests.integration.test_search_concepts import background, post, ranked  # n
         ("how long to work", "Patience", "How long before it starts to work?"),
         ("alcohol", "Friday", "Is a pint at the weekend allowed?"),
         ("prescription cost", "Paying", "Got a medical exemption certificate at last."),
+        # treatment and everyday life
+        ("injections", "Pens", "Self injecting in my thigh every other week."),
+        ("crushing tablets", "Swallowing", "I can't swallow tablets, is there a liquid version?"),
+        ("libido", "Private", "Zero sex drive since the new meds."),
+        ("occupational health", "Work", "My employer agreed reasonable adjustments."),
+        ("clinical trial", "Research", "Signed up for a research study at the hospital."),
+        ("stomach problems", "Digestion", "Gut issues every afternoon."),
+        ("kidney transplant", "Two years on", "My new kidney is doing well."),
     ],
 )
 def test_an_everyday_phrase_finds_another_way_of_saying_it(client, q, title, body):
@@ -67,6 +75,7 @@ def test_an_everyday_phrase_finds_another_way_of_saying_it(client, q, title, bod
         ("haemorrhoids", "Scales", "Piled on weight since the steroids."),
         ("live vaccine", "Jab", "Had my Shingrix this week, sore arm only."),
         ("grapefruit", "Breakfast", "Orange juice every morning with my tablets."),
+        ("appointment", "Research", "Signed up for a clinical trial."),
     ],
 )
 def test_words_that_mean_other_things_stay_apart(client, q, title, body):
