@@ -70,7 +70,23 @@ _COMMON: tuple[Group, ...] = (
         ),
         None,
     ),
-    (("cold sores", "cold sore", "herpes", "herpes simplex", "fever blister", "hsv"), None),
+    (
+        (
+            "cold sores",
+            "cold sore",
+            "herpes",
+            "herpes simplex",
+            "fever blister",
+            "hsv",
+            "lip blister",
+            "lip blisters",
+            "blister on my lip",
+            "blisters on my lips",
+            "sore on my lip",
+            "sores on my lips",
+        ),
+        None,
+    ),
     (("shingles", "herpes zoster", "zoster", "chickenpox", "chicken pox", "varicella"), None),
     (
         (
@@ -2324,7 +2340,7 @@ LIGHT_WORDS = frozenset(
     connected associated common rare typical usual unusual expected expect dangerous harmful
     allowed recommend recommended suggest suggestions way ways possible possibly chance info
     information helps helped helpful nothing everything stories safely properly generally
-    actually honestly basically definitely probably maybe perhaps soon quickly
+    actually honestly basically definitely probably maybe perhaps soon quickly instead
     """.split()
 )
 

@@ -75,6 +75,7 @@ def test_an_everyday_phrase_finds_another_way_of_saying_it(client, q, title, bod
         ("haemorrhoids", "Scales", "Piled on weight since the steroids."),
         ("live vaccine", "Jab", "Had my Shingrix this week, sore arm only."),
         ("grapefruit", "Breakfast", "Orange juice every morning with my tablets."),
+        ("rash", "Sunburnt", "Burned in the sun after ten minutes in the garden."),
         ("appointment", "Research", "Signed up for a clinical trial."),
     ],
 )

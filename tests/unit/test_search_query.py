@@ -63,3 +63,11 @@ def test_annotate_marks_phrases_and_concepts():
 def test_ambiguous_short_names_do_not_imply_a_concept():
     _names, concepts = annotate("I take 50 mg twice a day")
     assert "condition:myasthenia-gravis" not in concepts.split()
+
+
+def test_not_is_read_as_a_negation_not_dropped():
+    """ "not" is a stopword: without reading it as "isnt", "not working" would be the
+    word "working" alone and miss the concept that "isn't working" names."""
+    assert "stopped working" in sq.build(sq.parse("aza not working")).concepts
+    _names, concepts = annotate("Honestly it isn't working for me.")
+    assert "x:stopped_working" in concepts.split()
