@@ -205,6 +205,18 @@ def pct(values: list[float], p: float) -> float:
     return values[k]
 
 
+def _rss() -> str:
+    """This process's resident memory now: total, private (anon) and file-backed pages
+    (the memory-mapped postings packs, shared with every process reading them)."""
+    fields = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                fields[key] = int(value.split()[0]) / 1024
+    return ", ".join(f"{k} {v:.0f} MB" for k, v in fields.items())
+
+
 def _memory() -> str:
     """The search engine's cache and this process's peak resident size."""
     import resource
@@ -216,7 +228,7 @@ def _memory() -> str:
     else:
         cache = f"{engine.cache.used / 2**20:.1f} MB in {len(engine.cache)} entries"
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return f"engine cache: {cache}; peak RSS {peak:.0f} MB"
+    return f"engine cache: {cache}; peak RSS {peak:.0f} MB; now {_rss()}"
 
 
 def generate(n: int, out: Path) -> None:
@@ -232,6 +244,9 @@ def forum_bench(
     no_reindex: bool = False,
     instance: Path | None = None,
     semantic: str = "off",
+    new_post: bool = True,
+    profile: str | None = None,
+    packs: bool | None = None,
 ) -> dict:
     from forum import create_app
     from forum.extensions import db
@@ -249,6 +264,7 @@ def forum_bench(
             "SECRET_KEY": "bench",
             "RATELIMIT_ENABLED": False,
             "SEARCH_SEMANTIC": semantic == "on",
+            **({} if packs is None else {"SEARCH_PACKS": packs}),
         }
     )
     out: dict = {"startup": time.perf_counter() - t_start}
@@ -296,6 +312,8 @@ def forum_bench(
                     out["cold" if round_no == 0 else "queries"][kind].append(took)
         out["memory"] = _memory()
         print(out["memory"], flush=True)
+        if profile:
+            _profile(client, profile)
         for kind in KINDS:
             cold, warm = out["cold"][kind], out["queries"][kind]
             print(
@@ -306,6 +324,10 @@ def forum_bench(
 
         from forum.models import User
 
+        if not new_post:
+            out["new_post"] = []
+            out["reindex"] = 0.0
+            return out
         author = db.session.scalar(db.select(User).limit(1))
         latencies = []
         run = time.time_ns()  # a reused forum keeps the markers of earlier runs
@@ -327,6 +349,20 @@ def forum_bench(
         print(f"full reindex (procs={procs}): {out['reindex']:.1f} s", flush=True)
         db.session.remove()
     return out
+
+
+def _profile(client, kind: str) -> None:
+    """cProfile one more (warm) round of a kind; the top functions by cumulative time."""
+    import cProfile
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    for params in KINDS[kind]:
+        client.get("/api/v1/search", query_string={**params, "per_page": 10})
+    prof.disable()
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(45)
+    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
 
 
 def _synthetic_vectors() -> None:
@@ -448,6 +484,14 @@ def main() -> None:
     ap.add_argument("--no-reindex", action="store_true")
     ap.add_argument("--semantic", choices=("off", "on", "synthetic"), default="off")
     ap.add_argument("--plain-only", action="store_true", help="only the plain-Whoosh figures")
+    ap.add_argument("--no-new-post", action="store_true", help="leave the forum unchanged")
+    ap.add_argument("--profile", metavar="KIND", help="cProfile a warm round of KIND")
+    ap.add_argument(
+        "--packs",
+        choices=("on", "off"),
+        default=None,
+        help="SEARCH_PACKS: read postings from the memory-mapped packs (on) or decode them",
+    )
     ap.add_argument(
         "--instance",
         type=Path,
@@ -474,6 +518,9 @@ def main() -> None:
         args.no_reindex,
         args.instance,
         args.semantic,
+        new_post=not args.no_new_post,
+        profile=args.profile,
+        packs=None if args.packs is None else args.packs == "on",
     )
     plain = None if args.no_plain else plain_bench(corpus, args.workdir / f"plain-{time.time_ns()}")
 
@@ -491,7 +538,8 @@ def main() -> None:
     if plain:
         print(f"plain whoosh build: {plain['build']:.0f} s")
     new = forum["new_post"]
-    print(f"new post searchable: p50 {pct(new, 50):.0f} ms, p95 {pct(new, 95):.0f} ms")
+    if new:
+        print(f"new post searchable: p50 {pct(new, 50):.0f} ms, p95 {pct(new, 95):.0f} ms")
     print(f"{forum['memory']}\n")
     print("Forum: round 1 in a fresh process (cold) and rounds 2-3 (warm), 20 queries a kind.\n")
     print("| kind | cold p50 | cold p95 | warm p50 | warm p95 | plain p50 | plain p95 |")

@@ -7,8 +7,9 @@ writing the segment. All of it is CPU work in Python, so a large rebuild runs in
 receivers), each reading its own batches of thread ids and writing its own segment;
 this process hands out the batches, reports progress, and commits one table of contents
 listing every worker's segment (whoosh's "multisegment" build, with the document
-building parallel too). Below ``SEARCH_REBUILD_PARALLEL_MIN`` threads one process is
-faster than starting workers.
+building parallel too). Each worker also writes its segment's postings pack
+(``packs``: the long posting lists decoded once, memory-mapped by searches). Below
+``SEARCH_REBUILD_PARALLEL_MIN`` threads one process is faster than starting workers.
 
 Failure leaves nothing behind: a worker that fails or dies fails the rebuild (the
 unpublished generation is removed by the next one), and workers die with this process
@@ -38,6 +39,7 @@ from whoosh import index as whoosh_index
 from ..extensions import db
 from .documents import load_threads, thread_documents
 from .fastwriter import _SegmentBuilder
+from .segment import write_packs
 
 CHUNK = 250  # threads per batch handed to a worker
 PARALLEL_MIN = 2000  # default for SEARCH_REBUILD_PARALLEL_MIN
@@ -85,7 +87,10 @@ def _fill_here(ix, ids, meta_doc, progress) -> list:
             if progress:
                 progress(min(start + CHUNK, len(ids)), len(ids))
     builder.add(meta_doc)
-    return builder.close()
+    segments = builder.close()
+    if current_app.config.get("SEARCH_PACKS", True):
+        write_packs(ix.storage, ix.schema, segments)
+    return segments
 
 
 # -- workers --------------------------------------------------------------------------
@@ -217,6 +222,8 @@ def _worker(app, path, indexname, jobs, results, parent, meta_doc) -> None:
             if meta_doc is not None:
                 builder.add(meta_doc)
             segments = builder.close()
+            if app.config.get("SEARCH_PACKS", True):  # written before the commit lists them
+                write_packs(ix.storage, ix.schema, segments)
             db.session.remove()
         results.put(("segments", segments))
     except BaseException:

@@ -1,4 +1,4 @@
-"""``flask forum reindex`` and ``flask forum check-index``."""
+"""``flask forum reindex``, ``check-index``, ``optimise-index`` and ``pack-index``."""
 
 from __future__ import annotations
 
@@ -75,6 +75,16 @@ def optimise_index() -> None:
     """Merge the index into one segment so deleted text is gone from disk."""
     rebuild.optimise()
     click.echo("Search index optimised.")
+
+
+@forum_cli.command("pack-index")
+def pack_index() -> None:
+    """Write the postings packs that segments of the index in use lack (an index built
+    before packs existed); searches read long posting lists from them."""
+    started = time.perf_counter()
+    written = rebuild.write_missing_packs()
+    took = time.perf_counter() - started
+    click.echo(f"Wrote {written} postings pack(s) in {took:.0f} s.")
 
 
 def init_app(app: Flask) -> None:

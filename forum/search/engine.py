@@ -36,6 +36,9 @@ instead, one segment (leaf reader) at a time:
   per segment, so a repeated phrase costs an array lookup.
 - The total is the exact number of matching visible documents, and facet counts come
   from the keyword fields' postings: one ``bincount`` over the matches per segment.
+- Only documents that can reach the page are scored (``topk``: MaxScore over per-term
+  upper bounds, or the sort key's k-th value); the others are only counted.
+  ``SEARCH_TOPK = False`` scores every match (the same results, for comparison).
 
 Anything else (another query type, another weighting model or codec) raises
 ``Unsupported`` before any work, and the caller falls back to whoosh itself.
@@ -51,6 +54,7 @@ from whoosh.reading import SegmentReader
 from whoosh.scoring import BM25F
 from whoosh.util.numeric import byte_to_length
 
+from . import topk
 from .lru import cache, configure
 from .matches import _NONE, Dense, Sparse, _dense, _lookup, _scale, _size
 from .segment import Postings, Segment, Unsupported
@@ -267,17 +271,22 @@ class _Evaluator:
             if tbytes is None or (fieldname, tbytes) not in seg.reader:
                 return _NONE
             words.append(tbytes)
+        narrowed = getattr(seg, "cand", None)  # topk.Narrowed: phrase on the whole segment
+        seg = getattr(seg, "_seg", seg)
         if len(words) > 1 and cache.get(("ph", seg.key, fieldname, tuple(words))) is None:
             posts = [seg.postings_and_values(fieldname, w)[0] for w in words]  # one pass
         else:
             posts = [seg.postings(fieldname, w) for w in words]
         matched = self._phrase_docs(seg, fieldname, words, posts)
+        if narrowed is not None:
+            matched = np.intersect1d(matched, narrowed, assume_unique=True)
         if not len(matched):
             return _NONE
         total = np.zeros(len(matched), dtype=np.float64)
         for w, post in zip(words, posts, strict=True):
             at = np.searchsorted(post.ids, matched)
-            total += self.term_scores(seg, fieldname, w, post)[at]
+            weights = None if post.weights is None else post.weights[at]
+            total += self.term_scores(seg, fieldname, w, Postings(post.ids[at], weights))
         if q.boost != 1.0:
             total = total * q.boost
         return Sparse(matched, total)
@@ -362,32 +371,28 @@ def run(
     for seg in segments(searcher):
         if not seg.n:
             continue
-        m = ev.eval(seg, q)
-        if isinstance(m, Dense):
-            ids = np.flatnonzero(m.mask)
-            s = m.scores[ids]
+        if topk.enabled:  # count every match, score only those that can reach the page
+            matched = topk.match(ev, seg, q) & ~seg.hidden()
+            ids = np.flatnonzero(matched)
         else:
-            ids, s = m.ids, m.scores
-        if not len(ids):
-            continue
-        keep = ~seg.hidden()[ids]
-        ids, s = ids[keep], s[keep]
+            ids, s = topk.everything(ev, seg, q)
         if not len(ids):
             continue
         out.total += len(ids)
+        if facet_fields:
+            seg.count_facets(tuple(facet_fields), ids, counts)
+        if limit <= start:
+            continue
+        if topk.enabled:
+            if sortedby:
+                cand = topk.by_key(seg.sort_keys(sortedby), matched, limit)
+            else:
+                cand = topk.candidates(ev, seg, q, matched, limit)
+            ids, s = topk.exact(ev, seg, q, cand, whole=len(cand) == len(ids))
         gids.append(ids.astype(np.int64) + seg.offset)
         scores.append(s)
         if sortedby:
             keys.append(seg.sort_keys(sortedby)[ids])
-        if facet_fields:
-            all_ids, codes, labels = seg.facet_table(tuple(facet_fields))
-            if len(all_ids):
-                matched = np.zeros(seg.n, dtype=bool)
-                matched[ids] = True
-                per_code = np.bincount(codes[matched[all_ids]], minlength=len(labels))
-                for code in np.flatnonzero(per_code).tolist():
-                    label = labels[code]
-                    counts[label] = counts.get(label, 0) + int(per_code[code])
     for (fieldname, value), n in counts.items():
         out.facets[fieldname][value] = n
     if not gids or limit <= start:

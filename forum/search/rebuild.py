@@ -24,15 +24,17 @@ from sqlalchemy.orm import Session
 
 from ..extensions import db
 from ..models import SearchChange, Thread
-from . import build, replica, semantic
+from . import build, packs, replica, semantic
 from .changes import _session, apply_pending, latest_change_id, store
 from .documents import meta_document
 from .index import IndexUnavailable, Store, check_schema, read_meta
 from .schema import META_ID, SCHEMA_VERSION
+from .segment import write_packs
 
 log = logging.getLogger(__name__)
 
 GAP_WINDOW = 1000
+PACK_MIN_DOCS = 1000  # smaller segments decode their few postings quickly enough
 
 
 class RebuildLock:
@@ -303,9 +305,24 @@ def optimise() -> None:
     st = store()
     writer = st.writer(timeout=60, retire=False)  # erased words leave the disk now
     writer.commit(optimize=True)
+    write_missing_packs()
     lock = RebuildLock(st)
     if lock.acquire(timeout=30):
         try:
             st.remove_stale(keep=set())
         finally:
             lock.release()
+
+
+def write_missing_packs(min_docs: int | None = None) -> int:
+    """Write the postings pack (``packs``) of every segment of the index in use with at
+    least ``min_docs`` documents that has none: after ``optimise`` merged everything into
+    one segment, or for an index built before packs existed. Returns how many."""
+    ix = store().open_index()
+    folder = ix.storage.folder
+    missing = [
+        seg for seg in ix._segments() if not packs.pack_path(folder, seg.segment_id()).exists()
+    ]
+    return write_packs(
+        ix.storage, ix.schema, missing, PACK_MIN_DOCS if min_docs is None else min_docs
+    )

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher
+from whoosh.fields import NUMERIC
 from whoosh.matching.wrappers import FilterMatcher
 from whoosh.reading import SegmentReader, TermNotFound
 
+from . import packs
 from .blocks import _block_weights, decode_positions, parse_blocks
 from .lru import cache
 from .schema import META_ID
@@ -68,7 +70,19 @@ class Segment:
 
     # Postings of one term -----------------------------------------------------------
 
+    def pack(self) -> packs.Pack | None:
+        """This segment's postings pack (memory-mapped), or None: no pack, or packs off."""
+        if not packs.enabled or self.key[0].startswith("mem-"):
+            return None
+        path = packs.pack_path(self.key[0], self.reader.segment().segment_id())
+        return packs.open_pack(self.key, path, self.n)
+
     def postings(self, fieldname: str, tbytes: bytes) -> Postings:
+        pack = self.pack()
+        if pack is not None:
+            found = pack.postings(fieldname, tbytes)
+            if found is not None:
+                return Postings(*found)
         key = ("p", self.key, fieldname, tbytes)
         found = cache.get(key)
         if found is None:
@@ -157,6 +171,27 @@ class Segment:
         begin = np.zeros(len(lens), dtype=np.int64)
         np.cumsum(lens[:-1], out=begin[1:])
         return post, Values(b"".join(all_values), begin, lens)
+
+    def write_pack(self) -> int:
+        """Write this segment's postings pack: every list of ``packs.MIN_POSTINGS`` or
+        more, decoded here once. Returns the number of lists packed."""
+        reader = self.reader
+
+        def lists():
+            for fieldname in reader.indexed_field_names():
+                if fieldname in packs.SKIP_FIELDS or fieldname not in reader.schema:
+                    continue
+                if isinstance(reader.schema[fieldname], NUMERIC):  # dates, counts: unused
+                    continue
+                for (fn, tbytes), info in reader.iter_from(fieldname, b""):
+                    if fn != fieldname:
+                        break
+                    if info.doc_frequency() >= packs.MIN_POSTINGS:
+                        post = self._decode(fieldname, tbytes)
+                        yield fieldname, tbytes, post.ids, post.weights
+
+        path = packs.pack_path(self.key[0], reader.segment().segment_id())
+        return packs.write(path, self.n, lists())
 
     @staticmethod
     def _decode_slowly(m) -> Postings:
@@ -266,7 +301,13 @@ class Segment:
                 if fieldname not in self.reader.schema:
                     continue
                 for tbytes in self.reader.lexicon(fieldname):
-                    post = self._decode(fieldname, tbytes)
+                    pack = self.pack()
+                    found_in_pack = pack.postings(fieldname, tbytes) if pack else None
+                    post = (
+                        Postings(*found_in_pack)
+                        if found_in_pack is not None
+                        else self._decode(fieldname, tbytes)
+                    )
                     if not len(post.ids):
                         continue
                     ids.append(post.ids)
@@ -280,8 +321,29 @@ class Segment:
             cache.put(key, found, found[0].nbytes + found[1].nbytes + 100 * len(labels))
         return found
 
+    def count_facets(self, fields: tuple[str, ...], ids: np.ndarray, counts: dict) -> None:
+        """Add the facet values of documents ``ids`` to ``counts`` ((field, value) -> n)."""
+        all_ids, codes, labels = self.facet_table(fields)
+        if len(all_ids):
+            matched = np.zeros(self.n, dtype=bool)
+            matched[ids] = True
+            per_code = np.bincount(codes[matched[all_ids]], minlength=len(labels))
+            for code in np.flatnonzero(per_code).tolist():
+                label = labels[code]
+                counts[label] = counts.get(label, 0) + int(per_code[code])
 
-# -- match sets ------------------------------------------------------------------------
-#
-# A match set in one segment is either Sparse (ascending ids and their scores) or Dense
-# (a boolean mask over the segment and scores, zero where the mask is False).
+
+def write_packs(storage, schema, segments, min_docs: int = 0) -> int:
+    """Write the postings pack of each whoosh segment of ``segments`` with at least
+    ``min_docs`` documents (``packs``); the number of packs written."""
+    written = 0
+    for seg in segments:
+        if seg.doc_count_all() < min_docs:
+            continue
+        reader = SegmentReader(storage, schema, seg)
+        try:
+            Segment(reader, 0).write_pack()
+            written += 1
+        finally:
+            reader.close()
+    return written

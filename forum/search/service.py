@@ -27,7 +27,7 @@ from whoosh import query as wq
 from ..extensions import db
 from ..models import Post, Thread
 from ..threads.queries import Paging
-from . import engine
+from . import engine, packs, topk
 from .applier import apply_if_pending
 from .changes import store
 from .concepts import TAG_FIELD, stems
@@ -127,6 +127,8 @@ def search(
     res.searched = True
     app = current_app._get_current_object()
     engine.configure(int(app.config.get("SEARCH_CACHE_MB", CACHE_MB) * 2**20))
+    packs.enabled = bool(app.config.get("SEARCH_PACKS", True))
+    topk.enabled = bool(app.config.get("SEARCH_TOPK", True))
     for attempt in (1, 2):
         try:
             try:

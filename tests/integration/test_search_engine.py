@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from forum.demo import load_demo
-from forum.search import apply_now, blocks, changes, engine, service, spelling
+from forum.search import apply_now, blocks, changes, engine, packs, service, spelling, topk
 from forum.search.query import parse
+from forum.search.segment import write_packs
 from forum.search.service import FILTER_FIELDS, Results
 from forum.threads import service as threads
 from forum.transfer import import_lines
@@ -155,13 +156,110 @@ def corpus(app):
 
 def test_engine_matches_whoosh_on_a_real_index(app, corpus):
     searcher = changes.store().searcher()
+    engine.cache.clear()
+    _compare_with_whoosh(searcher, corpus)
+
+
+def test_engine_reads_postings_packs_with_the_same_results(app, corpus, monkeypatch):
+    """Every segment gets a postings pack (every list packed, however short); searches
+    then read the lists from the packs and still give whoosh's ranking, totals and
+    facets. A damaged pack is ignored (the lists are decoded from whoosh again)."""
+    monkeypatch.setattr(packs, "MIN_POSTINGS", 1)
+    searcher = changes.store().searcher()
+    storage = engine.segments(searcher)[0].reader.storage()
+    assert write_packs(storage, searcher.schema, _whoosh_segments(searcher))
+    packs.forget()
+    for seg in engine.segments(searcher):
+        pack = seg.pack()
+        assert pack is not None
+        for word in (b"rash", b"night", b"aza"):
+            if ("content", word) in seg.reader:
+                ids, _weights = pack.postings("content", word)
+                assert np.array_equal(ids, seg._decode("content", word).ids)
+    engine.cache.clear()
+    _compare_with_whoosh(searcher, corpus)
+
+    # A pack cut short is not read: the search decodes whoosh's own postings.
+    folder = Path(storage.folder)
+    for path in folder.glob("*.fpk"):
+        path.write_bytes(path.read_bytes()[:-5])
+    packs.forget()
+    assert all(seg.pack() is None for seg in engine.segments(searcher))
+    out = engine.run(searcher, _query(searcher, "rash"), limit=10)
+    assert out.total and out.hits
+
+
+def test_top_k_scores_only_candidates_yet_ranks_like_whoosh(app, corpus, monkeypatch):
+    """MaxScore (``topk``) sets aside the matches that cannot reach the page: forced on
+    for every query here (even small ones), pages of 1, 3 and 10 are whoosh's ranking,
+    and for some queries far fewer documents were scored than matched."""
+    monkeypatch.setattr(topk, "_FEW", 0)
+    monkeypatch.setattr(topk, "_PROBE_SHARE", 1.0)
+    scored, matched = [], []
+    real = topk.candidates
+
+    def spy(ev, seg, q, visible, k):
+        cand = real(ev, seg, q, visible, k)
+        scored.append(len(cand))
+        matched.append(int(np.count_nonzero(visible)))
+        return cand
+
+    monkeypatch.setattr(topk, "candidates", spy)
+    searcher = changes.store().searcher()
+    pruned = 0
+    for text, filters in QUERIES:
+        query = _query(searcher, text, filters)
+        if query is None:
+            continue
+        expected = [(h.docnum, h.score) for h in searcher.search(query, limit=None)]
+        for k in (1, 3, 10):
+            scored.clear()
+            matched.clear()
+            out = engine.run(searcher, query, limit=k, facet_fields=FACET_FIELDS)
+            assert out.total == len(expected), text
+            _assert_same_ranking(out.hits, expected, k)
+            pruned += sum(scored) < sum(matched) // 2
+    assert pruned >= 8
+
+
+def test_pack_index_command_packs_an_existing_index(app, client, corpus, monkeypatch):
+    """An index built before packs existed gets them from `flask forum pack-index`
+    (segments of PACK_MIN_DOCS documents or more), and searches give the same page."""
+    from forum.search import rebuild
+
+    monkeypatch.setattr(rebuild, "PACK_MIN_DOCS", 1)
+    monkeypatch.setattr(packs, "RETRY_SECONDS", 0.0)
+    before = [_api(client, q=q) for q in ("rash", '"night sweats"', "aza")]
+    result = app.test_cli_runner().invoke(args=["forum", "pack-index"])
+    assert result.exit_code == 0, result.output
+    assert "postings pack(s)" in result.output
+    searcher = changes.store().searcher()
+    assert all(seg.pack() is not None for seg in engine.segments(searcher))
+    engine.cache.clear()
+    assert [_api(client, q=q) for q in ("rash", '"night sweats"', "aza")] == before
+    again = app.test_cli_runner().invoke(args=["forum", "pack-index"])
+    assert "Wrote 0 postings pack(s)" in again.output
+
+
+def _whoosh_segments(searcher):
+    reader = searcher.reader()
+    leaves = [reader] if reader.is_atomic() else [r for r, _o in reader.leaf_readers()]
+    return [leaf.segment() for leaf in leaves]
+
+
+def _query(searcher, text: str, filters: dict[str, str] | None = None):
+    filters = filters or {}
+    res = Results(q=text, filters={kind: filters.get(kind) for kind in FILTER_FIELDS})
+    query, _built = service._whoosh_query(parse(text), res, searcher)
+    return query
+
+
+def _compare_with_whoosh(searcher, corpus):
     leaves = searcher.reader().leaf_readers() if not searcher.reader().is_atomic() else []
     assert any(r.has_deletions() for r, _o in leaves), "the corpus should carry deletions"
-    engine.cache.clear()
     compared = 0
     for text, filters in QUERIES:
-        res = Results(q=text, filters={kind: filters.get(kind) for kind in FILTER_FIELDS})
-        query, _built = service._whoosh_query(parse(text), res, searcher)
+        query = _query(searcher, text, filters)
         if query is None:
             continue
         expected = [(h.docnum, h.score) for h in searcher.search(query, limit=None)]
@@ -182,8 +280,7 @@ def test_engine_matches_whoosh_on_a_real_index(app, corpus):
     assert compared >= 40
 
     # Pages continue where the previous page ended.
-    res = Results(q="aza", filters={})
-    query, _built = service._whoosh_query(parse("aza"), res, searcher)
+    query = _query(searcher, "aza")
     whole = engine.run(searcher, query, limit=40).hits
     assert len(whole) == 40
     pages = [engine.run(searcher, query, limit=10 * p, start=10 * (p - 1)).hits for p in (1, 2)]

@@ -24,12 +24,12 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (name, frozenset(modules.split()))
     for name, modules in (
         ("text analysis", "lexicon schema concepts analysis"),
-        ("whoosh storage", "index lru blocks segment matches spelling"),
+        ("whoosh storage", "index lru packs blocks segment matches spelling"),
         ("documents and the change record", "documents replica"),
         ("index writers and the change applier", "fastwriter build semantic changes rebuild"),
         ("the process: applier thread, start-up, follower", "applier runtime follower"),
         ("query understanding", "stats query"),
-        ("evaluator", "engine"),
+        ("evaluator", "topk engine"),
         ("service", "highlight service"),
         ("views, commands and the package's public functions", "views cli __init__"),
     )
