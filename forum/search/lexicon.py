@@ -67,6 +67,7 @@ _COMMON: tuple[Group, ...] = (
             "swallowing hurts",
             "hurts to swallow",
             "painful throat",
+            "colds and sore throats",
         ),
         None,
     ),
@@ -1741,6 +1742,21 @@ _EVERYDAY: tuple[Group, ...] = (
     ),
     (("blisters", "blister", "blistering", "blistered skin"), None),
     (("double vision", "seeing double", "droopy eyelid", "droopy eyelids", "ptosis"), None),
+    (
+        (
+            "hair regrowth",
+            "regrowth",
+            "grow back",
+            "grew back",
+            "growing back",
+            "hair grew back",
+            "hair growing back",
+            "regrow",
+            "regrown",
+            "regrew",
+        ),
+        "side_effect:hair-loss",
+    ),
 )
 
 # Shorthand patients use for tests, specialists and conditions (the drugs' own
@@ -2341,6 +2357,8 @@ LIGHT_WORDS = frozenset(
     allowed recommend recommended suggest suggestions way ways possible possibly chance info
     information helps helped helpful nothing everything stories safely properly generally
     actually honestly basically definitely probably maybe perhaps soon quickly instead
+    came went gone goes mean means meant yesterday today tomorrow tonight cope coping
+    deal dealing manage managing
     """.split()
 )
 

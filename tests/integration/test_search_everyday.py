@@ -142,3 +142,20 @@ def test_question_wording_weighs_less_than_the_topic(client, q):
     order = ranked(client, q)
     assert order[0] == topic.id
     assert chatty.id not in order[:1]
+
+
+def test_colds_and_sore_throats_are_not_cold_sores(client):
+    """Phrases skip stopwords, so "colds and sore throats" would read as "cold sores"
+    followed by "throats"; the whole phrase names infections and sore throats instead."""
+    throats = post("Winter", "I keep getting colds and sore throats this year.")
+    lip = post("Lip", "A cold sore on my top lip again.")
+    assert throats.id in ranked(client, "sore throat")
+    assert throats.id in ranked(client, "infections")
+    order = ranked(client, "cold sores")
+    assert order[0] == lip.id
+
+
+def test_a_question_about_regrowth_finds_hair_threads(client):
+    wanted = post("Temples", "Regrowth at my temples at last, six months on.")
+    post("Nails", "Ridges on my thumbnails lately.")
+    assert wanted.id in ranked(client, "did your hair grow back after stopping?")

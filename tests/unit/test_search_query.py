@@ -71,3 +71,10 @@ def test_not_is_read_as_a_negation_not_dropped():
     assert "stopped working" in sq.build(sq.parse("aza not working")).concepts
     _names, concepts = annotate("Honestly it isn't working for me.")
     assert "x:stopped_working" in concepts.split()
+
+
+def test_phrases_across_and_keep_their_own_meaning():
+    """Phrases skip stopwords: "colds and sore throats" must not read as "cold sores"."""
+    _names, concepts = annotate("I keep getting colds and sore throats.")
+    assert "x:cold_sores" not in concepts.split()
+    assert "side_effect:infections" in concepts.split()
