@@ -203,6 +203,12 @@ def _run(searcher, parsed: Parsed, res: Results) -> None:
     fuse = sortedby is None and second_opinion.wanted()
     stop = max(limit, second_opinion.DEPTH) if fuse else limit
     start = 0 if fuse else limit - res.per_page
+    dense = None
+    if fuse:  # the query embeds in a worker thread while the lexical search runs
+        st = store()
+        name = st.current_name()
+        text = second_opinion.query_text(parsed, built)
+        dense = second_opinion.start(st.root / name if name else None, text)
     try:
         out = engine.run(
             searcher,
@@ -225,16 +231,9 @@ def _run(searcher, parsed: Parsed, res: Results) -> None:
         ranked, total, counts = _run_whoosh(searcher, query, stop, stop - start, sortedby)
     ranked = [(i, s) for i, s in ranked if i is not None]
     if fuse:
-        text = second_opinion.query_text(parsed, built)
         filters = _filter_terms(res)
-        st = store()
-        name = st.current_name()
         ranked, added = second_opinion.merge(
-            searcher,
-            st.root / name if name else None,
-            ranked,
-            text,
-            wq.And(filters) if filters else None,
+            searcher, dense, ranked, wq.And(filters) if filters else None
         )
         total += added
         ranked = ranked[limit - res.per_page : limit]

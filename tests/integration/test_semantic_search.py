@@ -10,8 +10,9 @@ import pytest
 
 from forum import create_app
 from forum.extensions import db
-from forum.search import apply_now
+from forum.search import apply_now, semantic
 from forum.search.index import store_for
+from forum.search.semantic import model as semantic_model
 from forum.search.semantic import store as vector_store
 from forum.services import commit, record_search_change
 from forum.threads import service
@@ -162,3 +163,31 @@ def test_without_the_model_search_is_lexical_and_healthz_says_why(tmp_path, data
         assert app.test_cli_runner().invoke(args=["forum", "check-index"]).exit_code == 0
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_failing_query_embedding_leaves_search_lexical_not_an_error(app, client, monkeypatch):
+    f.thread(title="Penguin question", body="My penguin keeps me awake at night.")
+    f.thread(title="Zebra question", body="zebra")
+
+    def broken(self, texts):
+        raise RuntimeError("the model failed")
+
+    apply_now()  # the threads' vectors are written before the model breaks
+    semantic.clear_query_cache()
+    monkeypatch.setattr(semantic_model.Model, "embed", broken)
+    assert titles(client, "zebra") == ["Zebra question"]
+
+
+def test_a_repeated_query_reuses_its_vector(app, client, monkeypatch):
+    f.thread(title="Penguin question", body="My penguin keeps me awake at night.")
+    f.thread(title="Zebra question", body="zebra")
+    semantic.clear_query_cache()
+    first = titles(client, "zebra")
+    assert "Penguin question" in first
+
+    def broken(self, texts):
+        raise RuntimeError("embedded again")
+
+    monkeypatch.setattr(semantic_model.Model, "embed", broken)
+    assert titles(client, "zebra") == first
+    assert titles(client, "zebra", page=1) == first

@@ -9,12 +9,20 @@ search stays lexical; ``state`` says which, and why, for /healthz.
 - ``model.py``: the ONNX model and tokenizer (local file only, checksummed).
 - ``store.py``: vectors per index generation (a memory-mapped base and a small delta).
 - ``fuse.py``: nearest vectors to a query, and RRF.
+
+A search starts embedding its query in a worker thread (``start``) while the lexical
+evaluator runs (onnxruntime and the tokenizer release the GIL), and joins it before
+fusing; the last ``QUERY_CACHE`` query vectors are kept, so paging or repeating a query
+does not embed it again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +35,23 @@ from .fuse import nearest
 from .model import Model, ModelUnavailable, model_for
 from .store import Snapshot, VectorStore, fingerprint
 
-__all__ = ["ModelUnavailable", "fill_ids", "problems_ids", "ranking", "state", "write"]
+__all__ = [
+    "Dense",
+    "ModelUnavailable",
+    "fill_ids",
+    "problems_ids",
+    "ranking",
+    "start",
+    "state",
+    "write",
+]
+
+log = logging.getLogger(__name__)
 
 MIN_SIMILARITY = 0.2  # default SEARCH_SEMANTIC_MIN_SIMILARITY: below it, not a neighbour
 CHUNK = 256  # threads loaded from the database at a time
+QUERY_CACHE = 1024  # query vectors kept (normalised query text -> vector)
+WAIT = 5.0  # default SEARCH_SEMANTIC_WAIT: seconds a search waits for its query vector
 
 
 def thread_text(thread) -> str:
@@ -194,13 +215,91 @@ def state(generation: str | Path | None) -> tuple[bool, str]:
     return model is not None, why
 
 
+_query_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+_query_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def _cached_vector(model: Model, text: str) -> np.ndarray | None:
+    with _query_lock:
+        vec = _query_vectors.get((model.id, text))
+        if vec is not None:
+            _query_vectors.move_to_end((model.id, text))
+        return vec
+
+
+def query_vector(model: Model, text: str) -> np.ndarray:
+    """``text``'s vector (read-only), from the cache of recent queries when it is there."""
+    vec = _cached_vector(model, text)
+    if vec is not None:
+        return vec
+    vec = model.embed([text])[0]
+    vec.setflags(write=False)
+    with _query_lock:
+        _query_vectors[(model.id, text)] = vec
+        while len(_query_vectors) > QUERY_CACHE:
+            _query_vectors.popitem(last=False)
+    return vec
+
+
+def clear_query_cache() -> None:
+    """Forget every cached query vector (benchmarks time the embedding with this)."""
+    with _query_lock:
+        _query_vectors.clear()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _query_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embed")
+        return _pool
+
+
+class Dense:
+    """A query's dense side, started before the lexical search and joined after it."""
+
+    def __init__(self, snap: Snapshot, vector: Future, floor: float, wait: float):
+        self.snap = snap
+        self.vector = vector
+        self.floor = floor
+        self.wait = wait
+
+    def ranking(self, allowed: np.ndarray | None = None, limit: int = 50) -> list[int] | None:
+        """Thread ids nearest to the query, best first; None (search stays lexical) when
+        embedding failed or took longer than the wait."""
+        try:
+            query = self.vector.result(timeout=self.wait)
+            return [i for i, _s in nearest(self.snap, query, limit, self.floor, allowed)]
+        except Exception:
+            log.warning("semantic second opinion failed: search is lexical", exc_info=True)
+            return None
+
+
+def start(generation: str | Path | None, text: str) -> Dense | None:
+    """Start embedding ``text`` in a worker thread (at once from the cache when it is
+    there); None when semantic search is off or the text is empty."""
+    try:
+        model, snap, _why = _usable(generation)
+        if model is None or not text.strip():
+            return None
+        vector: Future = Future()
+        cached = _cached_vector(model, text)
+        if cached is not None:
+            vector.set_result(cached)
+        else:
+            vector = _executor().submit(query_vector, model, text)
+        config = current_app.config
+        floor = float(config.get("SEARCH_SEMANTIC_MIN_SIMILARITY", MIN_SIMILARITY))
+        return Dense(snap, vector, floor, float(config.get("SEARCH_SEMANTIC_WAIT", WAIT)))
+    except Exception:
+        log.warning("semantic second opinion failed to start: search is lexical", exc_info=True)
+        return None
+
+
 def ranking(
     generation: str | Path, text: str, allowed: np.ndarray | None = None, limit: int = 50
 ) -> list[int] | None:
     """Thread ids nearest to ``text``, best first; None when semantic search is off."""
-    model, snap, _why = _usable(generation)
-    if model is None or not text.strip():
-        return None
-    query = model.embed([text])[0]
-    floor = float(current_app.config.get("SEARCH_SEMANTIC_MIN_SIMILARITY", MIN_SIMILARITY))
-    return [i for i, _s in nearest(snap, query, limit, floor, allowed)]
+    dense = start(generation, text)
+    return None if dense is None else dense.ranking(allowed, limit)

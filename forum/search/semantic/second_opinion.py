@@ -14,10 +14,11 @@ from pathlib import Path
 
 from flask import current_app
 
-from . import ranking
+from . import Dense
+from . import start as _start
 from .fuse import DEPTH, K, rrf
 
-__all__ = ["DEPTH", "merge", "query_text", "wanted"]
+__all__ = ["DEPTH", "merge", "query_text", "start", "wanted"]
 
 
 def wanted() -> bool:
@@ -35,19 +36,24 @@ def query_text(parsed, built) -> str:
     return " ".join([text, *extra]).strip()
 
 
+def start(generation: Path | None, text: str) -> Dense | None:
+    """Start the dense side for the normalised query ``text`` in the index ``generation``
+    (its embedding runs while the lexical search does); None when it is off."""
+    return _start(generation, text) if generation else None
+
+
 def merge(
     searcher,
-    generation: Path | None,
+    pending: Dense | None,
     lexical: list[tuple[int, float]],
-    text: str,
     filter_query=None,
 ) -> tuple[list[tuple[int, float]], int]:
-    """(fused ranking, how many threads the dense side added). ``generation``: the index
-    generation directory searched; ``lexical``: (thread id, score) best first, at least
-    its top ``DEPTH``. Unchanged when semantic search is off. Fused threads score their
+    """(fused ranking, how many threads the dense side added). ``pending``: what
+    ``start`` returned; ``lexical``: (thread id, score) best first, at least its top
+    ``DEPTH``. Unchanged when semantic search is off or failed. Fused threads score their
     RRF sum; the lexical rest follow with score 0."""
     k = int(current_app.config.get("SEARCH_SEMANTIC_RRF_K", K))
-    dense = ranking(generation, text, limit=DEPTH * 4) if generation else None
+    dense = pending.ranking(limit=DEPTH * 4) if pending is not None else None
     if dense is None:
         return lexical, 0
     if filter_query is not None:
