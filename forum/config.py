@@ -32,6 +32,7 @@ SEARCH_APPLY_BATCH = 500  # recorded changes per index commit (a backlog shows a
 SEARCH_RECONNECT_MAX = 2  # seconds between retries while the database cannot be reached
 SEARCH_PACKS = True  # read long posting lists from the memory-mapped packs a rebuild writes
 SEARCH_TOPK = True  # score only the matches that can reach the page (False: score them all)
+SEARCH_SNAPSHOT = None  # a peer's snapshot (.tar) to start from instead of rebuilding (deploy.md)
 # Semantic second opinion (forum/search/semantic): off, or no model, means lexical only.
 SEARCH_SEMANTIC = True
 SEARCH_SEMANTIC_MODEL = None  # path of an ONNX model; None: the pinned package's file

@@ -1,4 +1,5 @@
-"""``flask forum reindex``, ``check-index``, ``optimise-index`` and ``pack-index``."""
+"""``flask forum reindex``, ``check-index``, ``optimise-index``, ``pack-index`` and
+``search-snapshot create|restore``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import click
 from flask import Flask, current_app
 
 from ..cli import forum_cli
-from . import build, rebuild
-from .changes import store
+from . import build, rebuild, snapshot
+from .changes import apply_pending, latest_change_id, store
 
 
 @forum_cli.command("reindex")
@@ -85,6 +86,57 @@ def pack_index() -> None:
     written = rebuild.write_missing_packs()
     took = time.perf_counter() - started
     click.echo(f"Wrote {written} postings pack(s) in {took:.0f} s.")
+
+
+@forum_cli.group("search-snapshot")
+def search_snapshot() -> None:
+    """Start a new app server from a peer's search index (docs/deploy.md, "Adding a node")."""
+
+
+@search_snapshot.command("create")
+@click.argument("dest", type=click.Path(dir_okay=False, writable=True))
+def snapshot_create(dest: str) -> None:
+    """Write a checksummed copy of this server's search index to DEST (a .tar file)."""
+    started = time.perf_counter()
+    try:
+        manifest = snapshot.create(dest)
+    except snapshot.SnapshotRefused as exc:
+        raise click.ClickException(str(exc)) from exc
+    size = sum(f["size"] for f in manifest["files"])
+    click.echo(
+        f"Snapshot {dest}: {len(manifest['files'])} files, {size / 1e6:.1f} MB, complete up "
+        f"to change {manifest['applied']}, in {time.perf_counter() - started:.1f} s."
+    )
+
+
+@search_snapshot.command("restore")
+@click.argument("src", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--catch-up/--no-catch-up",
+    default=True,
+    help="Apply the changes recorded since the snapshot now [default], in batches.",
+)
+def snapshot_restore(src: str, catch_up: bool) -> None:
+    """Verify the snapshot SRC and install it as this server's search index; then apply
+    the changes recorded since. Refused (exit 1, nothing installed) on any mismatch."""
+    started = time.perf_counter()
+    try:
+        manifest = snapshot.restore(src)
+    except snapshot.SnapshotRefused as exc:
+        raise click.ClickException(f"snapshot refused, nothing installed: {exc}") from exc
+    restored = time.perf_counter() - started
+    click.echo(
+        f"Restored {store().current_name()} from {src} (complete up to change "
+        f"{manifest['applied']}) in {restored:.1f} s."
+    )
+    if not catch_up:
+        return
+    behind = max(latest_change_id() - manifest["applied"], 0)
+    applied = apply_pending(timeout=60)
+    click.echo(
+        f"Applied {applied} change(s) recorded since ({behind} behind) in "
+        f"{time.perf_counter() - started - restored:.1f} s; the index is ready."
+    )
 
 
 def init_app(app: Flask) -> None:

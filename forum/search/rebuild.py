@@ -207,11 +207,23 @@ def request_rebuild(
 def _background_rebuild(app: Flask, verify: bool = True) -> None:
     with app.app_context():
         try:
+            if verify and _restore_configured(app, lock_timeout=0):
+                return
             rebuild(lock_timeout=0, only_if_broken=verify)
         except Exception:
             log.exception("search index rebuild failed")
         finally:
             db.session.remove()
+
+
+def _restore_configured(app: Flask, lock_timeout: float) -> bool:
+    """``SEARCH_SNAPSHOT`` names a peer's snapshot: start from it rather than rebuild
+    (``snapshot.restore_configured``); False when unset or refused."""
+    if not app.config.get("SEARCH_SNAPSHOT"):
+        return False
+    from .snapshot import restore_configured
+
+    return restore_configured(app, lock_timeout=lock_timeout)
 
 
 def rebuilding_here(app: Flask) -> bool:
@@ -228,13 +240,15 @@ def wait_for_rebuild(app: Flask, timeout: float | None = 60.0) -> None:
 
 
 def ensure_index(app: Flask) -> bool:
-    """True when the index is usable now. A missing, broken or outdated one is rebuilt
-    here when the database is small (SEARCH_SYNC_BUILD_MAX threads), else in the
-    background (and this returns False)."""
+    """True when the index is usable now. A missing, broken or outdated one is restored
+    from ``SEARCH_SNAPSHOT`` when that names a usable snapshot, else rebuilt; here when
+    the database is small (SEARCH_SYNC_BUILD_MAX threads), else in the background (and
+    this returns False)."""
     if index_ok():
         return True
     if _visible_count() <= app.config.get("SEARCH_SYNC_BUILD_MAX", 300):
-        rebuild(lock_timeout=30, only_if_broken=True)
+        if not _restore_configured(app, lock_timeout=30):
+            rebuild(lock_timeout=30, only_if_broken=True)
         return index_ok()
     request_rebuild(app, force=True)
     return False
