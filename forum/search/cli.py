@@ -120,6 +120,8 @@ def snapshot_restore(src: str, catch_up: bool) -> None:
     """Verify the snapshot SRC and install it as this server's search index; then apply
     the changes recorded since. Refused (exit 1, nothing installed) on any mismatch."""
     started = time.perf_counter()
+    # Opening the forum may have begun rebuilding a missing index: the snapshot replaces it.
+    rebuild.cancel_background_rebuild(current_app._get_current_object())
     try:
         manifest = snapshot.restore(src)
     except snapshot.SnapshotRefused as exc:

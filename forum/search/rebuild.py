@@ -173,6 +173,7 @@ def _fill(ix, progress, procs: int | None) -> list[int]:
 # -- background rebuild when the index is missing or broken -----------------------------
 
 _rebuilding: dict[str, threading.Thread] = {}
+_cancels: dict[str, threading.Event] = {}
 _last_started: dict[str, float] = {}
 _bg_lock = threading.Lock()
 
@@ -193,9 +194,10 @@ def request_rebuild(
         if not force and time.monotonic() - _last_started.get(root, -1e9) < interval:
             return False
         _last_started[root] = time.monotonic()
+        cancel = _cancels[root] = threading.Event()
         worker = threading.Thread(
             target=_background_rebuild,
-            args=(app, verify),
+            args=(app, verify, cancel),
             name="search-rebuild",
             daemon=True,
         )
@@ -204,12 +206,24 @@ def request_rebuild(
         return True
 
 
-def _background_rebuild(app: Flask, verify: bool = True) -> None:
+class RebuildCancelled(Exception):
+    """A restore from a snapshot superseded this process's background rebuild."""
+
+
+def _background_rebuild(
+    app: Flask, verify: bool = True, cancel: threading.Event | None = None
+) -> None:
+    def progress(_done: int, _total: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise RebuildCancelled
+
     with app.app_context():
         try:
             if verify and _restore_configured(app, lock_timeout=0):
                 return
-            rebuild(lock_timeout=0, only_if_broken=verify)
+            rebuild(progress=progress, lock_timeout=0, only_if_broken=verify)
+        except RebuildCancelled:
+            log.info("search index rebuild stopped: a snapshot is being restored instead")
         except Exception:
             log.exception("search index rebuild failed")
         finally:
@@ -230,6 +244,16 @@ def rebuilding_here(app: Flask) -> bool:
     """True while this process runs a background rebuild (started at start-up, say)."""
     worker = _rebuilding.get(app.config["SEARCH_INDEX_DIR"])
     return worker is not None and worker.is_alive()
+
+
+def cancel_background_rebuild(app: Flask, timeout: float = 120.0) -> None:
+    """Stop the background rebuild this process began (at start, the index missing) at
+    its next chunk of threads, and wait for it: ``search-snapshot restore`` replaces it."""
+    root = app.config["SEARCH_INDEX_DIR"]
+    cancel = _cancels.get(root)
+    if cancel is not None:
+        cancel.set()
+    wait_for_rebuild(app, timeout)
 
 
 def wait_for_rebuild(app: Flask, timeout: float | None = 60.0) -> None:

@@ -78,7 +78,10 @@ def create(dest: str | os.PathLike, lock_timeout: float = 60.0) -> dict[str, Any
     st = store()
     staging = st.root / f".snapshot-{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        meta, name, toc_gen = _stage(st, staging, lock_timeout)
+        try:
+            meta, name, toc_gen = _stage(st, staging, lock_timeout)
+        except IndexUnavailable as exc:
+            raise SnapshotRefused(f"this server has no usable search index: {exc}") from exc
         files = [_describe(staging, rel) for rel in _staged_files(staging)]
         holder = f"snapshot-{secrets.token_hex(6)}"
         position = replica.safe_position(int(meta.get("applied", 0)), meta.get("gaps", {}))
@@ -112,7 +115,11 @@ def _stage(st: Store, staging: Path, lock_timeout: float) -> tuple[dict, str, in
             raise SnapshotRefused("this server has no search index yet")
         ix = st.open_index(name)
         lock = ix.lock("WRITELOCK")
-        if not _acquire(lock, lock_timeout):
+        try:
+            got = _acquire(lock, lock_timeout)
+        except FileNotFoundError:
+            continue  # a rebuild published another generation and removed this one
+        if not got:
             raise SnapshotRefused(f"the index stayed busy (write lock) for {lock_timeout:.0f} s")
         try:
             toc_gen = ix.latest_generation()

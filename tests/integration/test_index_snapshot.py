@@ -96,9 +96,11 @@ def test_manifest_lists_every_file_with_its_checksum(app, snapshot_of_a):
 
 
 def test_new_node_restores_a_snapshot_and_catches_up(app, tmp_path, snapshot_of_a):
-    b = node(app, tmp_path, "b")
+    # As on a large forum, B begins rebuilding in the background at start: the restore
+    # stops that rebuild and takes its place.
+    b = node(app, tmp_path, "b", SEARCH_SYNC_BUILD_MAX=0)
     try:
-        before = index_state(b)[0]  # B built its own small index on start
+        before = index_state(b)[0]
         result = cli(b, "search-snapshot", "restore", str(snapshot_of_a))
         assert result.exit_code == 0, result.output
         assert "the index is ready" in result.output
@@ -207,3 +209,17 @@ def test_a_snapshot_from_another_database_is_refused(app, tmp_path, snapshot_of_
     finally:
         close(other)
     assert os.path.exists(snapshot_of_a)
+
+
+def test_a_snapshot_whose_follow_up_was_pruned_is_refused(app, tmp_path, snapshot_of_a):
+    pruned = cli(app, "prune-changes", "--max-age", "0")  # whatever the snapshot holds
+    assert pruned.exit_code == 0, pruned.output
+    b = node(app, tmp_path, "b")
+    try:
+        before = index_state(b)
+        result = cli(b, "search-snapshot", "restore", str(snapshot_of_a))
+        assert result.exit_code != 0
+        assert "too old" in result.output
+        assert index_state(b) == before
+    finally:
+        close(b)
