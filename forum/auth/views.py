@@ -53,8 +53,11 @@ def login():
         elif user is not None:
             session.clear()  # nothing from before sign-in carries over (CSRF token included)
             login_user(user, remember=bool(form.remember.data))
-            flash(f"Welcome back, {user.display_name}.", "success")
-            return redirect(_safe_next(request.args.get("next")) or url_for("threads.index"))
+            welcome = f"Welcome back, {user.display_name}."
+            if _keep_reply_draft(user):
+                welcome += " Your reply is below, not posted yet: check it and press Post reply."
+            flash(welcome, "success")
+            return redirect(_safe_next(request.values.get("next")) or url_for("threads.index"))
         else:
             form.form_errors.append(SIGN_IN_FAILED)
             status = 400
@@ -89,7 +92,8 @@ def register():
 
 
 def _keep_reply_draft(user: User) -> bool:
-    """Save the reply text carried through joining as the thread's reply draft."""
+    """Save the reply text carried through joining or signing in (from /join/reply or
+    /signin/reply) as the thread's reply draft."""
     body = (request.form.get("reply_body") or "").strip()
     thread_id = request.form.get("reply_thread", "")
     if not body or not thread_id.isdigit():

@@ -9,12 +9,16 @@ from the anonymous page cache (forum/cache.py), so the hidden state is always ho
 
 from __future__ import annotations
 
+import time
+
 from flask import current_app, redirect, render_template, request, send_from_directory, url_for
 from flask_login import current_user
+from sqlalchemy import func, select
 
 from .. import vocabulary
-from ..auth.forms import RegisterForm
-from ..extensions import csrf
+from ..auth.forms import LoginForm, RegisterForm
+from ..extensions import csrf, db
+from ..models import Post, Thread, ThreadTag
 from ..security import safe_next
 from . import bp
 
@@ -74,6 +78,16 @@ def join_to_reply():
     return render_template("auth/register.html", form=form, next_url=target)
 
 
+@bp.post("/signin/reply")
+@csrf.exempt
+def signin_to_reply():
+    """A signed-out member wrote a reply: show the sign-in form carrying it (as
+    /join/reply does for joining); signing in saves it as their reply draft."""
+    thread_id = request.form.get("reply_thread", "")
+    target = f"/t/{int(thread_id)}#reply-heading" if thread_id.isdigit() else None
+    return render_template("auth/login.html", form=LoginForm(formdata=None), next_url=target)
+
+
 @bp.get("/welcome/hide")
 def hide_welcome():
     """Remember (for a year, in this browser) that the welcome box was read."""
@@ -93,14 +107,46 @@ def show_welcome() -> bool:
     return not current_user.is_authenticated and request.cookies.get(WELCOME_COOKIE) != "hidden"
 
 
-def welcome_counts(limit: int = 6) -> list[tuple[str, str, int]]:
-    """(slug, name, questions) for the conditions people here talk about most."""
-    from ..threads.queries import tag_counts
+def welcome_counts(limit: int = 6) -> list[tuple[str, str, int, int]]:
+    """(slug, name, people, questions) for the conditions people here talk about most:
+    people = members who asked or replied in that condition's visible threads.
 
-    counts = tag_counts("condition")
-    rows = [(t.slug, t.name, counts[t.slug]) for t in vocabulary.CONDITIONS if counts.get(t.slug)]
-    rows.sort(key=lambda r: -r[2])
+    Counting people joins every post, so the result is kept for ``WELCOME_COUNTS_SECONDS``
+    (default 300) per process: the welcome says roughly who is here, not to the minute."""
+    app = current_app._get_current_object()
+    ttl = float(app.config.get("WELCOME_COUNTS_SECONDS", 300))
+    kept = app.extensions.get("welcome_counts")
+    if kept is not None and time.monotonic() - kept[0] < ttl:
+        return kept[1][:limit]
+    rows = _count_people_per_condition()
+    app.extensions["welcome_counts"] = (time.monotonic(), rows)
     return rows[:limit]
+
+
+def _count_people_per_condition() -> list[tuple[str, str, int, int]]:
+    from ..threads.queries import visible_threads
+
+    visible = visible_threads().with_only_columns(Thread.id)
+    result = db.session.execute(
+        select(
+            ThreadTag.slug,
+            func.count(func.distinct(Post.author_id)),
+            func.count(func.distinct(ThreadTag.thread_id)),
+        )
+        .join(Post, Post.thread_id == ThreadTag.thread_id)
+        .where(
+            ThreadTag.kind == "condition",
+            ThreadTag.thread_id.in_(visible),
+            Post.author_id.is_not(None),
+            Post.is_deleted.is_(False),
+            Post.is_hidden.is_(False),
+        )
+        .group_by(ThreadTag.slug)
+    )
+    counts = {slug: (people, questions) for slug, people, questions in result}
+    rows = [(t.slug, t.name, *counts[t.slug]) for t in vocabulary.CONDITIONS if t.slug in counts]
+    rows.sort(key=lambda r: (-r[2], -r[3], r[1]))
+    return rows
 
 
 def welcome_context() -> dict:

@@ -289,9 +289,9 @@ UNSAFE = _unsafe_rules()
 # One-click unsubscribe (RFC 8058): mail clients POST without a CSRF token; the signed token
 # in the URL is the credential, so a forged or guessed one must still be refused.
 CSRF_EXEMPT = {"notifications.unsubscribe"}
-# Carries a signed-out reader's reply text on to the join form and stores nothing (the
-# join form itself is protected): it answers 200 and the database must stay unchanged.
-CARRY_ONLY = {"pages.join_to_reply"}
+# Carry a signed-out reader's reply text on to the join or sign-in form and store nothing
+# (those forms are protected): they answer 200 and the database must stay unchanged.
+CARRY_ONLY = {"pages.join_to_reply", "pages.signin_to_reply"}
 
 
 def _url(app, rule_text: str, thread: Thread) -> str:

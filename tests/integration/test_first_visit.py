@@ -68,6 +68,54 @@ def test_a_reply_started_signed_out_is_kept_through_joining(client):
     assert db.session.scalar(select(Draft.body)) == "Factor 50, every day."
 
 
+def test_a_reply_started_signed_out_is_kept_through_signing_in(client):
+    factories.user("sunny_days")  # a member who wrote before signing in
+    t = factories.thread(title="Sun cream on aza?")
+    html = client.get(f"/t/{t.id}").get_data(as_text=True)
+    assert 'formaction="/signin/reply"' in html and "Sign in to post it" in html
+    carried = client.post(
+        "/signin/reply", data={"reply_thread": str(t.id), "reply_body": "SPF 50 & a hat."}
+    )
+    page = carried.get_data(as_text=True)
+    assert carried.status_code == 200 and "Your reply is kept" in page
+    assert 'value="SPF 50 &amp; a hat."' in page and "<h1>Sign in</h1>" in page
+    resp = client.post(
+        f"/login?next=/t/{t.id}%23reply-heading",
+        data={
+            "display_name": "sunny_days",
+            "password": "correct horse battery",
+            "csrf_token": csrf_from(page),
+            "reply_thread": str(t.id),
+            "reply_body": "SPF 50 & a hat.",
+        },
+    )
+    assert resp.status_code == 302 and resp.headers["Location"] == f"/t/{t.id}#reply-heading"
+    thread_page = client.get(f"/t/{t.id}").get_data(as_text=True)
+    assert "Welcome back, sunny_days. Your reply is below, not posted yet" in thread_page
+    assert "SPF 50 &amp; a hat.</textarea>" in thread_page
+
+
+def test_a_wrong_password_keeps_the_carried_reply(client):
+    factories.user("sunny_days")
+    t = factories.thread(title="Sun cream on aza?")
+    page = client.post(
+        "/signin/reply", data={"reply_thread": str(t.id), "reply_body": "Long sleeves help."}
+    ).get_data(as_text=True)
+    again = client.post(
+        f"/login?next=/t/{t.id}",
+        data={
+            "display_name": "sunny_days",
+            "password": "wrong wrong wrong",
+            "csrf_token": csrf_from(page),
+            "reply_thread": str(t.id),
+            "reply_body": "Long sleeves help.",
+        },
+    )
+    assert again.status_code == 400
+    assert 'value="Long sleeves help."' in again.get_data(as_text=True)
+    assert db.session.scalar(select(Draft.body)) is None
+
+
 def test_empty_ask_form_shows_every_error_and_no_preview(client, auth):
     factories.user("sunny_days")
     auth.login("sunny_days")
