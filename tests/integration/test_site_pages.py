@@ -60,3 +60,16 @@ def test_hiding_the_welcome_sets_a_cookie_and_only_follows_same_site_next(client
     assert "welcome-box" not in client.get("/").get_data(as_text=True)
     resp = client.get("/welcome/hide", query_string={"next": "/conditions"})
     assert resp.headers["Location"] == "/conditions"
+
+
+def test_the_welcome_says_who_is_here_per_condition(client):
+    asker, helper, quiet = factories.user("asker"), factories.user("helper"), factories.user("q")
+    factories.thread(asker, title="Aza and lupus fatigue", replies=[(helper, "Week 6 for me.")])
+    factories.thread(asker, title="Lupus and sun", conditions=("lupus",))
+    factories.thread(quiet, title="Crohn's first month", conditions=("crohns",))
+    html = client.get("/").get_data(as_text=True)
+    box = html.split('class="welcome-box"')[1].split("</section>")[0]
+    assert "Who is here:" in box
+    assert ">Lupus (SLE)</a> (2 people, 2 questions)" in box
+    assert ">Crohn" in box and "(1 person, 1 question)" in box
+    assert box.index(">Lupus (SLE)</a>") < box.index(">Crohn")  # most people first
