@@ -13,36 +13,44 @@ from markupsafe import Markup, escape
 _ids = itertools.count(1)
 
 ROW_H = 44  # a label line above each bar: long labels never need truncating on a phone
-WIDTH = 360
-BAR_W = 290
+NOTE_H = 26  # a suppressed row: its label and "not shown" on one line
+WIDTH = 360  # the dose chart's viewBox width
+BAR_SHARE = 85  # a 100% bar spans this share of the chart's width (its label's line above)
 
 
 def bar_chart(title: str, desc: str, bars: list[tuple[str, int | None]]) -> Markup:
-    """Horizontal bars of percentages; ``None`` (a suppressed cell) is drawn as a note."""
+    """Horizontal bars of percentages, as wide as the column they sit in.
+
+    The SVG has no viewBox: x positions and bar widths are percentages of its width and
+    text stays at the page's type size, so the chart fills a desktop column and stays
+    readable on a phone. ``None`` (a suppressed cell) is one short muted line.
+    """
     n = next(_ids)
-    height = max(1, len(bars)) * ROW_H + 4
-    parts = [
-        f'<svg class="chart" role="img" aria-labelledby="chart-t{n} chart-d{n}" '
-        f'viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet" '
-        f'xmlns="http://www.w3.org/2000/svg">',
-        f'<title id="chart-t{n}">{escape(title)}</title>',
-        f'<desc id="chart-d{n}">{escape(desc)}</desc>',
-    ]
-    for i, (label, percent) in enumerate(bars):
-        y = i * ROW_H
-        parts.append(f'<text x="0" y="{y + 15}" class="chart-label">{escape(label)}</text>')
+    parts = []
+    y = 0
+    for label, percent in bars:
         if percent is None:
             parts.append(
-                f'<text x="0" y="{y + 35}" class="chart-note">not shown (small group)</text>'
+                f'<text x="0" y="{y + 17}" class="chart-label">{escape(label)}'
+                f'<tspan class="chart-note"> — not shown (small group)</tspan></text>'
             )
+            y += NOTE_H
             continue
-        w = max(1, round(BAR_W * max(0, min(percent, 100)) / 100))
+        share = max(0, min(percent, 100)) * BAR_SHARE / 100
         parts.append(
-            f'<rect x="0" y="{y + 21}" width="{w}" height="16" class="chart-bar" rx="2"/>'
-            f'<text x="{w + 6}" y="{y + 34}" class="chart-value">{percent}%</text>'
+            f'<text x="0" y="{y + 15}" class="chart-label">{escape(label)}</text>'
+            f'<rect x="0" y="{y + 21}" width="{max(share, 0.3):.2f}%" height="16" '
+            f'class="chart-bar" rx="2"/>'
+            f'<text x="{share + 1:.2f}%" y="{y + 34}" class="chart-value">{percent}%</text>'
         )
-    parts.append("</svg>")
-    return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
+        y += ROW_H
+    head = (
+        f'<svg class="chart" role="img" aria-labelledby="chart-t{n} chart-d{n}" '
+        f'width="100%" height="{max(y, 1) + 4}" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="chart-t{n}">{escape(title)}</title>'
+        f'<desc id="chart-d{n}">{escape(desc)}</desc>'
+    )
+    return Markup(head + "".join(parts) + "</svg>")  # noqa: S704 - texts escaped above
 
 
 def breakdown_chart(title: str, block: dict) -> Markup:

@@ -49,13 +49,14 @@ def test_summary_line_for_someone_who_stopped_and_moved_on():
     )
 
 
-def test_chart_is_an_accessible_scalable_image_with_escaped_text():
+def test_chart_is_an_accessible_full_width_image_with_escaped_text():
     svg = str(charts.bar_chart("<Title>", "a & b", [("<script>", 40), ("hidden", None)]))
     assert svg.startswith('<svg class="chart" role="img"')
-    assert 'width="100%"' in svg and "viewBox=" in svg
+    # As wide as its column, text at the page's size (no viewBox scaling it up or down).
+    assert 'width="100%"' in svg and "viewBox=" not in svg
     assert "<title" in svg and "&lt;Title&gt;" in svg and "a &amp; b" in svg
     assert "<script>" not in svg and "&lt;script&gt;" in svg
-    assert 'width="116"' in svg  # 40% of the 290-unit bar
+    assert 'width="34.00%"' in svg  # 40% of a full bar, which spans 85% of the width
     assert "not shown (small group)" in svg
 
 
