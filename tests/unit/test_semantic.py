@@ -3,6 +3,7 @@ vectors on disk, nearest neighbours, reciprocal rank fusion."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 
 import numpy as np
@@ -104,6 +105,74 @@ def test_vectors_of_another_model_mark_the_store_incomplete(tmp_path):
 def test_a_generation_without_vectors_has_no_snapshot(tmp_path):
     assert store.VectorStore(tmp_path).snapshot() is None
     assert store.VectorStore(tmp_path).fingerprints() is None
+
+
+# -- nearest vectors in a large collection (sign-bit prefilter, exact rescoring) -------------
+
+
+def clustered(n: int, dim: int = 384, clusters: int = 300, seed: int = 0):
+    """Unit vectors with structure, like sentence embeddings: topics (clusters) around a
+    shared direction (embeddings are not centred on zero), and queries near topics."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((clusters, dim)).astype(np.float32)
+    common = rng.standard_normal(dim).astype(np.float32)
+
+    def around(which):
+        noise = 1.5 * rng.standard_normal((len(which), dim)).astype(np.float32)
+        v = centres[which] + noise + common
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    return around(rng.integers(0, clusters, n)), around(rng.integers(0, clusters, 40))
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory):
+    """A base big enough for the prefilter: (its snapshot, the same scored exactly, queries)."""
+    docs, queries = clustered(store.PREFILTER_AT + 5_000)
+    vs = store.VectorStore(tmp_path_factory.mktemp("large"))
+    vs.write_base("m", np.arange(1, len(docs) + 1), docs, np.arange(1, len(docs) + 1))
+    snap = vs.snapshot()
+    assert snap.base_bits is not None, "a large base is prefiltered"
+    return snap, dataclasses.replace(snap, base_bits=None), queries
+
+
+def test_the_prefilter_finds_the_exact_top_50_on_nearly_every_query(large):
+    snap, exact, queries = large
+    recalls = []
+    for q in queries:
+        found = {i for i, _ in fuse.nearest(snap, q)}
+        truth = {i for i, _ in fuse.nearest(exact, q)}
+        assert len(truth) == 50
+        recalls.append(len(found & truth) / len(truth))
+    assert np.mean(recalls) >= 0.95, recalls
+
+
+def test_the_prefilter_gives_exact_scores_and_respects_filter_and_floor(large):
+    snap, exact, queries = large
+    q = queries[0]
+    allowed = np.arange(1, len(snap.base_ids) + 1, 7)
+    near = fuse.nearest(snap, q, allowed=allowed, min_similarity=0.1)
+    assert near and {i for i, _ in near} <= set(allowed.tolist())
+    scores = dict(fuse.nearest(exact, q, limit=len(snap.base_ids), min_similarity=-1))
+    assert all(s >= 0.1 and abs(s - scores[i]) < 1e-5 for i, s in near)
+
+
+def test_a_base_written_without_sign_bits_still_gets_them(large, tmp_path):
+    snap, _exact, queries = large
+    vs = store.VectorStore(tmp_path)
+    vs.write_base("m", snap.base_ids, np.asarray(snap.base_vecs), snap.base_ids)
+    for name in ("bits.npy", "center.npy", "projection.npy"):
+        (vs.dir / vs._base_name() / name).unlink()
+    again = vs.snapshot()
+    assert np.array_equal(again.base_bits, snap.base_bits)
+    assert fuse.nearest(again, queries[1]) == fuse.nearest(snap, queries[1])
+
+
+def test_a_small_base_is_scored_exactly(tmp_path):
+    docs, _queries = clustered(500, dim=16, clusters=5)
+    vs = store.VectorStore(tmp_path)
+    vs.write_base("m", np.arange(500), docs, np.arange(1, 501))
+    assert vs.snapshot().base_bits is None
 
 
 # -- loading a model ---------------------------------------------------------------------

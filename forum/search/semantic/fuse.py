@@ -7,10 +7,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .store import Snapshot
+from .store import Snapshot, query_bits
 
 K = 60  # RRF's constant: how little a top rank counts more than the next
 DEPTH = 50  # how many of each ranking take part
+CANDIDATES = 2_000  # rows rescored after the sign-bit prefilter (at least) ...
+CANDIDATE_SHARE = 20  # ... or one in this many rows, whichever is more
 
 
 def nearest(
@@ -22,15 +24,30 @@ def nearest(
 ) -> list[tuple[int, float]]:
     """The ``limit`` threads most similar to ``query`` (cosine: vectors are normalised),
     best first, ties by thread id; only ids in ``allowed`` when given, and only those at
-    least ``min_similarity`` similar. One matrix product over the memory-mapped base."""
+    least ``min_similarity`` similar.
+
+    A small base is scored whole. A large one (its snapshot has sign bits) is first cut
+    to the ``candidates`` rows nearest by Hamming distance between sign bits, then
+    those rows are scored exactly: the same top as scoring every row on nearly every
+    query (tests/unit/test_semantic.py measures the recall), for a few milliseconds
+    instead of a pass over every vector. Products run without BLAS threads, which on a
+    busy two-core machine cost more than they save."""
     query = np.asarray(query, np.float32)
-    scores = np.concatenate([snap.base_vecs @ query, snap.delta_vecs @ query])
-    ids = np.concatenate([snap.base_ids, snap.delta_ids])
-    keep = scores >= min_similarity
-    if snap.base_live is not None:
-        keep[: len(snap.base_ids)] &= snap.base_live
+    n = len(snap.base_ids)
+    keep_base = snap.base_live
     if allowed is not None:
-        keep &= np.isin(ids, allowed)
+        ok = np.isin(snap.base_ids, allowed)
+        keep_base = ok if keep_base is None else keep_base & ok
+    if snap.base_bits is None or n <= candidates(n):
+        rows = np.arange(n) if keep_base is None else np.flatnonzero(keep_base)
+        base_scores = _dot(snap.base_vecs, query)[rows]
+    else:
+        rows = _prefilter(snap, query, keep_base, candidates(n))
+        base_scores = _dot(snap.base_vecs[rows], query)
+    delta_keep = slice(None) if allowed is None else np.isin(snap.delta_ids, allowed)
+    scores = np.concatenate([base_scores, _dot(snap.delta_vecs, query)[delta_keep]])
+    ids = np.concatenate([snap.base_ids[rows], snap.delta_ids[delta_keep]])
+    keep = scores >= min_similarity
     scores, ids = scores[keep], ids[keep]
     if len(scores) > limit:
         top = np.argpartition(-scores, limit - 1)[:limit]
@@ -39,6 +56,36 @@ def nearest(
         scores, ids = scores[top], ids[top]
     order = np.lexsort((ids, -scores))[:limit]
     return [(int(ids[i]), float(scores[i])) for i in order]
+
+
+def candidates(n: int) -> int:
+    """Rows rescored exactly after the sign-bit prefilter, of ``n``."""
+    return max(CANDIDATES, n // CANDIDATE_SHARE)
+
+
+def _dot(vecs: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``vecs @ query`` in one thread (einsum, not BLAS: a matrix-vector product is
+    bound by memory, and BLAS threads contend with the rest of the process)."""
+    return np.einsum("ij,j->i", vecs, query, dtype=np.float32)
+
+
+def _prefilter(snap: Snapshot, query: np.ndarray, keep, count: int) -> np.ndarray:
+    """Sorted base rows whose sign bits are nearest the query's (Hamming distance)."""
+    qbits = query_bits(query, snap.projection)
+    bits = snap.base_bits
+    dist = np.bitwise_count(bits[0] ^ qbits[0]).astype(np.uint16)
+    for word in range(1, len(qbits)):
+        dist += np.bitwise_count(bits[word] ^ qbits[word])
+    if keep is not None:
+        dist[~keep] = np.iinfo(np.uint16).max
+        count = min(count, int(keep.sum()))
+    if count >= len(dist):
+        return np.flatnonzero(keep) if keep is not None else np.arange(len(dist))
+    # The smallest distance that ``count`` rows reach; every row tied with it is kept,
+    # so which rows are rescored never depends on their order. Sorted rows read the
+    # memory-mapped vectors in file order.
+    reach = int(np.searchsorted(np.cumsum(np.bincount(dist)), count))
+    return np.flatnonzero(dist <= reach)
 
 
 def rrf(rankings: Sequence[Sequence[int]], k: int = K, depth: int = DEPTH) -> list[int]:
