@@ -343,9 +343,11 @@ def segments(searcher) -> list[Segment]:
     return found
 
 
-def check(searcher, q) -> None:
-    """Raise Unsupported when ``run`` would not reproduce whoosh for this query."""
-    _Evaluator(searcher).check(q)
+def check(searcher, q) -> _Evaluator:
+    """Raise Unsupported when ``run`` would not reproduce whoosh for this query; else
+    an evaluator for it (``topk.visible_matches`` takes one)."""
+    (ev := _Evaluator(searcher)).check(q)
+    return ev
 
 
 def run(

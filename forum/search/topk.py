@@ -65,6 +65,12 @@ class Narrowed:
 # -- match sets without scores ------------------------------------------------------------
 
 
+def visible_matches(ev, segs: list[Segment], q) -> np.ndarray:
+    """Sorted global numbers of the visible documents of ``segs`` that ``q`` matches."""
+    found = [np.flatnonzero(match(ev, s, q) & ~s.hidden()) + s.offset for s in segs if s.n]
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
+
+
 def match(ev, seg: Segment, q) -> np.ndarray:
     """Boolean mask of the documents of ``seg`` that ``q`` matches (deleted included)."""
     t = type(q)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from flask import current_app
 
 from . import Dense
@@ -46,18 +47,19 @@ def merge(
     searcher,
     pending: Dense | None,
     lexical: list[tuple[int, float]],
-    filter_query=None,
+    filtered: np.ndarray | None = None,
 ) -> tuple[list[tuple[int, float]], int]:
     """(fused ranking, how many threads the dense side added). ``pending``: what
     ``start`` returned; ``lexical``: (thread id, score) best first, at least its top
-    ``DEPTH``. Unchanged when semantic search is off or failed. Fused threads score their
-    RRF sum; the lexical rest follow with score 0."""
+    ``DEPTH``; ``filtered``: sorted document numbers that match the person's filters
+    (None: no filters). Unchanged when semantic search is off or failed. Fused threads
+    score their RRF sum; the lexical rest follow with score 0."""
     k = int(current_app.config.get("SEARCH_SEMANTIC_RRF_K", K))
     dense = pending.ranking(limit=DEPTH * 4) if pending is not None else None
     if dense is None:
         return lexical, 0
-    if filter_query is not None:
-        dense = _matching(searcher, dense, filter_query)
+    if filtered is not None:
+        dense = _matching(searcher, dense, filtered)
     lexical_ids = [t for t, _s in lexical]
     fused = rrf([lexical_ids[:DEPTH], dense[:DEPTH]], k=k, depth=DEPTH)
     ranks = [{t: r for r, t in enumerate(ids[:DEPTH], start=1)} for ids in (lexical_ids, dense)]
@@ -67,12 +69,16 @@ def merge(
     return head + tail, len(seen - set(lexical_ids))
 
 
-def _matching(searcher, ids: list[int], filter_query) -> list[int]:
-    """The ids whose index document matches the filters, in their order."""
-    docs = set(filter_query.docs(searcher))
+def _matching(searcher, ids: list[int], filtered: np.ndarray) -> list[int]:
+    """The first ``DEPTH`` of ``ids`` whose index document is in ``filtered``, in order
+    (documents are looked up one by one, so it stops as soon as it has enough)."""
     kept = []
     for thread_id in ids:
         docnum = searcher.document_number(id=str(thread_id))
-        if docnum is not None and docnum in docs:
-            kept.append(thread_id)
+        if docnum is not None:
+            at = int(np.searchsorted(filtered, docnum))
+            if at < len(filtered) and filtered[at] == docnum:
+                kept.append(thread_id)
+                if len(kept) == DEPTH:
+                    break
     return kept
