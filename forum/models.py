@@ -156,6 +156,11 @@ class Thread(db.Model):
         back_populates="thread", cascade="all, delete-orphan", order_by="ThreadTag.slug"
     )
 
+    # The "most helpful" tab's order, so a page of it is read from the index, not sorted.
+    __table_args__ = (
+        Index("ix_threads_helpful_activity", "helpful_count", "last_activity_at", "id"),
+    )
+
     @property
     def question(self) -> Post:
         return self.posts[0]

@@ -52,6 +52,9 @@ def init_app(app: Flask) -> None:
     from . import people
 
     people.init_app(app)
+    from .threads import rows
+
+    rows.init_app(app)  # thread-list rows rendered once per distinct row (members' pages)
     security.init_app(app)  # after every blueprint: it wraps their views in rate limits
     from . import cache
 

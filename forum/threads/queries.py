@@ -68,8 +68,9 @@ def list_threads(
     """One page of threads, newest activity first (or unanswered / most helpful).
 
     With tag filters, the page is fetched whichever way is cheaper (same rows either way):
-    a common tag walks the activity/created index and keeps the tagged threads until the
-    page is full; a rare tag sorts its few threads. The totals that decide are memoised.
+    a common tag walks the tab's index (activity, created, or helpful-then-activity) and
+    keeps the tagged threads until the page is full; a rare tag sorts its few threads. The
+    totals that decide are memoised.
     """
     stmt = visible_threads(include_hidden)
     if author_id is not None:
@@ -97,7 +98,7 @@ def list_threads(
     total = _cached_total(key, stmt)
     page = max(1, page)
     offset = (page - 1) * per_page
-    if tags and tab != "helpful":
+    if tags:
         everything = _cached_total((*key[3:], "all"), unfiltered)
         if (offset + per_page) * everything < total * total:
             stmt = walked  # rows walked ~ (offset + per_page) * everything / total < total
