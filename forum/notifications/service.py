@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased, selectinload
 
 from .. import vocabulary
@@ -320,10 +321,13 @@ def following_overview(user: User) -> list[FollowedItem]:
 # --- reading notifications ------------------------------------------------------
 
 
+@cache
 def _shown():
     """Notifications whose content can still be shown: visible thread and post.
 
     Moderation notices stay: they are about the member's own post, hidden or not.
+    Built once: a statement is immutable, and building the aliased joins cost ~2 ms of
+    every signed-in page (the header's unread count).
     """
     t = aliased(Thread)
     p = aliased(Post)
@@ -340,9 +344,17 @@ def _shown():
     )
 
 
+@cache
+def _unread_count_stmt():
+    unread = _shown().where(
+        Notification.user_id == bindparam("user_id"), Notification.read_at.is_(None)
+    )
+    return select(func.count()).select_from(unread.subquery())
+
+
 def unread_count(user: User) -> int:
-    stmt = _shown().where(Notification.user_id == user.id, Notification.read_at.is_(None))
-    return int(db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    """The header's count on every signed-in page: one small statement, built once."""
+    return int(db.session.scalar(_unread_count_stmt(), {"user_id": user.id}) or 0)
 
 
 def list_notifications(user: User, page: int = 1, per_page: int = 20) -> Page:

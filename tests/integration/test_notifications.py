@@ -214,3 +214,22 @@ def test_settings_page_says_when_the_forum_sends_no_email(app, client, auth):
         "/notifications/settings", data={"email_mode": "immediate", "csrf_token": csrf_from(html)}
     )
     assert response.status_code == 400
+
+
+def test_each_member_sees_their_own_unread_count(app, client, auth):
+    """The header's count is one statement built once (notifications/service.py): the
+    member it counts for must be this request's, never the one it was first built for."""
+    asker = factories.user("asker")
+    other = factories.user("other")
+    replier = factories.user("replier")
+    for i in range(2):
+        service.add_reply(replier, factories.thread(asker, title=f"Question {i}"), "Same here.")
+    service.add_reply(replier, factories.thread(other, title="Other's question"), "Me too.")
+    auth.login("asker")
+    assert _header_count(_page(client, "/")) == 2
+    auth.logout()
+    auth.login("other")
+    assert _header_count(_page(client, "/")) == 1
+    auth.logout()
+    auth.login("replier")
+    assert _header_count(_page(client, "/")) == 0
