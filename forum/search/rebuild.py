@@ -68,6 +68,10 @@ class RebuildLock:
             self.fd = None
 
 
+class RebuildCancelled(Exception):
+    """A restore from a snapshot superseded this process's background rebuild."""
+
+
 def index_ok() -> bool:
     """True when the current generation opens, has a meta document and this schema."""
     try:
@@ -90,13 +94,15 @@ def rebuild(
     procs: int | None = None,
     lock_timeout: float | None = None,
     only_if_broken: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> str | None:
     """Build a fresh generation from the database and switch searches to it atomically.
 
     Returns the new generation's name, or None when another process holds the rebuild
     lock past ``lock_timeout`` (or, with ``only_if_broken``, when the index turned out
     fine once the lock was ours: another process rebuilt it meanwhile). ``procs``: worker
-    processes (None: 2 on two cores or more for a large forum, see ``build``).
+    processes (None: 2 on two cores or more for a large forum, see ``build``). ``stop``:
+    raise RebuildCancelled before filling when it returns True (a restore took over).
     """
     st = store()
     lock = RebuildLock(st)
@@ -105,6 +111,8 @@ def rebuild(
     try:
         if only_if_broken and index_ok():
             return None
+        if stop is not None and stop():
+            raise RebuildCancelled
         _remove_unpublished(st)
         name, ix = st.new_generation()
         ids = _fill(ix, progress, procs)
@@ -206,10 +214,6 @@ def request_rebuild(
         return True
 
 
-class RebuildCancelled(Exception):
-    """A restore from a snapshot superseded this process's background rebuild."""
-
-
 def _background_rebuild(
     app: Flask, verify: bool = True, cancel: threading.Event | None = None
 ) -> None:
@@ -221,7 +225,8 @@ def _background_rebuild(
         try:
             if verify and _restore_configured(app, lock_timeout=0):
                 return
-            rebuild(progress=progress, lock_timeout=0, only_if_broken=verify)
+            stop = cancel.is_set if cancel is not None else None
+            rebuild(progress=progress, lock_timeout=0, only_if_broken=verify, stop=stop)
         except RebuildCancelled:
             log.info("search index rebuild stopped: a snapshot is being restored instead")
         except Exception:
