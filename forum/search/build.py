@@ -181,11 +181,15 @@ def _messages(workers, results, last: str, what: str):
 
 
 def _stop(workers, jobs, results) -> None:
-    """Kill workers still running (the caller failed), and close the queues."""
+    """Kill workers still running (the caller failed), and close the queues. Chunks no
+    worker will read are dropped: otherwise the jobs queue's feeder thread, blocked on a
+    full pipe nobody reads, would keep this process from exiting (a cancelled rebuild)."""
     for w in workers:
         if w.is_alive():
             w.kill()
             w.join(5)
+    jobs.cancel_join_thread()
+    results.cancel_join_thread()
     jobs.close()
     results.close()
 
