@@ -76,6 +76,7 @@ def create(dest: str | os.PathLike, lock_timeout: float = 60.0) -> dict[str, Any
     except IndexUnavailable as exc:
         raise SnapshotRefused(f"this server has no usable search index: {exc}") from exc
     st = store()
+    _remove_abandoned(st.root)
     staging = st.root / f".snapshot-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         try:
@@ -104,6 +105,18 @@ def create(dest: str | os.PathLike, lock_timeout: float = 60.0) -> dict[str, Any
         return manifest
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove_abandoned(root: Path) -> None:
+    """Staging folders of a ``create`` that was killed (its process is gone)."""
+    for path in root.glob(".snapshot-*"):
+        try:
+            pid = int(path.name.split("-")[1])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, IndexError, PermissionError):
+            continue
 
 
 def _stage(st: Store, staging: Path, lock_timeout: float) -> tuple[dict, str, int]:
