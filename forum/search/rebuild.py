@@ -235,14 +235,19 @@ def _background_rebuild(
             db.session.remove()
 
 
+# The snapshot module sits above this one (it takes and installs generations with the
+# rebuild's lock); start-up registers its restorer here (runtime.install_startup).
+RESTORER = "forum_search_snapshot_restorer"
+
+
 def _restore_configured(app: Flask, lock_timeout: float) -> bool:
     """``SEARCH_SNAPSHOT`` names a peer's snapshot: start from it rather than rebuild
-    (``snapshot.restore_configured``); False when unset or refused."""
-    if not app.config.get("SEARCH_SNAPSHOT"):
+    (``snapshot.restore_configured``, registered at start-up); False when unset or
+    refused."""
+    restorer = app.extensions.get(RESTORER)
+    if not app.config.get("SEARCH_SNAPSHOT") or restorer is None:
         return False
-    from .snapshot import restore_configured
-
-    return restore_configured(app, lock_timeout=lock_timeout)
+    return restorer(app, lock_timeout=lock_timeout)
 
 
 def rebuilding_here(app: Flask) -> bool:

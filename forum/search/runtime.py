@@ -28,7 +28,8 @@ from .applier import (
 )
 from .changes import apply_pending, pending_state
 from .index import IndexUnavailable
-from .rebuild import ensure_index, index_ok, rebuild, request_rebuild
+from .rebuild import RESTORER, ensure_index, index_ok, rebuild, request_rebuild
+from .snapshot import restore_configured
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ def install_startup(app: Flask) -> None:
     """Run ``startup`` now when the tables exist, else before the first request or
     commit (a new database gets its tables after the blueprints are registered)."""
     app.extensions["forum_search_started"] = False
+    app.extensions[RESTORER] = restore_configured
 
     @app.before_request
     def _search_startup():

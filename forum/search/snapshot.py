@@ -32,9 +32,7 @@ Manifest (``FORMAT``)::
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
+import logging
 import os
 import secrets
 import shutil
@@ -48,20 +46,15 @@ from flask import current_app
 from sqlalchemy import delete
 
 from ..extensions import db
-from . import replica
-from .changes import _session, latest_change_id, store
+from . import replica, semantic, snapshot_files
+from .changes import _session, apply_pending, latest_change_id, store
 from .index import INDEX_NAME, IndexUnavailable, Store, check_schema, read_meta
+from .rebuild import RebuildLock, _recent_generations, _remove_unpublished, index_ok
 from .schema import SCHEMA_VERSION
 from .semantic.store import DIR as VECTORS_DIR
+from .snapshot_files import FORMAT, SnapshotRefused
 
-FORMAT = "forum-search-snapshot-1"
-MANIFEST = "manifest.json"
-CHUNK = 1 << 20
-
-
-class SnapshotRefused(Exception):
-    """The snapshot cannot be used here (the message says why); nothing was installed."""
-
+log = logging.getLogger(__name__)
 
 # -- creating ------------------------------------------------------------------------------
 
@@ -69,8 +62,6 @@ class SnapshotRefused(Exception):
 def create(dest: str | os.PathLike, lock_timeout: float = 60.0) -> dict[str, Any]:
     """Write a snapshot of the index in use to ``dest`` (replaced atomically); returns
     its manifest. Raises SnapshotRefused when there is no usable index here."""
-    from .changes import apply_pending
-
     try:
         apply_pending(timeout=30)  # the copy is as fresh as this node can make it
     except IndexUnavailable as exc:
@@ -83,7 +74,9 @@ def create(dest: str | os.PathLike, lock_timeout: float = 60.0) -> dict[str, Any
             meta, name, toc_gen = _stage(st, staging, lock_timeout)
         except IndexUnavailable as exc:
             raise SnapshotRefused(f"this server has no usable search index: {exc}") from exc
-        files = [_describe(staging, rel) for rel in _staged_files(staging)]
+        files = [
+            snapshot_files.describe(staging, rel) for rel in snapshot_files.staged_files(staging)
+        ]
         holder = f"snapshot-{secrets.token_hex(6)}"
         position = replica.safe_position(int(meta.get("applied", 0)), meta.get("gaps", {}))
         with db.engine.begin() as conn:
@@ -98,10 +91,10 @@ def create(dest: str | os.PathLike, lock_timeout: float = 60.0) -> dict[str, Any
             "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "source_replica": replica.replica_id(current_app),
             "holds_position": holder,
-            "semantic_model": _vectors_model(staging),
+            "semantic_model": snapshot_files.vectors_model(staging),
             "files": files,
         }
-        _write_tar(Path(dest), staging, manifest)
+        snapshot_files.write_tar(Path(dest), staging, manifest)
         return manifest
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -175,69 +168,21 @@ def _link_generation(folder: Path, staging: Path, toc_gen: int, segments: set[st
             continue
         seg = segpattern.match(entry.name)
         if entry.name == toc or (seg and seg.group(1) in segments):
-            _link(Path(entry.path), staging / entry.name)
+            snapshot_files.link(Path(entry.path), staging / entry.name)
     vectors = folder / VECTORS_DIR
     if not vectors.is_dir():
         return
     (staging / VECTORS_DIR).mkdir()
     for fname in ("META.json", "BASE", "delta.npz", "INCOMPLETE"):
         if (vectors / fname).is_file():
-            _link(vectors / fname, staging / VECTORS_DIR / fname)
+            snapshot_files.link(vectors / fname, staging / VECTORS_DIR / fname)
     staged_base = staging / VECTORS_DIR / "BASE"
     base = staged_base.read_text().strip() if staged_base.is_file() else ""
     if base.startswith("base-") and "/" not in base and (vectors / base).is_dir():
         (staging / VECTORS_DIR / base).mkdir()
         for entry in os.scandir(vectors / base):
             if entry.is_file() and not entry.name.startswith("."):
-                _link(Path(entry.path), staging / VECTORS_DIR / base / entry.name)
-
-
-def _link(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        shutil.copy2(src, dst)  # a filesystem without hard links
-
-
-def _staged_files(staging: Path) -> list[str]:
-    return sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
-
-
-def _describe(staging: Path, rel: str) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(staging / rel, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return {"path": rel, "size": size, "sha256": digest.hexdigest()}
-
-
-def _vectors_model(staging: Path) -> str | None:
-    try:
-        return json.loads((staging / VECTORS_DIR / "META.json").read_text()).get("model")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _write_tar(dest: Path, staging: Path, manifest: dict) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    try:
-        with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
-            data = json.dumps(manifest, indent=1).encode()
-            info = tarfile.TarInfo(MANIFEST)
-            info.size, info.mtime, info.mode = len(data), int(time.time()), 0o644
-            tar.addfile(info, io.BytesIO(data))
-            for item in manifest["files"]:
-                tar.add(staging / item["path"], arcname=item["path"], recursive=False)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
+                snapshot_files.link(Path(entry.path), staging / VECTORS_DIR / base / entry.name)
 
 
 # -- restoring -----------------------------------------------------------------------------
@@ -250,15 +195,14 @@ def restore(
     docstring); returns its manifest (None when ``only_if_broken`` and the index was
     fine once the lock was ours). Raises SnapshotRefused, leaving the index in use
     untouched, on any mismatch or damage. Pending changes are left to the applier."""
-    from .rebuild import RebuildLock, _recent_generations, _remove_unpublished, index_ok
-
     st = store()
     try:
         tar = tarfile.open(src, "r:")
     except (OSError, tarfile.TarError) as exc:
         raise SnapshotRefused(f"{src}: not a readable snapshot ({exc})") from exc
     with tar:
-        manifest = _read_manifest(tar)
+        manifest = snapshot_files.read_manifest(tar)
+        _check_model(manifest)
         _check_database(manifest)
         lock = RebuildLock(st)
         if not lock.acquire(lock_timeout):
@@ -271,13 +215,13 @@ def restore(
             folder = st.root / name
             folder.mkdir()
             try:
-                _extract(tar, manifest, folder)
+                snapshot_files.extract(tar, manifest, folder)
                 meta = _check_extracted(st, name, manifest)
             except BaseException:
                 st._indexes.pop(name, None)
                 shutil.rmtree(folder, ignore_errors=True)
                 raise
-            _fsync_dir(folder)
+            snapshot_files.fsync_dir(folder)
             st.publish(name)
             st.remove_stale(keep={name, *_recent_generations(st)})
         finally:
@@ -286,36 +230,8 @@ def restore(
     return manifest
 
 
-def _read_manifest(tar: tarfile.TarFile) -> dict[str, Any]:
-    try:
-        first = tar.next()
-        if first is None or first.name != MANIFEST or not first.isfile():
-            raise SnapshotRefused(f"the tar does not start with {MANIFEST}: not a snapshot")
-        manifest = json.loads(tar.extractfile(first).read())
-    except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-        raise SnapshotRefused(f"the manifest cannot be read: {exc}") from exc
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise SnapshotRefused(
-            f"snapshot format {manifest.get('format') if isinstance(manifest, dict) else None!r}"
-            f" is not {FORMAT!r}"
-        )
-    if manifest.get("schema") != SCHEMA_VERSION:
-        raise SnapshotRefused(
-            f"the snapshot's index schema {manifest.get('schema')!r} is not this code's "
-            f"{SCHEMA_VERSION!r}: make a snapshot on a server running this version, or "
-            "run flask forum reindex"
-        )
-    files = manifest.get("files")
-    if not isinstance(files, list) or not files or not isinstance(manifest.get("applied"), int):
-        raise SnapshotRefused("the manifest has no file list or no applied change id")
-    _check_model(manifest)
-    return manifest
-
-
 def _check_model(manifest: dict) -> None:
     """A server with a semantic model needs the snapshot's vectors to come from it."""
-    from . import semantic
-
     try:
         model = semantic.current_model()
     except semantic.ModelUnavailable:
@@ -345,58 +261,6 @@ def _check_database(manifest: dict) -> None:
             ) from exc
 
 
-def _safe_path(rel: object) -> bool:
-    if not isinstance(rel, str) or not rel or rel.startswith("/") or "\\" in rel:
-        return False
-    parts = rel.split("/")
-    if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-        return False
-    return len(parts) == 1 or (parts[0] == VECTORS_DIR and len(parts) <= 3)
-
-
-def _extract(tar: tarfile.TarFile, manifest: dict, folder: Path) -> None:
-    """Stream every member into ``folder``, checking it against the manifest."""
-    wanted: dict[str, dict] = {}
-    for item in manifest["files"]:
-        if not isinstance(item, dict) or not _safe_path(item.get("path")):
-            raise SnapshotRefused(f"the manifest names an unsafe path: {item!r}")
-        wanted[item["path"]] = item
-    seen: set[str] = set()
-    try:
-        while (member := tar.next()) is not None:  # after the manifest, in order
-            item = wanted.get(member.name)
-            if item is None or member.name in seen or not member.isfile():
-                raise SnapshotRefused(f"unexpected member in the snapshot: {member.name!r}")
-            seen.add(member.name)
-            _extract_one(tar, member, item, folder / member.name)
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise SnapshotRefused(f"the snapshot is damaged or cut short: {exc}") from exc
-    missing = sorted(set(wanted) - seen)
-    if missing:
-        raise SnapshotRefused(
-            f"the snapshot is cut short: {len(missing)} file(s) missing, first {missing[0]}"
-        )
-
-
-def _extract_one(tar: tarfile.TarFile, member: tarfile.TarInfo, item: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    size = 0
-    source = tar.extractfile(member)
-    with open(path, "wb") as out:
-        while chunk := source.read(CHUNK):
-            digest.update(chunk)
-            out.write(chunk)
-            size += len(chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    if size != item.get("size") or digest.hexdigest() != item.get("sha256"):
-        raise SnapshotRefused(
-            f"checksum mismatch for {member.name}: the snapshot is damaged "
-            f"({size} bytes, expected {item.get('size')})"
-        )
-
-
 def _check_extracted(st: Store, name: str, manifest: dict) -> dict:
     try:
         searcher = st.open_index(name).searcher()
@@ -415,15 +279,6 @@ def _check_extracted(st: Store, name: str, manifest: dict) -> dict:
     return meta
 
 
-def _fsync_dir(folder: Path) -> None:
-    for path in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _take_over_position(manifest: dict, meta: dict) -> None:
     """This replica's position is the snapshot's; the stand-in that kept the change
     record for the journey is no longer needed."""
@@ -440,14 +295,9 @@ def restore_configured(app, lock_timeout: float = 60.0) -> bool:
     """Start-up: when ``SEARCH_SNAPSHOT`` names a file and the index is missing or
     unusable, restore from it. True when the index is usable afterwards through it;
     False (logged) when there is none configured or it was refused: then rebuild."""
-    import logging
-
-    from .rebuild import index_ok
-
     path = app.config.get("SEARCH_SNAPSHOT")
     if not path:
         return False
-    log = logging.getLogger(__name__)
     try:
         manifest = restore(path, lock_timeout=lock_timeout, only_if_broken=True)
     except SnapshotRefused as exc:

@@ -26,8 +26,14 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
         ("text analysis", "lexicon schema concepts analysis"),
         ("whoosh storage", "index lru packs blocks segment matches spelling"),
         ("documents and the change record", "documents replica"),
-        ("index writers and the change applier", "fastwriter build semantic changes rebuild"),
-        ("the process: applier thread, start-up, follower", "applier runtime follower"),
+        (
+            "index writers and the change applier",
+            "fastwriter build semantic snapshot_files changes rebuild",
+        ),
+        (
+            "the process: applier thread, start-up, follower, snapshots",
+            "applier snapshot runtime follower",
+        ),
         ("query understanding", "stats query"),
         ("evaluator", "topk engine"),
         ("service", "highlight service"),
