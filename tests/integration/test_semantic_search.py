@@ -191,3 +191,14 @@ def test_a_repeated_query_reuses_its_vector(app, client, monkeypatch):
     monkeypatch.setattr(semantic_model.Model, "embed", broken)
     assert titles(client, "zebra") == first
     assert titles(client, "zebra", page=1) == first
+
+
+def test_embedding_the_query_inline_or_in_a_thread_ranks_the_same(app, client):
+    for n in range(6):
+        f.thread(title=f"Penguin {n}", body="penguin and zebra" if n % 2 else "zebra")
+    semantic.clear_query_cache()
+    threaded = client.get("/api/v1/search", query_string={"q": "zebra penguin"}).get_json()
+    app.config["SEARCH_SEMANTIC_OVERLAP"] = False
+    semantic.clear_query_cache()
+    inline = client.get("/api/v1/search", query_string={"q": "zebra penguin"}).get_json()
+    assert [r["id"] for r in inline["results"]] == [r["id"] for r in threaded["results"]]

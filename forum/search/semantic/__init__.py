@@ -283,13 +283,15 @@ def start(generation: str | Path | None, text: str) -> Dense | None:
         model, snap, _why = _usable(generation)
         if model is None or not text.strip():
             return None
+        config = current_app.config
         vector: Future = Future()
         cached = _cached_vector(model, text)
         if cached is not None:
             vector.set_result(cached)
-        else:
+        elif config.get("SEARCH_SEMANTIC_OVERLAP", True):
             vector = _executor().submit(query_vector, model, text)
-        config = current_app.config
+        else:  # embed here, before the lexical search (no thread hand-off)
+            vector.set_result(query_vector(model, text))
         floor = float(config.get("SEARCH_SEMANTIC_MIN_SIMILARITY", MIN_SIMILARITY))
         return Dense(snap, vector, floor, float(config.get("SEARCH_SEMANTIC_WAIT", WAIT)))
     except Exception:

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""What the semantic second opinion adds to a search, measured query by query.
+
+Every query of bench/search_speed.py's kinds runs three times in a row in one process:
+lexical (semantic off), semantic with the query embedded in a worker thread while the
+lexical search runs (the default), and semantic with the query embedded before it
+(``SEARCH_SEMANTIC_OVERLAP = False``); the cached query vectors are cleared before each,
+so every semantic search embeds its query. Interleaving puts the three under the same
+load, which on a busy shared machine matters more than anything measured. Round 1 warms
+the caches; rounds 2-3 are reported: per-mode wall p50/p95 and process CPU (the
+embedding thread included), the added wall time per query (semantic minus lexical, the
+same query), and per kind the semantic p95.
+
+The forum must have thread vectors (``bench/search_speed.py --semantic synthetic`` writes
+random ones; ``flask forum reindex`` with the model real ones).
+
+usage: python bench/semantic_query_cost.py INSTANCE
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from search_speed import KINDS, pct  # noqa: E402
+
+MODES = ("lexical", "overlap", "inline")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("instance", type=Path)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+
+    from forum import create_app
+
+    try:
+        from forum.search.semantic import clear_query_cache
+    except ImportError:  # a forum from before the query cache
+
+        def clear_query_cache() -> None:
+            pass
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(args.instance),
+            "LOAD_DEMO_ON_FIRST_START": False,
+            "SECRET_KEY": "bench",
+            "RATELIMIT_ENABLED": False,
+            "SEARCH_SEMANTIC": True,
+        }
+    )
+    wall = {m: {k: [] for k in KINDS} for m in MODES}
+    cpu: dict[str, list[float]] = {m: [] for m in MODES}
+    with app.app_context():
+        client = app.test_client()
+        for round_no in range(args.rounds):
+            for kind, queries in KINDS.items():
+                for params in queries:
+                    for mode in MODES:
+                        app.config["SEARCH_SEMANTIC"] = mode != "lexical"
+                        app.config["SEARCH_SEMANTIC_OVERLAP"] = mode == "overlap"
+                        clear_query_cache()
+                        t0, c0 = time.perf_counter(), time.process_time()
+                        resp = client.get("/api/v1/search", query_string={**params, "per_page": 10})
+                        took = (time.perf_counter() - t0) * 1000
+                        assert resp.status_code == 200, resp.get_data(as_text=True)
+                        if round_no:
+                            wall[mode][kind].append(took)
+                            cpu[mode].append((time.process_time() - c0) * 1000)
+    every = {m: [t for k in KINDS for t in wall[m][k]] for m in MODES}
+    for mode in MODES:
+        print(
+            f"{mode}: wall p50 {pct(every[mode], 50):.1f} p95 {pct(every[mode], 95):.1f} ms; "
+            f"process CPU p50 {pct(cpu[mode], 50):.1f} ms"
+        )
+    for mode in MODES[1:]:
+        added = sorted(a - b for a, b in zip(every[mode], every["lexical"], strict=True))
+        print(f"added ({mode}) per query: median {pct(added, 50):.1f}, p95 {pct(added, 95):.1f} ms")
+    print("per kind, p50 / p95 (lexical | semantic):")
+    for kind in KINDS:
+        lex, sem = wall["lexical"][kind], wall["overlap"][kind]
+        print(
+            f"  {kind}: {pct(lex, 50):.1f} / {pct(lex, 95):.1f} ms | "
+            f"{pct(sem, 50):.1f} / {pct(sem, 95):.1f} ms"
+        )
+
+
+if __name__ == "__main__":
+    main()
