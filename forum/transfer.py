@@ -294,6 +294,7 @@ class Importer:
             )
         }
         self._line_users: dict[str, User] = {}  # authors of the line being imported
+        self._checkpointed = 0  # threads imported at the last checkpoint
         self._fresh: set[str] = set()  # accounts this import created: no older threads
         self._keys: set[str] = set(
             db.session.scalars(select(Thread.import_key).where(Thread.import_key.is_not(None)))
@@ -351,7 +352,6 @@ class Importer:
             ready.append((line_no, record, prepared))
         if not ready:
             return
-        before = self.report.imported
         try:
             stored = self._persist_batch(ready)
         except (ServiceError, IntegrityError):
@@ -361,7 +361,16 @@ class Importer:
             self._skeletons.update(skeletons)
             for (line_no, record, prepared), thread_id in zip(ready, stored, strict=True):
                 self._finish(line_no, record, prepared.warnings, thread_id)
-        if self.report.imported // CHECKPOINT_EVERY > before // CHECKPOINT_EVERY:
+        self._maybe_checkpoint()
+
+    def _maybe_checkpoint(self) -> None:
+        """Send ``import_checkpoint`` once ``CHECKPOINT_EVERY`` threads, or as many as
+        were imported before the last checkpoint (whichever is more), were imported since
+        it: the checkpoints of a long import grow (500, 1,000, 2,000, ...), so the index
+        gets a few segments of growing size rather than one per few hundred threads."""
+        since = self.report.imported - self._checkpointed
+        if since >= max(CHECKPOINT_EVERY, self._checkpointed):
+            self._checkpointed = self.report.imported
             import_checkpoint.send(current_app._get_current_object())
 
     def _persist_batch(self, ready) -> list[int]:

@@ -26,12 +26,14 @@ from .applier import (
     _process_writes,
     ensure_applier,
 )
-from .changes import apply_pending, pending_state
+from .changes import apply_pending, apply_pending_bulk, pending_state
 from .index import IndexUnavailable
 from .rebuild import RESTORER, ensure_index, index_ok, rebuild, request_rebuild
 from .snapshot import restore_configured
 
 log = logging.getLogger(__name__)
+
+IMPORT_APPLY_LIMIT = 50_000  # change rows per index commit at an import checkpoint
 
 
 def install_startup(app: Flask) -> None:
@@ -104,13 +106,14 @@ def _on_committed(app: Flask, **_kw) -> None:
 
 
 def _on_import_checkpoint(app: Flask, **_kw) -> None:
-    """Every few hundred imported threads and at the end: apply in large batches.
+    """At the import's checkpoints and at its end: apply in large batches, the documents
+    written by the rebuild's fast segment builder (``changes.apply_pending_bulk``).
     An import is a batch job, so a missing index is built here, in the foreground."""
     try:
         if not index_ok():
             rebuild(lock_timeout=600, only_if_broken=True)
         ensure_started(app)
-        apply_pending(timeout=60)
+        apply_pending_bulk(IMPORT_APPLY_LIMIT, timeout=60)
     except Exception:
         log.exception("applying search changes at an import checkpoint failed")
 

@@ -166,3 +166,22 @@ def test_concurrent_imports_of_the_same_file_create_no_duplicates(app):
     names = list(db.session.scalars(select(User.name_key)))
     assert len(names) == len(set(names)) == 3 + 4
     index_agrees(app)
+
+
+def test_import_checkpoint_builds_segments_in_worker_processes(app, monkeypatch):
+    """A large checkpoint writes its documents with the rebuild's fast builder in worker
+    processes (made "large" here): every thread searchable, the index agrees, and a
+    re-import changes nothing."""
+    from forum.search import changes
+
+    monkeypatch.setattr(changes, "FAST_PARALLEL_MIN", 2)
+    monkeypatch.setattr(transfer, "CHECKPOINT_EVERY", 4)
+    lines = [line(n) for n in range(11)]
+    report = transfer.import_lines(lines)
+    assert (report.imported, report.skipped) == (11, [])
+    assert search.search("methotrexate").total == 11
+    index_agrees(app)
+    again = transfer.import_lines(lines)
+    assert (again.imported, again.already_present) == (0, 11)
+    assert search.search("methotrexate").total == 11
+    index_agrees(app)
