@@ -173,8 +173,16 @@ def _names(obj: dict, key: str) -> list[str]:
     return value
 
 
+def is_former_member(name: str) -> bool:
+    """The name export writes for what an erased member left behind: imported without
+    an author (shown as "a former member"), never as an account of that name."""
+    return name.casefold() == FORMER_MEMBER
+
+
 def _author_name(value: str, what: str) -> str:
     name = " ".join(value.split())
+    if is_former_member(name):
+        return FORMER_MEMBER
     if len(name) > NAME_MAX:
         raise LineError(f"{what} is longer than {NAME_MAX} characters")
     if any(not ch.isprintable() for ch in name):
@@ -378,7 +386,8 @@ class Importer:
         names = {}
         for _, record, _ in ready:
             for name in [record.author, *(r.author for r in record.replies)]:
-                names.setdefault(name.lower(), name)
+                if name != FORMER_MEMBER:
+                    names.setdefault(name.lower(), name)
         ids = [self._author_ids[k] for k in names if k in self._author_ids]
         users = {u.name_key: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
         new = {}
@@ -387,6 +396,7 @@ class Importer:
                 new[name_key] = users[name_key] = User(
                     display_name=name, name_key=name_key, email=None, password_hash=None
                 )
+        users[FORMER_MEMBER] = None  # an erased member's content: no author
         items = []
         for _, _, prepared in ready:
             items.append(
@@ -504,7 +514,7 @@ class Importer:
         new: dict[str, str] = dict(pending or {})
         for name in [record.author, *(r.author for r in record.replies)]:
             name_key = name.lower()
-            if name_key in self._author_ids or name_key in self._line_users:
+            if name == FORMER_MEMBER or name_key in self._author_ids or name_key in self._line_users:
                 continue
             skeleton = names.stored_skeleton(name)
             other = self._skeletons.get(skeleton, new.get(skeleton))
@@ -520,16 +530,20 @@ class Importer:
     def _load_line_authors(self, record: ThreadRecord) -> None:
         """The existing accounts among this line's authors, in one query."""
         names = {record.author.lower()} | {r.author.lower() for r in record.replies}
+        names.discard(FORMER_MEMBER)
         ids = [self._author_ids[k] for k in names if k in self._author_ids]
         users = db.session.scalars(select(User).where(User.id.in_(ids))).all() if ids else []
         self._line_users = {user.name_key: user for user in users}
 
-    def _author(self, name: str) -> User:
-        """The account with this display name (any case), created without a password if new.
+    def _author(self, name: str) -> User | None:
+        """The account with this display name (any case), created without a password if new;
+        None for a former member (``is_former_member``).
 
         Only ids are cached across lines: holding User objects would make every commit
         expire a growing identity map (quadratic time on large imports).
         """
+        if name == FORMER_MEMBER:
+            return None
         name_key = name.lower()
         user = self._line_users.get(name_key)
         if user is not None:
@@ -548,13 +562,18 @@ class Importer:
         if record.import_key in self._keys:
             return True
         name_key = record.author.lower()
-        if record.created is None or name_key in self._fresh or name_key not in self._author_ids:
+        if record.created is None:
+            return False
+        if record.author == FORMER_MEMBER:  # an erased member's thread, exported here
+            by = Thread.author_id.is_(None)
+        elif name_key in self._fresh or name_key not in self._author_ids:
             return False  # an author new to this forum has no threads here yet
+        else:
+            by = Thread.author_id == self._author_ids[name_key]
         found = db.session.scalar(
             select(Thread.id)
-            .join(User, Thread.author_id == User.id)
             .where(
-                User.name_key == name_key,
+                by,
                 Thread.title == record.title,
                 Thread.created_at >= record.created,
                 Thread.created_at < record.created + timedelta(seconds=1),

@@ -275,8 +275,10 @@ def create_thread(
     return thread, item.warnings
 
 
-def _check_can_post(user: User) -> None:
-    if user.is_suspended:
+def _check_can_post(user: User | None) -> None:
+    """PermissionDenied for a suspended account. ``None`` (no author: an erased member's
+    content brought back by an import) is allowed."""
+    if user is not None and user.is_suspended:
         raise PermissionDenied("Your account is suspended, so you cannot post right now.")
 
 

@@ -277,3 +277,41 @@ def test_include_hidden_keeps_ones_own_hidden_thread_but_not_hidden_replies(app)
     [item] = transfer.export_threads(mine, include_hidden=True)
     assert item["title"] == "Mine, hidden"
     assert [r["body"] for r in item["replies"]] == ["shown"]
+
+
+def test_former_member_lines_import_without_an_author_and_round_trip(app):
+    """Export writes "a former member" for what an erased member left behind; importing
+    that line brings the thread back with no author (no account of that name), and an
+    export of the forum imported into it again changes nothing."""
+    from forum.privacy import service as privacy
+
+    fern = factories.user("fading_fern")
+    other = factories.user("steady_sam")
+    thread, _ = service.create_thread(fern, "Ferritin low on aza?", "Mine is 9.", ["lupus"])
+    service.add_reply(fern, factories.thread(other, title="Sam asks"), "Fern replies here.")
+    privacy.delete_account(fern, factories.PASSWORD, "keep")
+    exported = [transfer.dump_line(item) for item in transfer.export_threads()]
+    assert sum(transfer.FORMER_MEMBER in e for e in exported) == 2
+    users_before, threads_before = count(User), count(Thread)
+
+    again = transfer.import_lines(exported)
+    assert (again.imported, again.already_present, again.skipped) == (0, 2, [])
+    assert (count(User), count(Thread)) == (users_before, threads_before)
+
+    report = transfer.import_lines(
+        [
+            line(
+                title="Brought over from the old forum",
+                author="A Former  Member",
+                replies=[{"author": "a former member", "body": "Same here."}],
+            )
+        ]
+    )
+    assert (report.imported, report.skipped, report.accounts_created) == (1, [], 0)
+    new = db.session.get(Thread, report.thread_ids[0])
+    assert new.author_id is None and [p.author_id for p in new.posts] == [None, None]
+    assert User.by_name("a former member") is None
+    assert transfer.import_lines([line(title="Brought over from the old forum",
+                                       author="a former member")]).already_present == 1
+    exported = [transfer.dump_line(item) for item in transfer.export_threads()]
+    assert transfer.import_lines(exported).already_present == 3
