@@ -47,7 +47,6 @@ from .segment import write_packs
 BATCH = 500
 MAX_GAPS = 5000
 PACK_MIN_DOCS = 1000  # as rebuild's: smaller segments decode their few postings quickly
-FAST_PARALLEL_MIN = 1000  # threads at one bulk apply worth forking the builder's workers
 
 
 def store() -> Store:
@@ -160,10 +159,10 @@ def apply_pending_bulk(limit: int, timeout: float = 60.0) -> int:
 def _fast_commit(writer, ids: list[int]) -> None:
     """Commit ``writer`` with new segments holding the documents of threads ``ids``,
     built as a rebuild builds them (``build``: the fast segment builder, in worker
-    processes for ``FAST_PARALLEL_MIN`` threads or more, packs written before the
+    processes from ``SEARCH_REBUILD_PARALLEL_MIN`` threads, packs written before the
     commit lists the segments); segments whose documents are all deleted are dropped."""
     ix = writer.storage.open_index(writer.indexname)
-    procs = build.default_procs() if len(ids) >= FAST_PARALLEL_MIN else 1
+    procs = build.procs_for(len(ids), None)  # 2 from SEARCH_REBUILD_PARALLEL_MIN threads
     if procs > 1:
         segments = build._fill_parallel(ix, ids, None, None, procs)
     else:

@@ -172,13 +172,19 @@ def test_import_checkpoint_builds_segments_in_worker_processes(app, monkeypatch)
     """A large checkpoint writes its documents with the rebuild's fast builder in worker
     processes (made "large" here): every thread searchable, the index agrees, and a
     re-import changes nothing."""
-    from forum.search import changes
+    from forum.search import build
 
-    monkeypatch.setattr(changes, "FAST_PARALLEL_MIN", 2)
+    monkeypatch.setitem(app.config, "SEARCH_REBUILD_PARALLEL_MIN", 2)
+    forked = []
+    fill_parallel = build._fill_parallel
+    monkeypatch.setattr(
+        build, "_fill_parallel", lambda *a: forked.append(len(a[1])) or fill_parallel(*a)
+    )
     monkeypatch.setattr(transfer, "CHECKPOINT_EVERY", 4)
     lines = [line(n) for n in range(11)]
     report = transfer.import_lines(lines)
     assert (report.imported, report.skipped) == (11, [])
+    assert forked and forked[-1] == 3  # the last checkpoint forked for its 3 threads
     assert search.search("methotrexate").total == 11
     index_agrees(app)
     again = transfer.import_lines(lines)
