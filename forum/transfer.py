@@ -514,7 +514,9 @@ class Importer:
         new: dict[str, str] = dict(pending or {})
         for name in [record.author, *(r.author for r in record.replies)]:
             name_key = name.lower()
-            if name == FORMER_MEMBER or name_key in self._author_ids or name_key in self._line_users:
+            if name == FORMER_MEMBER:
+                continue
+            if name_key in self._author_ids or name_key in self._line_users:
                 continue
             skeleton = names.stored_skeleton(name)
             other = self._skeletons.get(skeleton, new.get(skeleton))

@@ -311,7 +311,7 @@ def test_former_member_lines_import_without_an_author_and_round_trip(app):
     new = db.session.get(Thread, report.thread_ids[0])
     assert new.author_id is None and [p.author_id for p in new.posts] == [None, None]
     assert User.by_name("a former member") is None
-    assert transfer.import_lines([line(title="Brought over from the old forum",
-                                       author="a former member")]).already_present == 1
+    same = line(title="Brought over from the old forum", author="a former member")
+    assert transfer.import_lines([same]).already_present == 1
     exported = [transfer.dump_line(item) for item in transfer.export_threads()]
     assert transfer.import_lines(exported).already_present == 3
