@@ -16,46 +16,12 @@ every row both ways and compares).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-
 from flask import Flask, current_app, request
 from markupsafe import Markup
 
+from ..search.lru import ByteLRU
+
 DEFAULT_BYTES = 8 * 1024 * 1024  # THREAD_ROW_CACHE_BYTES; about 4,000 rows; 0 switches it off
-
-
-class RowCache:
-    """A byte-bounded LRU of rendered rows, safe for threaded workers."""
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self.size = 0
-        self._items: OrderedDict[tuple, Markup] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> Markup | None:
-        with self._lock:
-            html = self._items.get(key)
-            if html is not None:
-                self._items.move_to_end(key)
-            return html
-
-    def put(self, key: tuple, html: Markup) -> None:
-        with self._lock:
-            old = self._items.pop(key, None)
-            if old is not None:
-                self.size -= len(old)
-            self._items[key] = html
-            self.size += len(html)
-            while self.size > self.max_bytes and self._items:
-                _, dropped = self._items.popitem(last=False)
-                self.size -= len(dropped)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self.size = 0
 
 
 def row_key(thread, people) -> tuple:
@@ -82,19 +48,19 @@ def row_key(thread, people) -> tuple:
 
 def thread_row(macro, thread, people=None) -> Markup:
     """``macro(thread, people)`` (the ``thread_item`` macro), rendered once per distinct row."""
-    cache: RowCache | None = current_app.extensions.get("thread_rows")
+    cache: ByteLRU | None = current_app.extensions.get("thread_rows")
     if cache is None:
         return macro(thread, people)
     key = row_key(thread, people)
     html = cache.get(key)
     if html is None:
         html = macro(thread, people)  # Markup: templates are autoescaped
-        cache.put(key, html)
+        cache.put(key, html, len(html))
     return html
 
 
 def init_app(app: Flask) -> None:
     size = int(app.config.get("THREAD_ROW_CACHE_BYTES", DEFAULT_BYTES))
     if size > 0:
-        app.extensions["thread_rows"] = RowCache(size)
+        app.extensions["thread_rows"] = ByteLRU(size)  # the byte-bounded LRU search uses
     app.jinja_env.globals["thread_row"] = thread_row
