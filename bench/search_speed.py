@@ -306,10 +306,7 @@ def forum_bench(
         for round_no in range(3):
             for kind, queries in KINDS.items():
                 for params in queries:
-                    t0 = time.perf_counter()
-                    resp = client.get("/api/v1/search", query_string={**params, "per_page": 10})
-                    took = (time.perf_counter() - t0) * 1000
-                    assert resp.status_code == 200, resp.get_data(as_text=True)
+                    took, _cpu = timed_query(client, params)
                     out["cold" if round_no == 0 else "queries"][kind].append(took)
         out["memory"] = _memory()
         print(out["memory"], flush=True)
@@ -350,6 +347,15 @@ def forum_bench(
         print(f"full reindex (procs={procs}): {out['reindex']:.1f} s", flush=True)
         db.session.remove()
     return out
+
+
+def timed_query(client, params: dict) -> tuple[float, float]:
+    """One search page through the API: (wall ms, process CPU ms); fails on a non-200."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    resp = client.get("/api/v1/search", query_string={**params, "per_page": 10})
+    took = (time.perf_counter() - t0) * 1000
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return took, (time.process_time() - c0) * 1000
 
 
 def _profile(client, kind: str) -> None:
@@ -406,13 +412,10 @@ def _time_queries(client, label: str, fresh_vectors: bool = False) -> dict:
             for params in queries:
                 if fresh_vectors:
                     clear_query_cache()
-                t0, c0 = time.perf_counter(), time.process_time()
-                resp = client.get("/api/v1/search", query_string={**params, "per_page": 10})
-                took = (time.perf_counter() - t0) * 1000
-                assert resp.status_code == 200, resp.get_data(as_text=True)
+                took, cpu_ms = timed_query(client, params)
                 if round_no:
                     times[kind].append(took)
-                    cpu.append((time.process_time() - c0) * 1000)
+                    cpu.append(cpu_ms)
     for kind, ts in times.items():
         print(f"{label} {kind}: warm p50 {pct(ts, 50):.1f} p95 {pct(ts, 95):.1f} ms", flush=True)
     print(f"{label}: process CPU per query p50 {pct(cpu, 50):.1f} p95 {pct(cpu, 95):.1f} ms")

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from search_speed import KINDS, pct  # noqa: E402
+from search_speed import KINDS, pct, timed_query  # noqa: E402
 
 MODES = ("lexical", "overlap", "inline")
 
@@ -68,13 +67,10 @@ def main() -> None:
                         app.config["SEARCH_SEMANTIC"] = mode != "lexical"
                         app.config["SEARCH_SEMANTIC_OVERLAP"] = mode == "overlap"
                         clear_query_cache()
-                        t0, c0 = time.perf_counter(), time.process_time()
-                        resp = client.get("/api/v1/search", query_string={**params, "per_page": 10})
-                        took = (time.perf_counter() - t0) * 1000
-                        assert resp.status_code == 200, resp.get_data(as_text=True)
+                        took, cpu_ms = timed_query(client, params)
                         if round_no:
                             wall[mode][kind].append(took)
-                            cpu[mode].append((time.process_time() - c0) * 1000)
+                            cpu[mode].append(cpu_ms)
     every = {m: [t for k in KINDS for t in wall[m][k]] for m in MODES}
     for mode in MODES:
         print(
