@@ -22,6 +22,18 @@ def join(client, page_html, name="new_nell", **extra):
     return client.post("/register", data=data)
 
 
+def sign_in(client, page_html, next, thread_id, reply_body, password="correct horse battery"):
+    """Submit the sign-in form shown carrying a reply (its hidden fields included)."""
+    data = {
+        "display_name": "sunny_days",
+        "password": password,
+        "csrf_token": csrf_from(page_html),
+        "reply_thread": str(thread_id),
+        "reply_body": reply_body,
+    }
+    return client.post(f"/login?next={next}", data=data)
+
+
 def test_joining_from_the_ask_link_lands_on_the_ask_form_signed_in(client):
     login = client.get("/ask")  # signed out: sent to sign in, with next
     assert login.status_code == 302 and "next=%2Fask" in login.headers["Location"]
@@ -79,16 +91,7 @@ def test_a_reply_started_signed_out_is_kept_through_signing_in(client):
     page = carried.get_data(as_text=True)
     assert carried.status_code == 200 and "Your reply is kept" in page
     assert 'value="SPF 50 &amp; a hat."' in page and "<h1>Sign in</h1>" in page
-    resp = client.post(
-        f"/login?next=/t/{t.id}%23reply-heading",
-        data={
-            "display_name": "sunny_days",
-            "password": "correct horse battery",
-            "csrf_token": csrf_from(page),
-            "reply_thread": str(t.id),
-            "reply_body": "SPF 50 & a hat.",
-        },
-    )
+    resp = sign_in(client, page, f"/t/{t.id}%23reply-heading", t.id, "SPF 50 & a hat.")
     assert resp.status_code == 302 and resp.headers["Location"] == f"/t/{t.id}#reply-heading"
     thread_page = client.get(f"/t/{t.id}").get_data(as_text=True)
     assert "Welcome back, sunny_days. Your reply is below, not posted yet" in thread_page
@@ -101,15 +104,8 @@ def test_a_wrong_password_keeps_the_carried_reply(client):
     page = client.post(
         "/signin/reply", data={"reply_thread": str(t.id), "reply_body": "Long sleeves help."}
     ).get_data(as_text=True)
-    again = client.post(
-        f"/login?next=/t/{t.id}",
-        data={
-            "display_name": "sunny_days",
-            "password": "wrong wrong wrong",
-            "csrf_token": csrf_from(page),
-            "reply_thread": str(t.id),
-            "reply_body": "Long sleeves help.",
-        },
+    again = sign_in(
+        client, page, f"/t/{t.id}", t.id, "Long sleeves help.", password="wrong wrong wrong"
     )
     assert again.status_code == 400
     assert 'value="Long sleeves help."' in again.get_data(as_text=True)
