@@ -18,6 +18,7 @@ from sqlalchemy import select
 from forum import create_app
 from forum.extensions import db
 from forum.search import apply_now, changes
+from forum.search.index import IndexUnavailable
 from forum.search.replica import ReplicaPosition
 from tests import factories as f
 from tests.integration.test_search_faults import config, titles
@@ -44,6 +45,23 @@ def close(other) -> None:
     with other.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def refused_restore(other, tar) -> str:
+    """``search-snapshot restore`` on ``other`` fails and leaves its index as it was;
+    returns what the command said."""
+    with other.app_context():
+        # A new node may still be applying the changes it found at start in its applier
+        # thread: let that write finish, so "as it was" compares settled indexes.
+        try:
+            changes.apply_pending(timeout=10)
+        except IndexUnavailable:
+            pass  # no index at all yet: nothing is being written to it
+    before = index_state(other)
+    result = cli(other, "search-snapshot", "restore", str(tar))
+    assert result.exit_code != 0
+    assert index_state(other) == before
+    return result.output
 
 
 def index_state(other) -> tuple[str, list[str], dict[str, int]]:
@@ -180,12 +198,9 @@ def test_a_bad_snapshot_is_refused_and_the_index_untouched(
     damage(snapshot_of_a, bad)
     b = node(app, tmp_path, "b")
     try:
-        before = index_state(b)
-        result = cli(b, "search-snapshot", "restore", str(bad))
-        assert result.exit_code != 0
-        assert "snapshot refused, nothing installed" in result.output
-        assert message in result.output
-        assert index_state(b) == before
+        output = refused_restore(b, bad)
+        assert "snapshot refused, nothing installed" in output
+        assert message in output
         assert not (tmp_path / "escape.txt").exists()
         assert titles(b.test_client(), "kestrel")  # B still searches with its own index
         # At start-up a refused snapshot falls back to the index (or a rebuild).
@@ -201,11 +216,8 @@ def test_a_bad_snapshot_is_refused_and_the_index_untouched(
 def test_a_snapshot_from_another_database_is_refused(app, tmp_path, snapshot_of_a):
     other = create_app(config(str(tmp_path / "other")))  # its own SQLite database
     try:
-        before = index_state(other)
-        result = cli(other, "search-snapshot", "restore", str(snapshot_of_a))
-        assert result.exit_code != 0
-        assert "another database" in result.output or "newest change" in result.output
-        assert index_state(other) == before
+        output = refused_restore(other, snapshot_of_a)
+        assert "another database" in output or "newest change" in output
     finally:
         close(other)
     assert os.path.exists(snapshot_of_a)
@@ -216,10 +228,6 @@ def test_a_snapshot_whose_follow_up_was_pruned_is_refused(app, tmp_path, snapsho
     assert pruned.exit_code == 0, pruned.output
     b = node(app, tmp_path, "b")
     try:
-        before = index_state(b)
-        result = cli(b, "search-snapshot", "restore", str(snapshot_of_a))
-        assert result.exit_code != 0
-        assert "too old" in result.output
-        assert index_state(b) == before
+        assert "too old" in refused_restore(b, snapshot_of_a)
     finally:
         close(b)
