@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -31,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from ...extensions import db
 from ..documents import load_threads, question_text
+from ..lru import ByteLRU
 from .fuse import nearest
 from .model import Model, ModelUnavailable, model_for
 from .store import Snapshot, VectorStore, fingerprint
@@ -215,17 +215,14 @@ def state(generation: str | Path | None) -> tuple[bool, str]:
     return model is not None, why
 
 
-_query_vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-_query_lock = threading.Lock()
+# (model id, query text) -> read-only vector; a vector and its key are about 1.7 KB.
+_query_vectors = ByteLRU(QUERY_CACHE * 1800)
+_pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 
 
 def _cached_vector(model: Model, text: str) -> np.ndarray | None:
-    with _query_lock:
-        vec = _query_vectors.get((model.id, text))
-        if vec is not None:
-            _query_vectors.move_to_end((model.id, text))
-        return vec
+    return _query_vectors.get((model.id, text))
 
 
 def query_vector(model: Model, text: str) -> np.ndarray:
@@ -235,22 +232,18 @@ def query_vector(model: Model, text: str) -> np.ndarray:
         return vec
     vec = model.embed([text])[0]
     vec.setflags(write=False)
-    with _query_lock:
-        _query_vectors[(model.id, text)] = vec
-        while len(_query_vectors) > QUERY_CACHE:
-            _query_vectors.popitem(last=False)
+    _query_vectors.put((model.id, text), vec, vec.nbytes)
     return vec
 
 
 def clear_query_cache() -> None:
     """Forget every cached query vector (benchmarks time the embedding with this)."""
-    with _query_lock:
-        _query_vectors.clear()
+    _query_vectors.clear()
 
 
 def _executor() -> ThreadPoolExecutor:
     global _pool
-    with _query_lock:
+    with _pool_lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="query-embed")
         return _pool
