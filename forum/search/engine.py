@@ -31,7 +31,8 @@ instead, one segment (leaf reader) at a time:
   misspelled words find candidates in cached per-segment word tables
   (``terms_within``).
 - Phrases: candidates are the documents that have every word (an intersection of
-  arrays); positions are decoded for those candidates only, and the documents whose
+  arrays); positions are read for those candidates only (from the segment's postings
+  pack where it has them, else decoded from whoosh's blocks), and the documents whose
   words sit at consecutive positions (whoosh's ``SpanNear2`` with slop 1) are cached
   per segment, so a repeated phrase costs an array lookup.
 - The total is the exact number of matching visible documents, and facet counts come
@@ -57,12 +58,12 @@ from whoosh.util.numeric import byte_to_length
 from . import topk
 from .lru import cache, configure
 from .matches import _NONE, Dense, Sparse, _dense, _lookup, _scale, _size
+from .phrases import consecutive
 from .segment import Postings, Segment, Unsupported
 
 __all__ = ["Outcome", "Unsupported", "cache", "check", "configure", "run", "segments"]
 
 _LENGTHS = np.array([byte_to_length(i) for i in range(256)], dtype=np.float64)
-_POS_SPAN = 1 << 32  # phrase keys: candidate index * _POS_SPAN + start position (+ offset)
 
 
 # -- evaluation ------------------------------------------------------------------------
@@ -273,11 +274,15 @@ class _Evaluator:
             words.append(tbytes)
         narrowed = getattr(seg, "cand", None)  # topk.Narrowed: phrase on the whole segment
         seg = getattr(seg, "_seg", seg)
-        if len(words) > 1 and cache.get(("ph", seg.key, fieldname, tuple(words))) is None:
+        if (
+            len(words) > 1
+            and cache.get(("ph", seg.key, fieldname, tuple(words))) is None
+            and not all(seg.packed_positions(fieldname, w) for w in words)
+        ):
             posts = [seg.postings_and_values(fieldname, w)[0] for w in words]  # one pass
         else:
             posts = [seg.postings(fieldname, w) for w in words]
-        matched = self._phrase_docs(seg, fieldname, words, posts)
+        matched = consecutive(seg, fieldname, words, posts)
         if narrowed is not None:
             matched = np.intersect1d(matched, narrowed, assume_unique=True)
         if not len(matched):
@@ -290,33 +295,6 @@ class _Evaluator:
         if q.boost != 1.0:
             total = total * q.boost
         return Sparse(matched, total)
-
-    def _phrase_docs(self, seg: Segment, fieldname: str, words, posts) -> np.ndarray:
-        """Documents (deleted ones included) with the words at consecutive positions:
-        whoosh's SpanNear2(slop=1, ordered, mindist=1) chain, word k at p + k."""
-        if len(words) == 1:
-            return posts[0].ids
-        key = ("ph", seg.key, fieldname, tuple(words))
-        found = cache.get(key)
-        if found is not None:
-            return found
-        cand = posts[0].ids
-        for post in posts[1:]:
-            cand = np.intersect1d(cand, post.ids, assume_unique=True)
-            if not len(cand):
-                break
-        if len(cand):
-            # (candidate, start position) pairs as one int64 key, narrowed word by word.
-            starts = None
-            for k, (w, post) in enumerate(zip(words, posts, strict=True)):
-                owner, pos = seg.positions(fieldname, w, np.searchsorted(post.ids, cand))
-                keys = np.unique(owner * _POS_SPAN + (pos - k))
-                starts = keys if starts is None else np.intersect1d(starts, keys, True)
-                if not len(starts):
-                    break
-            cand = cand[np.unique(starts // _POS_SPAN)].astype(np.int32)
-        cache.put(key, cand, cand.nbytes + 64 * len(words))
-        return cand
 
 
 # -- running a search ------------------------------------------------------------------

@@ -13,7 +13,13 @@ document count and, per field and term, where its arrays start), the header's le
 (8 bytes, little-endian) and ``MAGIC`` again, so a pack cut short is never read. Arrays:
 document numbers (int32, ascending) and, unless every weight is 1, the weights (uint8 or
 uint16 when they are small whole numbers, else float32 - the float32 whoosh's decoding
-gives, so scores are unchanged).
+gives, so scores are unchanged). For fields that keep positions (``title``, ``content``:
+the ones a phrase can ask for), a list also has its positions: where each posting's
+positions start in one flat array (uint32, one more than the postings) and the positions
+themselves (uint16 when they all fit, else uint32), so a phrase reads the positions of
+its candidates straight from the map instead of unpickling whoosh's blocks (header
+``"pos": 1``; a pack written before positions were packed lacks it and ``pack-index``
+writes it again).
 
 A pack is derived data: written when a rebuild writes a segment (``write``), replaced
 atomically, ignored when it is missing, unreadable or made for another segment (the
@@ -39,6 +45,7 @@ EXT = "fpk"
 MIN_POSTINGS = 128
 SKIP_FIELDS = ("id", "spell_content")  # read one at a time or as a word list only
 _WEIGHT_TYPES = {"u1": np.uint8, "u2": np.uint16, "f4": np.float32}
+_POSITION_TYPES = {"u2": np.uint16, "u4": np.uint32}
 _OPEN_MAX = 64  # open packs kept per process (segments of current generations)
 
 enabled = True  # SEARCH_PACKS: read postings from packs where a segment has one
@@ -66,6 +73,7 @@ class Pack:
         if header.get("n") != doc_count:
             raise ValueError("a pack of another segment")
         self.terms: dict[str, dict[str, list]] = header["terms"]
+        self.has_positions = header.get("pos") == 1
         self.nbytes = end
 
     def postings(self, fieldname: str, tbytes: bytes):
@@ -73,12 +81,33 @@ class Pack:
         entry = self.terms.get(fieldname, {}).get(tbytes.decode("latin-1"))
         if entry is None:
             return None
-        offset, count, w_offset, w_type = entry
+        offset, count, w_offset, w_type = entry[:4]
         ids = np.frombuffer(self._map, dtype=np.int32, count=count, offset=offset)
         if w_type is None:
             return ids, None
         dtype = _WEIGHT_TYPES[w_type]
         return ids, np.frombuffer(self._map, dtype=dtype, count=count, offset=w_offset)
+
+    def positions(self, fieldname: str, tbytes: bytes, at: np.ndarray):
+        """Positions of the postings at indexes ``at`` of a packed term as two flat
+        arrays (which of ``at`` each position belongs to, the position), or None when
+        the pack has no positions for it. Only the pages of those postings are read."""
+        entry = self.terms.get(fieldname, {}).get(tbytes.decode("latin-1"))
+        if entry is None or len(entry) < 7:
+            return None
+        _offset, count, _w, _wt, s_offset, p_offset, p_type = entry
+        starts = np.frombuffer(self._map, dtype=np.uint32, count=count + 1, offset=s_offset)
+        begin = starts[at].astype(np.int64)
+        lens = starts[at + 1].astype(np.int64) - begin
+        owner = np.repeat(np.arange(len(at), dtype=np.int64), lens)
+        total = int(lens.sum())
+        first = np.zeros(len(at), dtype=np.int64)
+        np.cumsum(lens[:-1], out=first[1:])
+        flat = np.arange(total, dtype=np.int64) + np.repeat(begin - first, lens)
+        size = int(starts[-1])
+        dtype = _POSITION_TYPES[p_type]
+        allpos = np.frombuffer(self._map, dtype=dtype, count=size, offset=p_offset)
+        return owner, allpos[flat].astype(np.int64)
 
 
 _open: OrderedDict[tuple, tuple[Pack | None, float]] = OrderedDict()
@@ -107,6 +136,15 @@ def open_pack(key: tuple, path: Path, doc_count: int) -> Pack | None:
     return pack
 
 
+def up_to_date(path: Path, doc_count: int) -> bool:
+    """Whether ``path`` is a readable pack of a segment of ``doc_count`` documents in
+    this format (with positions): ``pack-index`` writes the others again."""
+    try:
+        return Pack(path, doc_count).has_positions
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def forget() -> None:
     """Close every pack this process holds open (tests; a pack rewritten in place)."""
     with _lock:
@@ -126,16 +164,17 @@ def _weights(weights: np.ndarray | None):
 
 
 def write(path: Path, doc_count: int, lists) -> int:
-    """Write a pack of ``lists`` ((field, term bytes, ids, weights or None), each list
-    written as it comes) for a segment of ``doc_count`` documents, atomically. Returns
-    the number of lists packed."""
+    """Write a pack of ``lists`` ((field, term bytes, ids, weights or None, positions or
+    None), each list written as it comes) for a segment of ``doc_count`` documents,
+    atomically; positions are (positions per posting, every position in posting order).
+    Returns the number of lists packed."""
     terms: dict[str, dict[str, list]] = {}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     try:
         with open(tmp, "wb") as fh:
             fh.write(MAGIC)
             offset = len(MAGIC)
-            for fieldname, tbytes, ids, weights in lists:
+            for fieldname, tbytes, ids, weights, positions in lists:
                 ids = np.ascontiguousarray(ids, dtype="<i4")
                 stored, w_type = _weights(weights)
                 entry = [offset, len(ids), None, w_type]
@@ -143,8 +182,19 @@ def write(path: Path, doc_count: int, lists) -> int:
                 if stored is not None:
                     entry[2] = offset
                     offset += _put(fh, stored)
+                if positions is not None and len(positions[1]) < 2**32:
+                    per_posting, flat = positions
+                    starts = np.zeros(len(ids) + 1, dtype="<u4")
+                    np.cumsum(per_posting, out=starts[1:])
+                    big = len(flat) and int(flat.max()) >= 65536
+                    p_type = "u4" if big else "u2"
+                    entry += [offset, 0, p_type]
+                    offset += _put(fh, starts)
+                    entry[5] = offset
+                    offset += _put(fh, np.ascontiguousarray(flat, dtype="<" + p_type))
                 terms.setdefault(fieldname, {})[tbytes.decode("latin-1")] = entry
-            header = json.dumps({"n": doc_count, "terms": terms}, separators=(",", ":"))
+            header = {"n": doc_count, "pos": 1, "terms": terms}
+            header = json.dumps(header, separators=(",", ":"))
             raw = header.encode("utf-8")
             fh.write(raw + len(raw).to_bytes(8, "little") + MAGIC)
             fh.flush()

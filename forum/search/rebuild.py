@@ -364,12 +364,15 @@ def optimise() -> None:
 
 def write_missing_packs(min_docs: int | None = None) -> int:
     """Write the postings pack (``packs``) of every segment of the index in use with at
-    least ``min_docs`` documents that has none: after ``optimise`` merged everything into
-    one segment, or for an index built before packs existed. Returns how many."""
+    least ``min_docs`` documents that has none or an older one: after ``optimise`` merged
+    everything into one segment, for an index built before packs existed or before they
+    held positions. Returns how many."""
     ix = store().open_index()
     folder = ix.storage.folder
     missing = [
-        seg for seg in ix._segments() if not packs.pack_path(folder, seg.segment_id()).exists()
+        seg
+        for seg in ix._segments()
+        if not packs.up_to_date(packs.pack_path(folder, seg.segment_id()), seg.doc_count_all())
     ]
     return write_packs(
         ix.storage, ix.schema, missing, PACK_MIN_DOCS if min_docs is None else min_docs

@@ -183,12 +183,26 @@ class Segment:
                     continue
                 if isinstance(reader.schema[fieldname], NUMERIC):  # dates, counts: unused
                     continue
+                fmt = reader.schema[fieldname].format
+                positional = bool(fmt and fmt.supports("positions"))
                 for (fn, tbytes), info in reader.iter_from(fieldname, b""):
                     if fn != fieldname:
                         break
-                    if info.doc_frequency() >= packs.MIN_POSTINGS:
+                    if info.doc_frequency() < packs.MIN_POSTINGS:
+                        continue
+                    if not positional:
                         post = self._decode(fieldname, tbytes)
-                        yield fieldname, tbytes, post.ids, post.weights
+                        yield fieldname, tbytes, post.ids, post.weights, None
+                        continue
+                    post, values = self._decode(fieldname, tbytes, with_values=True)
+                    positions = None
+                    if values is not None:
+                        owner, pos = decode_positions(
+                            values.blob, values.begin, values.lens, fmt.decode_positions
+                        )
+                        order = np.argsort(owner, kind="stable")  # slow ones come last
+                        positions = (np.bincount(owner, minlength=len(post.ids)), pos[order])
+                    yield fieldname, tbytes, post.ids, post.weights, positions
 
         path = packs.pack_path(self.key[0], reader.segment().segment_id())
         return packs.write(path, self.n, lists())
@@ -204,9 +218,22 @@ class Segment:
         w = np.asarray(weights, dtype=np.float32)
         return Postings(np.asarray(ids, dtype=np.int32), None if bool(np.all(w == 1.0)) else w)
 
+    def packed_positions(self, fieldname: str, tbytes: bytes) -> bool:
+        """Whether this segment's pack holds the term's positions (read from the map)."""
+        pack = self.pack()
+        if pack is None or not pack.has_positions:
+            return False
+        entry = pack.terms.get(fieldname, {}).get(tbytes.decode("latin-1"))
+        return entry is not None and len(entry) >= 7
+
     def positions(self, fieldname: str, tbytes: bytes, at: np.ndarray):
         """Positions of the postings at indexes ``at`` of a term, as two flat arrays:
         which of ``at`` each position belongs to, and the position."""
+        pack = self.pack()
+        if pack is not None:
+            found = pack.positions(fieldname, tbytes, at)
+            if found is not None:
+                return found
         fmt = self.reader.schema[fieldname].format
         post, values = self.postings_and_values(fieldname, tbytes)
         if values is not None:

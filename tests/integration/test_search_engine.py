@@ -163,21 +163,36 @@ def test_engine_matches_whoosh_on_a_real_index(app, corpus):
 def test_engine_reads_postings_packs_with_the_same_results(app, corpus, monkeypatch):
     """Every segment gets a postings pack (every list packed, however short); searches
     then read the lists from the packs and still give whoosh's ranking, totals and
-    facets. A damaged pack is ignored (the lists are decoded from whoosh again)."""
+    facets. Phrases read their positions from the packs too: whoosh's posting values
+    are never decoded. A damaged pack is ignored (the lists are decoded from whoosh
+    again)."""
     monkeypatch.setattr(packs, "MIN_POSTINGS", 1)
     searcher = changes.store().searcher()
     storage = engine.segments(searcher)[0].reader.storage()
     assert write_packs(storage, searcher.schema, _whoosh_segments(searcher))
     packs.forget()
+    fmt = searcher.schema["content"].format
     for seg in engine.segments(searcher):
         pack = seg.pack()
-        assert pack is not None
-        for word in (b"rash", b"night", b"aza"):
+        assert pack is not None and pack.has_positions
+        for word in (b"rash", b"night", b"sweat", b"aza", b"the"):
             if ("content", word) in seg.reader:
                 ids, _weights = pack.postings("content", word)
                 assert np.array_equal(ids, seg._decode("content", word).ids)
+                every = np.arange(len(ids))
+                owner, pos = pack.positions("content", word, every[::-1])  # any order
+                m = seg._raw_matcher("content", word)
+                want = []
+                while m.is_active():
+                    want.append(fmt.decode_positions(m.value()))
+                    m.next()
+                got: list[list[int]] = [[] for _ in ids]
+                for o, p in zip(owner.tolist(), pos.tolist(), strict=True):
+                    got[len(ids) - 1 - o].append(p)
+                assert got == want, word
     engine.cache.clear()
     _compare_with_whoosh(searcher, corpus)
+    assert not [key for key in engine.cache._items if key[0] == "v"], "values decoded"
 
     # A pack cut short is not read: the search decodes whoosh's own postings.
     folder = Path(storage.folder)
@@ -239,6 +254,38 @@ def test_pack_index_command_packs_an_existing_index(app, client, corpus, monkeyp
     assert [_api(client, q=q) for q in ("rash", '"night sweats"', "aza")] == before
     again = app.test_cli_runner().invoke(args=["forum", "pack-index"])
     assert "Wrote 0 postings pack(s)" in again.output
+
+    # A pack written before packs held positions is written again, with them.
+    paths = sorted(Path(engine.segments(searcher)[0].reader.storage().folder).glob("*.fpk"))
+    assert paths
+    for path in paths:
+        _strip_positions(path)
+    packs.forget()
+    assert not any(seg.pack().has_positions for seg in engine.segments(searcher))
+    engine.cache.clear()
+    assert [_api(client, q=q) for q in ("rash", '"night sweats"', "aza")] == before
+    third = app.test_cli_runner().invoke(args=["forum", "pack-index"])
+    assert f"Wrote {len(paths)} postings pack(s)" in third.output
+    packs.forget()
+    assert all(seg.pack().has_positions for seg in engine.segments(searcher))
+    assert [_api(client, q=q) for q in ("rash", '"night sweats"', "aza")] == before
+
+
+def _strip_positions(path: Path) -> None:
+    """Rewrite a pack as packs were written before they held positions: the same
+    arrays, a header without ``pos`` and entries of four items."""
+    import json
+
+    raw = path.read_bytes()
+    end = len(raw) - len(packs.MAGIC)
+    size = int.from_bytes(raw[end - 8 : end], "little")
+    header = json.loads(raw[end - 8 - size : end - 8])
+    del header["pos"]
+    for terms in header["terms"].values():
+        for term, entry in terms.items():
+            terms[term] = entry[:4]
+    new = json.dumps(header, separators=(",", ":")).encode()
+    path.write_bytes(raw[: end - 8 - size] + new + len(new).to_bytes(8, "little") + packs.MAGIC)
 
 
 def _whoosh_segments(searcher):
