@@ -5,12 +5,18 @@ against a forum already loaded with ``bench/bulk_load.py``. Anonymous reads use 
 cache (PAGE_CACHE on, so after the first miss they are hits); member reads are never cached.
 Creates (once) a member ``bench_member`` who follows nothing and has voted on a few replies.
 
-usage: FORUM_INSTANCE_PATH=... python bench/member_pages.py [--rounds 40] [--profile PATH]
+Each page's line gives wall p50/p95 for both, the member's statements and SQL ms, and the
+process CPU ms per request p50/p95 for the member and the visitor (the steadier figure on a
+busy shared machine; an anonymous search is never page-cached, so its CPU is the engine's).
+
+usage: FORUM_INSTANCE_PATH=... python bench/member_pages.py [--rounds 40] [--only NAME]
+           [--profile PATH [--profile-page NAME]]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -29,7 +35,21 @@ PAGES = [
     ("condition page 5", "/conditions/crohns?page=5"),
     ("thread", None),
     ("search", "/search?q=azathioprine+tired"),
+    ("search, new words", "NEW"),
 ]
+# "search, new words": every request (either client's) asks a pair of words not asked
+# before in this process, so nothing the search remembers (engine outcomes per searcher,
+# snippets, result rows) can answer it: the cost of a search nobody made yet.
+WORDS = (
+    "tired hair nausea liver rash pregnancy sun blood infection dose headache joint "
+    "sleep weight mouth skin flu vaccine"
+).split()
+
+
+def _new_searches():
+    for n in (2, 3):  # 153 pairs, then 816 triples
+        for words in itertools.combinations(WORDS, n):
+            yield "/search?q=" + "+".join(words)
 
 
 def _member(db, User):
@@ -50,7 +70,9 @@ def _pct(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=40)
-    ap.add_argument("--profile", help="write a cProfile of the member condition page here")
+    ap.add_argument("--profile", help="write a cProfile of a member page here")
+    ap.add_argument("--profile-page", default="condition newest", help="which page to profile")
+    ap.add_argument("--only", action="append", help="measure only these pages (repeatable)")
     args = ap.parse_args()
 
     from forum import create_app
@@ -65,6 +87,8 @@ def main() -> None:
         ident = member.get_id()
         posts = db.session.scalar(select(func.count()).select_from(Post))
     paths = [(name, path or f"/t/{busiest}") for name, path in PAGES]
+    fresh = _new_searches()
+    pages = [(n, p) for n, p in paths if not args.only or n in args.only]
 
     anon = app.test_client()
     signed = app.test_client()
@@ -90,38 +114,43 @@ def main() -> None:
         event.listen(db.engine, "after_cursor_execute", after)
     load = os.getloadavg()[0]
     print(f"{threads} threads, {posts} posts; load average {load:.2f}; {args.rounds} rounds")
+    print("semantic second opinion:", app.config.get("SEARCH_SEMANTIC"))
     print(
         f"{'page':22} {'anon p50':>9} {'anon p95':>9} {'member p50':>11} {'member p95':>11}",
-        "sql sql_ms  member cpu p50/p95",
+        "sql sql_ms  member cpu p50/p95  anon cpu p50/p95",
     )
-    for name, path in paths:
-        row = []
+    for name, path in pages:
+        row, cpus = [], []
         for client in (anon, signed):
-            client.get(path)  # warm up (and fill the anonymous cache)
+            client.get(next(fresh) if path == "NEW" else path)  # warm up (fill the cache)
             times, cpu = [], []
             statements, sql_ms = 0, 0.0
             for _ in range(args.rounds):
+                url = next(fresh) if path == "NEW" else path
                 start, start_cpu = time.perf_counter(), time.process_time()
-                resp = client.get(path)
+                resp = client.get(url)
                 times.append((time.perf_counter() - start) * 1000)
                 cpu.append((time.process_time() - start_cpu) * 1000)
-                assert resp.status_code == 200, (path, resp.status_code)
+                assert resp.status_code == 200, (url, resp.status_code)
             row.append((statistics.median(times), _pct(times, 0.95)))
+            cpus.append((statistics.median(cpu), _pct(cpu, 0.95)))
         per, per_ms = statements / args.rounds, sql_ms / args.rounds
         (a50, a95), (m50, m95) = row
+        (ac50, ac95), (mc50, mc95) = cpus
         # CPU time of this process per member request: what a busy shared machine (other
         # processes on the same cores) inflates least; the wall times are the target.
         print(
             f"{name:22} {a50:8.1f}ms {a95:8.1f}ms {m50:10.1f}ms {m95:10.1f}ms",
-            f"{per:3.0f} {per_ms:5.1f}  {statistics.median(cpu):5.1f} / {_pct(cpu, 0.95):5.1f}",
+            f"{per:3.0f} {per_ms:5.1f}  {mc50:5.1f} / {mc95:5.1f}     {ac50:5.1f} / {ac95:5.1f}",
         )
     if args.profile:
         import cProfile
 
+        path = dict(paths)[args.profile_page]
         cProfile.runctx(
-            "for _ in range(20): signed.get('/conditions/crohns')",
+            "for _ in range(20): signed.get(path)",
             globals(),
-            {"signed": signed},
+            {"signed": signed, "path": path},
             args.profile,
         )
 

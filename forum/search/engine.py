@@ -37,6 +37,11 @@ instead, one segment (leaf reader) at a time:
   per segment, so a repeated phrase costs an array lookup.
 - The total is the exact number of matching visible documents, and facet counts come
   from the keyword fields' postings: one ``bincount`` over the matches per segment.
+- A searcher is a snapshot that never changes, so each outcome is remembered on the
+  searcher that produced it (``RUNS_PER_SEARCHER`` per searcher, keyed by the query's
+  whole structure, the page and the sort): the same search again - another member, a
+  reload - costs a dictionary lookup until the index changes, when the store opens a new
+  searcher and the old outcomes go with the old one.
 - Only documents that can reach the page are scored (``topk``: MaxScore over per-term
   upper bounds, or the sort key's k-th value); the others are only counted.
   ``SEARCH_TOPK = False`` scores every match (the same results, for comparison).
@@ -47,6 +52,8 @@ Anything else (another query type, another weighting model or codec) raises
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,7 +62,7 @@ from whoosh.reading import SegmentReader
 from whoosh.scoring import BM25F
 from whoosh.util.numeric import byte_to_length
 
-from . import topk
+from . import packs, topk
 from .lru import cache, configure
 from .matches import _NONE, Dense, Sparse, _dense, _lookup, _scale, _size
 from .phrases import consecutive
@@ -328,6 +335,29 @@ def check(searcher, q) -> _Evaluator:
     return ev
 
 
+RUNS_PER_SEARCHER = 64
+RUN_HITS_KEPT = 500  # a deeper page's outcome is not kept (bounds the memory: ~64 x 500 hits)
+_SCALARS = (str, bytes, int, float, bool, type(None))
+_runs_lock = threading.Lock()
+
+
+def _shape(value):
+    """A hashable description of a query tree: every attribute of every node, by class.
+    Raises TypeError for anything it cannot describe exactly (then nothing is kept)."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, (list, tuple)):
+        return tuple(_shape(v) for v in value)
+    if isinstance(value, wq.Query):
+        attrs = tuple(sorted((k, _shape(v)) for k, v in vars(value).items()))
+        return (type(value).__module__, type(value).__qualname__, attrs)
+    raise TypeError(f"cannot describe {type(value).__name__}")
+
+
+def _copy(out: Outcome) -> Outcome:
+    return Outcome(out.total, list(out.hits), {f: dict(v) for f, v in out.facets.items()})
+
+
 def run(
     searcher,
     q,
@@ -341,8 +371,32 @@ def run(
 
     Relevance order is score descending, then document number (as whoosh's top
     collector). With ``sortedby`` (a sortable numeric column) the order is that key
-    descending, then score, then document number descending.
+    descending, then score, then document number descending. Remembered per searcher
+    (see the module's docstring); the caller gets its own copy.
     """
+    try:
+        key = (_shape(q), limit, start, sortedby, tuple(facet_fields), topk.enabled, packs.enabled)
+    except TypeError:
+        return _run(searcher, q, limit, start, sortedby, facet_fields)
+    with _runs_lock:
+        runs = getattr(searcher, "_forum_runs", None)
+        if runs is None:
+            runs = searcher._forum_runs = OrderedDict()
+        found = runs.get(key)
+        if found is not None:
+            runs.move_to_end(key)
+            return _copy(found)
+    out = _run(searcher, q, limit, start, sortedby, facet_fields)
+    if len(out.hits) > RUN_HITS_KEPT:
+        return out
+    with _runs_lock:
+        runs[key] = _copy(out)
+        while len(runs) > RUNS_PER_SEARCHER:
+            runs.popitem(last=False)
+    return out
+
+
+def _run(searcher, q, limit, start, sortedby, facet_fields) -> Outcome:
     ev = _Evaluator(searcher)
     ev.check(q)
     out = Outcome(facets={f: {} for f in facet_fields})

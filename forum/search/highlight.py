@@ -3,22 +3,32 @@
 Only the page's threads are highlighted, and only the posts that can contain a marked
 word are cleaned (``plain``); every word is stemmed as the index stems it, so a search
 for "tired" marks "tiredness". Text is escaped; only the ``<mark>`` tags are markup.
+
+``marked`` remembers each (snippet, title) per process by its inputs - the stems, the
+title and a digest of the visible posts' HTML in order - so a repeated search, or another
+page of one, does not clean and mark the same posts again, and an edit, a hide, an erased
+post or a new reply is a different key: nothing stale can be served and nothing needs
+invalidating (``SEARCH_SNIPPET_CACHE_BYTES``, 0 switches it off).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from types import SimpleNamespace
 
+from flask import current_app, has_app_context
 from markupsafe import Markup, escape
 
 from ..models import Thread
 from .concepts import stems
 from .documents import plain
+from .lru import ByteLRU
 from .schema import ANALYZER
 
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 SNIPPET_CHARS = 240
+CACHE_BYTES = 4 * 1024 * 1024  # default SEARCH_SNIPPET_CACHE_BYTES: ~6,000 snippets
 
 
 _STEMS: dict[str, str | None] = {}  # word as written -> its index stem (None: stopword)
@@ -152,3 +162,42 @@ def snippet(thread: Thread, terms: set[str], posts: list | None = None) -> Marku
 def title(thread: Thread, terms: set[str]) -> Markup:
     spans = _marks(thread.title, terms) if terms else []
     return _mark_text(thread.title, spans, 0, len(thread.title))
+
+
+def _digest(posts: list) -> bytes:
+    """A digest of the posts' HTML in order (each length-prefixed, so no two different
+    lists of bodies share one)."""
+    h = hashlib.blake2b(digest_size=16)
+    for post in posts:
+        if post.is_visible:
+            body = (post.body_html or "").encode("utf-8", "surrogatepass")
+            h.update(len(body).to_bytes(8, "little"))
+            h.update(body)
+    return h.digest()
+
+
+def marked(thread: Thread, terms: set[str], posts: list) -> tuple[Markup, Markup]:
+    """``(snippet(thread, terms, posts), title(thread, terms))``, remembered by their
+    inputs (see the module's docstring); ``posts`` as for ``snippet``."""
+    cache = _cache()
+    if cache is None:
+        return snippet(thread, terms, posts), title(thread, terms)
+    key = (frozenset(terms), thread.title, _digest(posts))
+    found = cache.get(key)
+    if found is None:
+        found = (snippet(thread, terms, posts), title(thread, terms))
+        cache.put(key, found, 2 * (len(found[0]) + len(found[1]) + len(thread.title)))
+    return found
+
+
+def _cache() -> ByteLRU | None:
+    if not has_app_context():
+        return None
+    app = current_app._get_current_object()
+    cache = app.extensions.get("search_snippets")
+    if cache is None:
+        size = int(app.config.get("SEARCH_SNIPPET_CACHE_BYTES", CACHE_BYTES))
+        if size <= 0:
+            return None
+        cache = app.extensions.setdefault("search_snippets", ByteLRU(size))
+    return cache

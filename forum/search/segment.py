@@ -53,6 +53,9 @@ class Values:
         return len(self.blob) + self.begin.nbytes + self.lens.nbytes
 
 
+_UNSET = object()
+
+
 class Segment:
     """One leaf reader of a searcher, with its cache key and the per-search masks."""
 
@@ -74,8 +77,11 @@ class Segment:
         """This segment's postings pack (memory-mapped), or None: no pack, or packs off."""
         if not packs.enabled or self.key[0].startswith("mem-"):
             return None
-        path = packs.pack_path(self.key[0], self.reader.segment().segment_id())
-        return packs.open_pack(self.key, path, self.n)
+        found = self.__dict__.get("_pack", _UNSET)  # looked up once per search
+        if found is _UNSET:
+            path = packs.pack_path(self.key[0], self.reader.segment().segment_id())
+            found = self._pack = packs.open_pack(self.key, path, self.n)
+        return found
 
     def postings(self, fieldname: str, tbytes: bytes) -> Postings:
         pack = self.pack()

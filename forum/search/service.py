@@ -32,7 +32,7 @@ from . import engine, packs, topk
 from .applier import apply_if_pending
 from .changes import store
 from .concepts import TAG_FIELD, stems
-from .highlight import Body, snippet, title
+from .highlight import Body, marked
 from .index import IndexUnavailable, check_schema, read_meta
 from .query import FILLER, Built, Parsed, build, parse
 from .rebuild import index_ok, request_rebuild
@@ -333,8 +333,8 @@ def _load(ranked: list[tuple[int, float]], terms: set[str]) -> list[Hit]:
     for thread_id, score in ranked:
         thread = by_id.get(thread_id)
         if thread is not None:
-            text = snippet(thread, terms, posts.get(thread_id, []))
-            items.append(Hit(thread, round(score, 4), text, title(thread, terms)))
+            text, title_html = marked(thread, terms, posts.get(thread_id, []))
+            items.append(Hit(thread, round(score, 4), text, title_html))
     return items
 
 

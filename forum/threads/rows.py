@@ -12,6 +12,10 @@ hide, a resolve, a rename - gives a new key, so a stale row can never be served 
 nothing to invalidate; superseded entries fall out of the byte-bounded LRU. A new input to
 ``thread_item`` must be added to ``row_key`` (tests/integration/test_thread_rows.py renders
 every row both ways and compares).
+
+The search results page's rows (``search_row``) follow the same contract with their own
+key (``hit_key``): the highlighted title and snippet the search service made for this
+query from the database text, and the thread's shown columns and tags. They share the LRU.
 """
 
 from __future__ import annotations
@@ -59,8 +63,40 @@ def thread_row(macro, thread, people=None) -> Markup:
     return html
 
 
+def hit_key(hit) -> tuple:
+    """Everything the ``search_hit`` macro (templates/search/results.html) shows."""
+    thread = hit.thread
+    return (
+        "hit",
+        request.script_root,
+        thread.id,
+        thread.title,
+        str(hit.title_html),
+        str(hit.snippet),
+        thread.reply_count,
+        thread.helpful_count,
+        thread.resolved_post_id is not None,
+        thread.created_at,
+        tuple((t.kind, t.slug) for t in thread.tags),
+    )
+
+
+def search_row(macro, hit) -> Markup:
+    """``macro(hit)`` (one search result's ``<li>``), rendered once per distinct row."""
+    cache: ByteLRU | None = current_app.extensions.get("thread_rows")
+    if cache is None:
+        return macro(hit)
+    key = hit_key(hit)
+    html = cache.get(key)
+    if html is None:
+        html = macro(hit)
+        cache.put(key, html, len(html) + len(key[4]) + len(key[5]))
+    return html
+
+
 def init_app(app: Flask) -> None:
     size = int(app.config.get("THREAD_ROW_CACHE_BYTES", DEFAULT_BYTES))
     if size > 0:
         app.extensions["thread_rows"] = ByteLRU(size)  # the byte-bounded LRU search uses
     app.jinja_env.globals["thread_row"] = thread_row
+    app.jinja_env.globals["search_row"] = search_row

@@ -1,0 +1,103 @@
+"""The search page reuses remembered snippets and rendered result rows, and still shows
+every change at once.
+
+Snippets are remembered by their inputs (the stems, the title, a digest of the visible
+posts' HTML: forum/search/highlight.py ``marked``) and result rows by what they show
+(forum/threads/rows.py ``hit_key``), so an edit, a hide, a deleted reply, a new reply or
+a vote is on the very next search with nothing to invalidate. The engine's outcomes are
+remembered per searcher (forum/search/engine.py), and any index change opens a new one.
+"""
+
+from __future__ import annotations
+
+import re
+
+from forum.moderation import service as moderation
+from forum.threads import service as threads
+from tests import factories
+
+HIT = re.compile(r'<li class="thread-item">.*?</p>\s*</li>', re.S)
+
+
+def hits(html: str) -> list[str]:
+    return HIT.findall(html)
+
+
+def search_page(client, q: str, **params) -> str:
+    response = client.get("/search", query_string={"q": q, **params})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_remembered_results_are_what_a_fresh_rendering_gives(app, client, auth):
+    asker = factories.user("asker_amy")
+    helper = factories.user("helper_hal")
+    factories.user("sunny_days")
+    busy = factories.thread(
+        asker,
+        title="Tired all the time",
+        body="Since starting I am **tired** & weary <b>every</b> day",
+        conditions=("crohns", "lupus"),
+        side_effects=("nausea",),
+        replies=[(helper, "Tiredness eased for me after a month")],
+    )
+    factories.thread(asker, title="Other question", body="Feeling tired after the dose")
+    threads.mark_helpful(asker, busy.posts[1])
+    threads.mark_resolved(asker, busy, busy.posts[1])
+    auth.login()
+    first = search_page(client, "tired")  # renders and remembers
+    again = search_page(client, "tired")  # served from remembered snippets and rows
+    assert app.extensions["search_snippets"].hits >= 2
+    app.extensions.pop("thread_rows")
+    app.config["SEARCH_SNIPPET_CACHE_BYTES"] = 0
+    app.extensions.pop("search_snippets")
+    fresh = search_page(client, "tired")  # both caches off: marked and rendered anew
+    assert hits(first) == hits(again) == hits(fresh)
+    assert len(hits(fresh)) == 2
+    assert "<mark>Tired</mark> all the" in fresh and "badge-resolved" in fresh
+    assert "&amp; <mark>weary</mark> &lt;b&gt;every" in fresh  # still escaped
+    api = client.get("/api/v1/search?q=tired").get_json()
+    assert any("<mark>tired</mark>" in r["snippet"] for r in api["results"])
+
+
+def test_a_searcher_sees_each_change_to_a_result_at_once(app, client, auth):
+    asker = factories.user("asker_amy")
+    helper = factories.user("helper_hal")
+    mod = factories.user("mod_mo", role="moderator")
+    factories.user("sunny_days")
+    t = factories.thread(asker, title="Bloods question", body="Monthly blood tests.")
+    reply = threads.add_reply(helper, t, "My lymphocytes dropped in spring")
+    auth.login()
+    assert "<mark>lymphocytes</mark> dropped in spring" in search_page(client, "lymphocytes")
+
+    assert "1 question found" in search_page(client, "lymphocytes")
+    factories.thread(helper, title="Second one", body="Are lymphocytes checked monthly?")
+    assert "2 questions found" in search_page(client, "lymphocytes")  # a new searcher
+    assert app.extensions["thread_rows"].hits >= 1
+
+    threads.edit_post(helper, reply, "My lymphocytes recovered by autumn")
+    html = search_page(client, "lymphocytes")
+    assert "recovered by autumn" in html and "dropped in spring" not in html
+
+    other = threads.add_reply(asker, t, "Lymphocytes low here too, doctor unworried")
+    threads.mark_helpful(asker, reply)
+    html = search_page(client, "lymphocytes")
+    assert "1 found helpful" in html and "2 replies" in html
+
+    moderation.set_post_hidden(mod, reply, True)
+    html = search_page(client, "lymphocytes")
+    assert "recovered by autumn" not in html  # a hidden reply's words leave the snippet
+    assert "<mark>Lymphocytes</mark> low here too" in html
+
+    threads.delete_post(asker, other)
+    html = search_page(client, "lymphocytes")
+    assert "low here too" not in html
+
+    threads.edit_post(asker, t.question, "Monthly lymphocytes counts.", title="Blood counts")
+    html = search_page(client, "lymphocytes")
+    assert f"/t/{t.id}/blood-counts" in html and "Bloods question" not in html
+    assert "Monthly <mark>lymphocytes</mark>" in html
+
+    moderation.set_thread_hidden(mod, t, True)
+    html = search_page(client, "lymphocytes")
+    assert "blood-counts" not in html and "Monthly" not in html
