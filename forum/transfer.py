@@ -1,7 +1,8 @@
 """Content in and out: the JSON Lines format of ``../shared/spec/import-format.md``.
 
-Import goes through the thread service (``prepare_thread`` per line, then ``persist_threads``
-per batch of ``BATCH`` lines: the same steps ``create_thread`` takes for one), so
+Import goes through the thread service (``prepare_thread`` per line, then ``persist_imported``
+per batch of ``BATCH`` lines: the same rows, change records and receivers' work as
+``create_thread`` for one, written with bulk inserts), so
 sanitising, vocabulary mapping, signals and search-change records have one path for the
 web forms, the API and this module. A line that cannot be imported is reported with its
 number and skipped; the rest imports. Each thread gets a stable ``import_key`` so a file
@@ -38,7 +39,7 @@ from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from . import names, vocabulary
+from . import names, signals, vocabulary
 from .extensions import db
 from .models import Post, Thread, User
 from .services import ServiceError
@@ -413,12 +414,12 @@ class Importer:
             )
         with db.session.no_autoflush:
             db.session.add_all(new.values())
-        threads = service.persist_threads(items)
+        ids = _store(items)
         for name_key, user in new.items():
             self._author_ids[name_key] = inspect(user).identity[0]
             self._fresh.add(name_key)
         self.report.accounts_created += len(new)
-        return [inspect(thread).identity[0] for thread in threads]
+        return ids
 
     def _create_or_skip(self, record: ThreadRecord) -> int | Exception:
         try:
@@ -467,18 +468,14 @@ class Importer:
         key = record.import_key
         self._load_line_authors(record)
         new_skeletons = self._check_look_alikes(record)
+        prepared = _prepare(record)
         try:
-            thread, _ = service.create_thread(
-                self._author(record.author),
-                record.title,
-                record.body,
-                record.conditions,
-                record.side_effects,
-                record.medications,
-                created=record.created,
-                replies=[(self._author(r.author), r.body, r.created) for r in record.replies],
-                import_key=key,
+            item = replace(
+                prepared,
+                author=self._author(record.author),
+                replies=[(self._author(a), b, h, c) for a, b, h, c in prepared.replies],
             )
+            [thread_id] = _store([item])
         except (ServiceError, IntegrityError) as exc:
             # A flush inside the service can raise IntegrityError before its commit does:
             # another process created the same thread or account a moment ago.
@@ -487,7 +484,7 @@ class Importer:
                 raise AlreadyPresent from None
             if retry and self._found_new_authors_elsewhere():
                 return self._create(record, retry=False)
-            message = getattr(exc, "message", "conflicts with a change made at the same time")
+            message = getattr(exc, "message", "This thread already exists")  # IntegrityError
             raise LineError(message.rstrip(".")) from None
         self._keys.add(key)
         for name_key, user in self._line_users.items():
@@ -496,8 +493,7 @@ class Importer:
                 self._fresh.add(name_key)
                 self.report.accounts_created += 1
         self._skeletons.update(new_skeletons)
-        # Read the id without reloading the expired object: commits expire everything.
-        return inspect(thread).identity[0]
+        return thread_id
 
     def _found_new_authors_elsewhere(self) -> bool:
         """After a failed commit: did another process create this line's new accounts?"""
@@ -589,6 +585,15 @@ class Importer:
             .limit(1)
         )
         return found is not None
+
+
+def _store(items: list[service.PreparedThread]) -> list[int]:
+    """One transaction storing ``items``: with bulk inserts (``persist_imported``) unless a
+    ``thread_created`` receiver needs each thread's ORM row (``signals.threads_imported``)."""
+    if signals.per_thread_receivers(current_app._get_current_object()):
+        # Read the ids without reloading the expired objects: commits expire everything.
+        return [inspect(t).identity[0] for t in service.persist_threads(items)]
+    return service.persist_imported(items)
 
 
 def import_lines(

@@ -105,6 +105,7 @@ def _guard(post: Post) -> None:
                              "you can edit your post to remove it"), "warning")  # fmt: skip
 
 
+@signals.handles_imports  # imported threads (an import key) are never limited
 def on_thread_created(_app, thread, **_kw) -> None:
     _guard(thread.question)
 

@@ -101,6 +101,17 @@ def discard(user: User, kind: str, thread_id: int | None) -> None:
     )
 
 
+def discard_asks(user_ids) -> None:
+    """``discard(user, "ask", None)`` for many authors in one statement (a bulk import)."""
+    if user_ids:
+        db.session.execute(
+            delete(Draft).where(
+                Draft.user_id.in_(list(user_ids)), Draft.scope == _scope("ask", None)
+            ),
+            execution_options={"synchronize_session": False},
+        )
+
+
 def discard_draft(user: User, kind: str, thread_id: int | None = None) -> None:
     """The member threw the draft away."""
     discard(user, kind, thread_id)

@@ -21,6 +21,7 @@ TOPIC_KINDS = ("condition", "side_effect", "medication")
 
 def connect(app: Flask) -> None:
     signals.thread_created.connect(on_thread_created)
+    signals.threads_imported.connect(on_threads_imported)
     signals.reply_created.connect(on_reply_created)
     signals.helpful_marked.connect(on_helpful)
     signals.resolved_marked.connect(on_resolved)
@@ -28,6 +29,7 @@ def connect(app: Flask) -> None:
     signals.committed.connect(mailer.after_commit)
 
 
+@signals.handles_imports  # on_threads_imported does its work for a bulk import
 def on_thread_created(app, thread: Thread, **_):
     author = thread.author
     if author is not None:
@@ -36,6 +38,14 @@ def on_thread_created(app, thread: Thread, **_):
     if thread.import_key or not service.visible(thread):
         return  # imported history is not news
     _email_topic_followers(thread)
+
+
+def on_threads_imported(app, threads, **_):
+    """``on_thread_created`` for a bulk import's batch, set-wise: each author follows
+    their thread and their unfinished question draft is dropped; imported history
+    notifies and emails nobody."""
+    service.auto_follow_new(threads)
+    drafts.discard_asks({t.author_id for t in threads if t.author_id is not None})
 
 
 def on_reply_created(app, post: Post, **_):

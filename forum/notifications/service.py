@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import aliased, selectinload
 
 from .. import vocabulary
@@ -144,6 +144,18 @@ def auto_follow(user: User | None, thread: Thread) -> None:
     if user is None or _follow_row(user, "thread", str(thread.id)) is not None:
         return
     db.session.add(Follow(user_id=user.id, kind="thread", key=str(thread.id), thread_id=thread.id))
+
+
+def auto_follow_new(threads) -> None:
+    """``auto_follow`` for new threads (``StoredThread`` rows, with authors) in one bulk
+    insert: a new thread id has no follows yet (ids are never reused)."""
+    rows = [
+        {"user_id": t.author_id, "kind": "thread", "key": str(t.id), "thread_id": t.id}
+        for t in threads
+        if t.author_id is not None
+    ]
+    if rows:
+        db.session.execute(insert(Follow), rows)
 
 
 # --- follows ---------------------------------------------------------------------

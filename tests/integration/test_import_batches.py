@@ -191,3 +191,82 @@ def test_import_checkpoint_builds_segments_in_worker_processes(app, monkeypatch)
     assert (again.imported, again.already_present) == (0, 11)
     assert search.search("methotrexate").total == 11
     index_agrees(app)
+
+
+def test_bulk_path_gives_every_thread_its_rows_follow_and_order(app):
+    """With only import-aware receivers (the app's own), a batch is stored with bulk
+    inserts: each thread has its question first, its replies, tags, one change record,
+    and its author follows it, as one thread at a time would give."""
+    from forum.notifications.models import Follow
+
+    assert signals.per_thread_receivers(app) == []  # the bulk path is the one taken
+    report = transfer.import_lines([line(n) for n in range(5)])
+    assert (report.imported, report.skipped) == (5, [])
+    for thread_id in report.thread_ids:
+        thread = db.session.get(Thread, thread_id)
+        assert thread.question.is_question and thread.question.body.startswith("Thread ")
+        assert [p.is_question for p in thread.posts] == [True, False]
+        assert thread.reply_count == 1 and thread.tag_slugs("condition") == ["crohns"]
+        follow = db.session.scalar(select(Follow).where(Follow.thread_id == thread_id))
+        assert follow is not None and follow.user_id == thread.author_id
+    assert count(SearchChange) == 5
+    index_agrees(app)
+
+
+def test_batch_receiver_refusing_one_thread_skips_only_it(app):
+    """A ``threads_imported`` receiver refusing one thread refuses its whole batch; the
+    batch is retried one thread per transaction through the same bulk path, so only
+    that thread is skipped."""
+    seen = []
+
+    def refuse(_app, threads, **_kw):
+        seen.append(len(threads))
+        titles_ = set(db.session.scalars(select(Thread.title).where(
+            Thread.id.in_([t.id for t in threads]))))  # fmt: skip
+        if any("number 3 " in t for t in titles_):
+            raise ValidationError("refused by a batch receiver.")
+
+    signals.threads_imported.connect(refuse)
+    try:
+        report = transfer.import_lines([line(n) for n in range(6)])
+    finally:
+        signals.threads_imported.disconnect(refuse)
+    assert seen[0] == 6 and seen[1:] == [1] * 6  # the batch, then one thread at a time
+    assert report.skipped == [(4, "refused by a batch receiver")]
+    assert report.imported == 5 and count(SearchChange) == 5
+    assert not any("number 3 " in t for t in titles())
+    assert search.search("methotrexate").total == 5
+    index_agrees(app)
+
+
+def test_import_failing_mid_way_keeps_committed_batches_and_a_consistent_index(app, monkeypatch):
+    """An import that dies in its third batch (here an unexpected error from a
+    receiver) keeps the two committed batches, searchable, with an index that
+    check-index accepts; running the file again imports the rest, no duplicates."""
+    monkeypatch.setattr(transfer, "BATCH", 4)
+    calls = []
+
+    def crash(_app, threads, **_kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("disk on fire")
+
+    lines = [line(n) for n in range(11)]
+    signals.threads_imported.connect(crash)
+    try:
+        try:
+            transfer.import_lines(lines)
+        except RuntimeError:
+            pass
+        else:  # pragma: no cover - the assert says what went wrong
+            raise AssertionError("the import should have failed")
+    finally:
+        signals.threads_imported.disconnect(crash)
+    db.session.rollback()
+    assert count(Thread) == 8 and count(SearchChange) == 8
+    assert search.search("methotrexate").total == 8
+    index_agrees(app)
+    again = transfer.import_lines(lines)
+    assert (again.imported, again.already_present, again.skipped) == (3, 8, [])
+    assert count(Thread) == 11
+    index_agrees(app)
