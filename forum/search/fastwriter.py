@@ -2,7 +2,8 @@
 
 ``_SegmentBuilder`` adds documents to whoosh's own ``SegmentWriter``, but keeps the
 postings in a ``CompactPool`` (packed arrays instead of tuples) and writes them with
-the field lengths read back from the just-written length column. The segment is the
+the field lengths read back from the just-written length column, and takes an analysed
+text field's postings per word in one pass (``add_document``). The segment is the
 one whoosh's writer makes (tests/integration/test_index_speed.py compares them).
 
 Spelling words: whoosh writes one posting per distinct word *per document* into the
@@ -14,13 +15,18 @@ of a rebuild; the field's words are the same.
 from __future__ import annotations
 
 from array import array
+from pickle import dumps
 from typing import Any
 
 from sqlalchemy.orm import Session
 from whoosh.codec import whoosh3
+from whoosh.formats import Positions
+from whoosh.system import pack_uint
+from whoosh.util.text import utf8encode
 from whoosh.writing import SegmentWriter
 
 from .documents import load_threads, thread_documents
+from .schema import Analysed, OnceAnalyzer
 
 MAX_POSTINGS = 12_000_000  # per segment (about 500 MB in a CompactPool)
 
@@ -62,6 +68,43 @@ class CompactPool:
             raise ValueError(f"mixed posting values for {key!r}")
         self.postings += 1
 
+    def add_positions(self, fieldname: str, docnum: int, value: Analysed, boost: tuple):
+        """The postings ``add`` gets from whoosh's ``add_document`` for an ``Analysed``
+        value of a positions field (``schema.OnceAnalyzer``: its stems, at positions
+        ``first``, ``first + 1``, ...), made in one pass instead of a Token and a call per
+        word. ``boost``: (the format's, the document's for the field). Returns the field
+        length (the number of stems) and the last posting's value (None without one),
+        which whoosh's loop leaves behind for the field's spelling words."""
+        poses: dict[str, list[int]] = {}
+        last = None
+        for pos, stem in enumerate(value.stems, value.first):
+            found = poses.get(stem)
+            if found is None:
+                poses[stem] = [pos]
+            else:
+                found.append(pos)
+        terms = self.terms
+        for word, positions in poses.items():
+            key = (fieldname, utf8encode(word)[0])
+            entry = terms.get(key)
+            if entry is None:
+                entry = terms[key] = [array("i"), array("d"), bytearray(), array("I")]
+                self.fieldnames.add(fieldname)
+            deltas, base = [], 0
+            for pos in positions:
+                deltas.append(pos - base)
+                base = pos
+            # As Positions.word_values (a float sum of 1.0 boosts, times the field's
+            # boost) and add_document (times the document's boost for the field).
+            entry[0].append(docnum)
+            entry[1].append(float(len(positions)) * boost[0] * boost[1])
+            last = pack_uint(len(deltas)) + dumps(deltas, 2)
+            buf = entry[2]
+            buf += last
+            entry[3].append(len(buf))
+        self.postings += len(poses)
+        return len(value.stems), last
+
     def iter_postings(self):
         terms = self.terms
         for key in sorted(terms):
@@ -86,6 +129,69 @@ class _BuildWriter(SegmentWriter):
     """A segment writer whose final posting pass reads each document's field lengths
     from memory: whoosh reads them back from the just-written length column, one file
     seek and read per posting. The values are the same (``_Lengths``)."""
+
+    def add_document(self, **fields):
+        """whoosh's ``SegmentWriter.add_document`` (the same steps, in the same order),
+        except that an ``Analysed`` value of a positions field goes to the pool in one
+        call (``CompactPool.add_positions``): per word instead of per token and posting,
+        most of a document's indexing time."""
+        if not isinstance(self.pool, CompactPool):
+            return super().add_document(**fields)
+        self._check_state()
+        perdocwriter = self.perdocwriter
+        schema = self.schema
+        docnum = self.docnum
+        pool = self.pool
+        add_post = pool.add
+        docboost = self._doc_boost(fields)
+        fieldnames = sorted(name for name in fields if not name.startswith("_"))
+        self._check_fields(schema, fieldnames)
+        vbytes = None  # as whoosh's loop variable: the spelling words get the last one
+        perdocwriter.start_doc(docnum)
+        try:
+            for fieldname in fieldnames:
+                value = fields.get(fieldname)
+                if value is None:
+                    continue
+                field = schema[fieldname]
+                length = 0
+                if field.indexed:
+                    fieldboost = self._field_boost(fields, fieldname, docboost)
+                    if (
+                        isinstance(value, Analysed)
+                        and isinstance(field.analyzer, OnceAnalyzer)
+                        and type(field.format) is Positions
+                    ):
+                        boost = (field.format.field_boost, fieldboost)
+                        count, last = pool.add_positions(fieldname, docnum, value, boost)
+                        length = count if field.scorable else 0
+                        vbytes = last if last is not None else vbytes
+                    else:
+                        scorable = field.scorable
+                        for tbytes, freq, weight, vbytes in field.index(value):
+                            weight *= fieldboost
+                            if scorable:
+                                length += freq
+                            add_post((fieldname, tbytes, docnum, weight, vbytes))
+                if field.separate_spelling():
+                    spellfield = field.spelling_fieldname(fieldname)
+                    for word in field.spellable_words(value):
+                        add_post((spellfield, utf8encode(word)[0], 0, 1, vbytes))
+                if field.vector:  # pragma: no cover - the forum's schema has no vectors
+                    raise NotImplementedError("term vectors")
+                customval = fields.get(f"_stored_{fieldname}", value)
+                stored = customval if field.stored else None
+                perdocwriter.add_field(fieldname, field, stored, length)
+                column = field.column_type
+                if column and customval is not None:
+                    cv = field.to_column_value(customval)
+                    perdocwriter.add_column_value(fieldname, column, cv)
+        except Exception:
+            perdocwriter.cancel_doc()
+            raise
+        perdocwriter.finish_doc()
+        self._added = True
+        self.docnum += 1
 
     def _flush_segment(self):
         self.perdocwriter.close()
