@@ -9,8 +9,9 @@ The corpus comes from ../shared/bench/gen_corpus.py (skipped, with the reason, w
 absent). Each run imports into a new instance folder through the real command (a
 subprocess: services, signals, change record, index checkpoints, semantic vectors unless
 --no-semantic). ``--database-url`` (a PostgreSQL URL such as FORUM_TEST_DATABASE_URL's)
-imports into a new schema of that server instead of SQLite. Prints threads/s per run, the
-median, the plain Whoosh build rate and the load average before and after.
+imports into a new schema of that server instead of SQLite. Prints threads/s and CPU seconds
+(the import process and its forked workers) per run, the median, the plain Whoosh build
+rate and the load average.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -60,7 +62,15 @@ def _schema_url(url: str) -> tuple[str, callable]:
     return scoped.render_as_string(hide_password=False), drop
 
 
-def import_once(path: Path, n: int, workdir: Path, url: str | None, semantic: bool) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def import_once(
+    path: Path, n: int, workdir: Path, url: str | None, semantic: bool
+) -> tuple[float, float]:
+    """(threads/s, CPU seconds of the import process and the workers it forked)."""
     instance = workdir / "instance"
     shutil.rmtree(instance, ignore_errors=True)
     instance.mkdir(parents=True)
@@ -75,10 +85,10 @@ def import_once(path: Path, n: int, workdir: Path, url: str | None, semantic: bo
     try:
         subprocess.run([*flask, "forum", "init-db"], cwd=ROOT, env=env, check=True,
                        capture_output=True)  # fmt: skip
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         done = subprocess.run([*flask, "forum", "import", str(path)], cwd=ROOT, env=env,
                               capture_output=True, text=True)  # fmt: skip
-        wall = time.perf_counter() - started
+        wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
         if done.returncode != 0:
             sys.exit(f"import failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
         check = subprocess.run([*flask, "forum", "check-index"], cwd=ROOT, env=env,
@@ -88,7 +98,7 @@ def import_once(path: Path, n: int, workdir: Path, url: str | None, semantic: bo
     finally:
         if drop:
             drop()
-    return n / wall
+    return n / wall, cpu
 
 
 def plain_whoosh(path: Path, n: int, workdir: Path) -> float:
@@ -140,11 +150,15 @@ def main() -> None:
           f"semantic {'off' if args.no_semantic else 'on'}")  # fmt: skip
     rates, plain = [], []
     for run in range(args.runs):
-        rate = import_once(path, args.threads, workdir, args.database_url, not args.no_semantic)
+        rate, cpu = import_once(
+            path, args.threads, workdir, args.database_url, not args.no_semantic
+        )
         whoosh = plain_whoosh(path, args.threads, workdir)
         rates.append(rate)
         plain.append(whoosh)
-        print(f"run {run + 1}: import {rate:.0f} threads/s, plain Whoosh {whoosh:.0f} threads/s")
+        print(f"run {run + 1}: import {rate:.0f} threads/s ({cpu:.1f} s CPU, "
+              f"{1000 * cpu / args.threads:.1f} ms a thread), plain Whoosh {whoosh:.0f} "
+              f"threads/s; load {os.getloadavg()[0]:.1f}")  # fmt: skip
     med, ref = statistics.median(rates), statistics.median(plain)
     print(f"median: import {med:.0f} threads/s, plain Whoosh build {ref:.0f} threads/s, "
           f"ratio {med / ref:.2f}; load {os.getloadavg()[0]:.1f}")  # fmt: skip
