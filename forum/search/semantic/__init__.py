@@ -10,10 +10,11 @@ search stays lexical; ``state`` says which, and why, for /healthz.
 - ``store.py``: vectors per index generation (a memory-mapped base and a small delta).
 - ``fuse.py``: nearest vectors to a query, and RRF.
 
-A search starts embedding its query in a worker thread (``start``) while the lexical
-evaluator runs (onnxruntime and the tokenizer release the GIL), and joins it before
-fusing; the last ``QUERY_CACHE`` query vectors are kept, so paging or repeating a query
-does not embed it again.
+A search starts embedding its query and finding the nearest threads in a worker thread
+(``start``) while the lexical evaluator runs (onnxruntime, the tokenizer and numpy's
+passes over the vectors release the GIL), and joins it before fusing; the last
+``QUERY_CACHE`` query vectors are kept, so paging or repeating a query does not embed
+it again.
 """
 
 from __future__ import annotations
@@ -250,18 +251,28 @@ def _executor() -> ThreadPoolExecutor:
 
 
 class Dense:
-    """A query's dense side, started before the lexical search and joined after it."""
+    """A query's dense side, started before the lexical search and joined after it.
 
-    def __init__(self, snap: Snapshot, vector: Future, floor: float, wait: float):
+    ``found``: the nearest ``limit`` threads (no filter), looked for in the worker
+    thread right after the query is embedded, so both overlap the lexical search."""
+
+    def __init__(
+        self, snap: Snapshot, vector: Future, found: Future, limit: int, floor: float, wait: float
+    ):
         self.snap = snap
         self.vector = vector
+        self.found = found
+        self.limit = limit
         self.floor = floor
         self.wait = wait
 
     def ranking(self, allowed: np.ndarray | None = None, limit: int = 50) -> list[int] | None:
-        """Thread ids nearest to the query, best first; None (search stays lexical) when
-        embedding failed or took longer than the wait."""
+        """Thread ids nearest to the query, best first (only ids in ``allowed`` when
+        given); None (search stays lexical) when embedding failed or took longer than
+        the wait."""
         try:
+            if allowed is None and limit <= self.limit:
+                return self.found.result(timeout=self.wait)[:limit]
             query = self.vector.result(timeout=self.wait)
             return [i for i, _s in nearest(self.snap, query, limit, self.floor, allowed)]
         except Exception:
@@ -269,24 +280,37 @@ class Dense:
             return None
 
 
-def start(generation: str | Path | None, text: str) -> Dense | None:
-    """Start embedding ``text`` in a worker thread (at once from the cache when it is
-    there); None when semantic search is off or the text is empty."""
+def _neighbours(
+    model: Model, snap: Snapshot, text: str, vector: Future, limit: int, floor: float
+) -> list[int]:
+    """Embed ``text`` (or take its cached vector), settle ``vector``, and return the
+    ``limit`` nearest thread ids: the worker thread's whole share of a search."""
+    try:
+        query = query_vector(model, text)
+    except BaseException as exc:
+        vector.set_exception(exc)
+        raise
+    vector.set_result(query)
+    return [i for i, _s in nearest(snap, query, limit, floor)]
+
+
+def start(generation: str | Path | None, text: str, limit: int = 50) -> Dense | None:
+    """Start embedding ``text`` and finding its ``limit`` nearest threads in a worker
+    thread; None when semantic search is off or the text is empty."""
     try:
         model, snap, _why = _usable(generation)
         if model is None or not text.strip():
             return None
         config = current_app.config
-        vector: Future = Future()
-        cached = _cached_vector(model, text)
-        if cached is not None:
-            vector.set_result(cached)
-        elif config.get("SEARCH_SEMANTIC_OVERLAP", True):
-            vector = _executor().submit(query_vector, model, text)
-        else:  # embed here, before the lexical search (no thread hand-off)
-            vector.set_result(query_vector(model, text))
         floor = float(config.get("SEARCH_SEMANTIC_MIN_SIMILARITY", MIN_SIMILARITY))
-        return Dense(snap, vector, floor, float(config.get("SEARCH_SEMANTIC_WAIT", WAIT)))
+        vector: Future = Future()
+        if config.get("SEARCH_SEMANTIC_OVERLAP", True):
+            found = _executor().submit(_neighbours, model, snap, text, vector, limit, floor)
+        else:  # here, before the lexical search (no thread hand-off)
+            found = Future()
+            found.set_result(_neighbours(model, snap, text, vector, limit, floor))
+        wait = float(config.get("SEARCH_SEMANTIC_WAIT", WAIT))
+        return Dense(snap, vector, found, limit, floor, wait)
     except Exception:
         log.warning("semantic second opinion failed to start: search is lexical", exc_info=True)
         return None
@@ -296,5 +320,5 @@ def ranking(
     generation: str | Path, text: str, allowed: np.ndarray | None = None, limit: int = 50
 ) -> list[int] | None:
     """Thread ids nearest to ``text``, best first; None when semantic search is off."""
-    dense = start(generation, text)
+    dense = start(generation, text, limit)
     return None if dense is None else dense.ranking(allowed, limit)

@@ -21,6 +21,8 @@ from .fuse import DEPTH, K, rrf
 
 __all__ = ["DEPTH", "merge", "query_text", "start", "wanted"]
 
+NEIGHBOURS = DEPTH * 4  # nearest threads looked for: room for a filter to drop some
+
 
 def wanted() -> bool:
     """Whether this app asks for the second opinion at all (the model may still be off)."""
@@ -40,7 +42,7 @@ def query_text(parsed, built) -> str:
 def start(generation: Path | None, text: str) -> Dense | None:
     """Start the dense side for the normalised query ``text`` in the index ``generation``
     (its embedding runs while the lexical search does); None when it is off."""
-    return _start(generation, text) if generation else None
+    return _start(generation, text, NEIGHBOURS) if generation else None
 
 
 def merge(
@@ -55,7 +57,7 @@ def merge(
     (None: no filters). Unchanged when semantic search is off or failed. Fused threads
     score their RRF sum; the lexical rest follow with score 0."""
     k = int(current_app.config.get("SEARCH_SEMANTIC_RRF_K", K))
-    dense = pending.ranking(limit=DEPTH * 4) if pending is not None else None
+    dense = pending.ranking(limit=NEIGHBOURS) if pending is not None else None
     if dense is None:
         return lexical, 0
     if filtered is not None:

@@ -207,7 +207,7 @@ class VectorStore:
             center, proj, bits = _prefilter(self.loaded_base, vecs)
         return Snapshot(
             model=meta.get("model", ""),
-            base_vecs=vecs,
+            base_vecs=vecs.view(np.ndarray),  # still mapped; rows gather without memmap's wrapping
             base_ids=ids,
             base_live=None if replaced is None else ~replaced,
             delta_vecs=delta["vecs"][live],
