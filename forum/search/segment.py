@@ -54,6 +54,7 @@ class Values:
 
 
 _UNSET = object()
+FACET_BITS_MAX = 2 * 1024 * 1024  # bytes of value bitmaps per segment: ~160 values at 100k docs
 
 
 class Segment:
@@ -354,13 +355,37 @@ class Segment:
             cache.put(key, found, found[0].nbytes + found[1].nbytes + 100 * len(labels))
         return found
 
+    def facet_bits(self, fields: tuple[str, ...]) -> np.ndarray | None:
+        """One packed bitmap of documents per facet value (rows in ``facet_table``'s label
+        order), or None when they would take more than ``FACET_BITS_MAX`` bytes."""
+        key = ("fb", self.key, fields)
+        found = cache.get(key)
+        if found is None:
+            all_ids, codes, labels = self.facet_table(fields)
+            width = (self.n + 7) // 8
+            if len(labels) * width > FACET_BITS_MAX:
+                return None
+            dense = np.zeros((len(labels), width * 8), dtype=bool)
+            dense[codes, all_ids] = True
+            found = np.packbits(dense, axis=1)
+            cache.put(key, found, found.nbytes)
+        return found
+
     def count_facets(self, fields: tuple[str, ...], ids: np.ndarray, counts: dict) -> None:
-        """Add the facet values of documents ``ids`` to ``counts`` ((field, value) -> n)."""
+        """Add the facet values of documents ``ids`` to ``counts`` ((field, value) -> n):
+        per value, the bits set in both its bitmap and the matches' (a few hundred bytes
+        per value and thousand documents), else a bincount over every facet posting."""
         all_ids, codes, labels = self.facet_table(fields)
         if len(all_ids):
-            matched = np.zeros(self.n, dtype=bool)
-            matched[ids] = True
-            per_code = np.bincount(codes[matched[all_ids]], minlength=len(labels))
+            bits = self.facet_bits(fields)
+            if bits is not None:
+                matched = np.zeros(bits.shape[1] * 8, dtype=bool)
+                matched[ids] = True
+                per_code = np.bitwise_count(bits & np.packbits(matched)).sum(axis=1)
+            else:
+                matched = np.zeros(self.n, dtype=bool)
+                matched[ids] = True
+                per_code = np.bincount(codes[matched[all_ids]], minlength=len(labels))
             for code in np.flatnonzero(per_code).tolist():
                 label = labels[code]
                 counts[label] = counts.get(label, 0) + int(per_code[code])

@@ -16,7 +16,17 @@ import numpy as np
 import pytest
 
 from forum.demo import load_demo
-from forum.search import apply_now, blocks, changes, engine, packs, service, spelling, topk
+from forum.search import (
+    apply_now,
+    blocks,
+    changes,
+    engine,
+    packs,
+    segment,
+    service,
+    spelling,
+    topk,
+)
 from forum.search.query import parse
 from forum.search.segment import write_packs
 from forum.search.service import FILTER_FIELDS, Results
@@ -158,6 +168,26 @@ def test_engine_matches_whoosh_on_a_real_index(app, corpus):
     searcher = changes.store().searcher()
     engine.cache.clear()
     _compare_with_whoosh(searcher, corpus)
+
+
+def test_facet_counts_without_bitmaps_are_the_same(app, corpus, monkeypatch):
+    """Facet values too many for per-value bitmaps are counted with a bincount instead."""
+    monkeypatch.setattr(segment, "FACET_BITS_MAX", 0)
+    engine.cache.clear()
+    _compare_with_whoosh(changes.store().searcher(), corpus)
+
+
+def test_a_search_repeated_on_one_searcher_is_remembered_and_a_copy(app, corpus):
+    searcher = changes.store().searcher()
+    query = _query(searcher, "aza")
+    first = engine.run(searcher, query, limit=10, facet_fields=FACET_FIELDS)
+    total = first.total
+    first.hits.clear()
+    first.facets.clear()
+    again = engine.run(searcher, query, limit=10, facet_fields=FACET_FIELDS)
+    assert len(searcher._forum_runs) == 1
+    assert again.hits and again.facets[FACET_FIELDS[0]]
+    assert again.total == total
 
 
 def test_engine_reads_postings_packs_with_the_same_results(app, corpus, monkeypatch):
@@ -311,6 +341,7 @@ def _compare_with_whoosh(searcher, corpus):
             continue
         expected = [(h.docnum, h.score) for h in searcher.search(query, limit=None)]
         for _cold_then_cached in (1, 2):
+            searcher.__dict__.pop("_forum_runs", None)  # evaluate, not the remembered outcome
             out = engine.run(searcher, query, limit=30, facet_fields=FACET_FIELDS)
             assert out.total == len(expected), text
             _assert_same_ranking(out.hits, expected, 30)
