@@ -31,6 +31,7 @@ SEARCH_SYNC = True  # apply recorded search changes after each commit
 SEARCH_APPLY_BATCH = 500  # recorded changes per index commit (a backlog shows as it goes)
 SEARCH_RECONNECT_MAX = 2  # seconds between retries while the database cannot be reached
 SEARCH_PACKS = True  # read long posting lists from the memory-mapped packs a rebuild writes
+SEARCH_PACK_RELEASE = True  # after a search, drop the pack pages it read from the resident set
 SEARCH_TOPK = True  # score only the matches that can reach the page (False: score them all)
 SEARCH_SNAPSHOT = None  # a peer's snapshot (.tar) to start from instead of rebuilding (deploy.md)
 # Semantic second opinion (forum/search/semantic): off, or no model, means lexical only.

@@ -49,6 +49,8 @@ _POSITION_TYPES = {"u2": np.uint16, "u4": np.uint32}
 _OPEN_MAX = 64  # open packs kept per process (segments of current generations)
 
 enabled = True  # SEARCH_PACKS: read postings from packs where a segment has one
+release_after_search = True  # SEARCH_PACK_RELEASE: drop read pages from RSS after a search
+_DONTNEED = getattr(mmap, "MADV_DONTNEED", None)
 
 
 def pack_path(folder: str | os.PathLike, segment_id: str) -> Path:
@@ -87,6 +89,15 @@ class Pack:
             return ids, None
         dtype = _WEIGHT_TYPES[w_type]
         return ids, np.frombuffer(self._map, dtype=dtype, count=count, offset=w_offset)
+
+    def release(self) -> None:
+        """Drop the pages read so far from this process's resident set (they stay in
+        the operating system's page cache, shared, and come back on the next read)."""
+        if _DONTNEED is not None:
+            try:
+                self._map.madvise(_DONTNEED)
+            except (OSError, ValueError):  # closed meanwhile, or not supported
+                pass
 
     def positions(self, fieldname: str, tbytes: bytes, at: np.ndarray):
         """Positions of the postings at indexes ``at`` of a packed term as two flat
@@ -134,6 +145,18 @@ def open_pack(key: tuple, path: Path, doc_count: int) -> Pack | None:
         while len(_open) > _OPEN_MAX:
             _open.popitem(last=False)
     return pack
+
+
+def release() -> None:
+    """After a search: every open pack drops the pages it read from this process's
+    resident memory, so a worker's resident size stays bounded by one search's reads
+    instead of growing towards the packs' size (``SEARCH_PACK_RELEASE``)."""
+    if not release_after_search:
+        return
+    with _lock:
+        opened = [pack for pack, _t in _open.values() if pack is not None]
+    for pack in opened:
+        pack.release()
 
 
 def up_to_date(path: Path, doc_count: int) -> bool:

@@ -129,6 +129,7 @@ def search(
     app = current_app._get_current_object()
     engine.configure(int(app.config.get("SEARCH_CACHE_MB", CACHE_MB) * 2**20))
     packs.enabled = bool(app.config.get("SEARCH_PACKS", True))
+    packs.release_after_search = bool(app.config.get("SEARCH_PACK_RELEASE", True))
     topk.enabled = bool(app.config.get("SEARCH_TOPK", True))
     for attempt in (1, 2):
         try:
@@ -225,6 +226,8 @@ def _run(searcher, parsed: Parsed, res: Results) -> None:
     except Exception:
         log.warning("search engine failed on %r: using whoosh", query, exc_info=True)
         out = None
+    finally:  # the pages read from the postings packs leave this worker's resident set
+        packs.release()
     if out is not None:
         ranked = [(_thread_id(searcher, docnum), score) for docnum, score in out.hits]
         total, counts = out.total, out.facets

@@ -469,3 +469,36 @@ def test_block_parser_reads_ids_and_weights_like_unpickling(app, corpus, monkeyp
                 assert np.array_equal(fast.weights, slow.weights), (fieldname, tbytes)
                 checked += 1
     assert checked > 2000
+
+
+def _pack_resident_kb() -> int:
+    """Resident kB of this process's mappings of postings packs (/proc/self/smaps)."""
+    total, in_pack = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            first = line.split(maxsplit=1)[0]
+            if "-" in first and not first.endswith(":"):  # a mapping's header line
+                in_pack = line.rstrip().removesuffix(" (deleted)").endswith(f".{packs.EXT}")
+            elif in_pack and first == "Rss:":
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="needs /proc (Linux)")
+def test_a_search_leaves_no_pack_pages_resident(app, client, corpus, monkeypatch):
+    """Pages a search reads from the memory-mapped packs count towards the worker's
+    resident size; after the search they are handed back (they stay in the page cache),
+    so a worker does not grow towards the packs' size. Switched off, they stay."""
+    monkeypatch.setattr(packs, "MIN_POSTINGS", 1)
+    assert _api(client, q="rash")[1]  # the index as the search page sees it, changes applied
+    searcher = changes.store().searcher()
+    storage = engine.segments(searcher)[0].reader.storage()
+    assert write_packs(storage, searcher.schema, _whoosh_segments(searcher))
+    packs.forget()
+    engine.cache.clear()
+    app.config["SEARCH_PACK_RELEASE"] = False
+    kept = _api(client, q='"night sweats" rash tired')
+    assert kept[1] and _pack_resident_kb() > 0
+    app.config["SEARCH_PACK_RELEASE"] = True
+    assert _api(client, q="aza tired")[1]
+    assert _pack_resident_kb() == 0
