@@ -62,10 +62,9 @@ from whoosh.reading import SegmentReader
 from whoosh.scoring import BM25F
 from whoosh.util.numeric import byte_to_length
 
-from . import packs, topk
+from . import packs, phrases, topk
 from .lru import cache, configure
 from .matches import _NONE, Dense, Sparse, _dense, _lookup, _scale, _size
-from .phrases import consecutive
 from .segment import Postings, Segment, Unsupported
 
 __all__ = ["Outcome", "Unsupported", "cache", "check", "configure", "run", "segments"]
@@ -272,36 +271,7 @@ class _Evaluator:
     # Phrases -------------------------------------------------------------------------
 
     def phrase(self, seg: Segment, q: wq.Phrase):
-        fieldname = q.fieldname
-        words = []
-        for word in q.words:
-            tbytes = self.term_bytes(fieldname, word)
-            if tbytes is None or (fieldname, tbytes) not in seg.reader:
-                return _NONE
-            words.append(tbytes)
-        narrowed = getattr(seg, "cand", None)  # topk.Narrowed: phrase on the whole segment
-        seg = getattr(seg, "_seg", seg)
-        if (
-            len(words) > 1
-            and cache.get(("ph", seg.key, fieldname, tuple(words))) is None
-            and not all(seg.packed_positions(fieldname, w) for w in words)
-        ):
-            posts = [seg.postings_and_values(fieldname, w)[0] for w in words]  # one pass
-        else:
-            posts = [seg.postings(fieldname, w) for w in words]
-        matched = consecutive(seg, fieldname, words, posts)
-        if narrowed is not None:
-            matched = np.intersect1d(matched, narrowed, assume_unique=True)
-        if not len(matched):
-            return _NONE
-        total = np.zeros(len(matched), dtype=np.float64)
-        for w, post in zip(words, posts, strict=True):
-            at = np.searchsorted(post.ids, matched)
-            weights = None if post.weights is None else post.weights[at]
-            total += self.term_scores(seg, fieldname, w, Postings(post.ids[at], weights))
-        if q.boost != 1.0:
-            total = total * q.boost
-        return Sparse(matched, total)
+        return phrases.evaluate(self, seg, q)
 
 
 # -- running a search ------------------------------------------------------------------

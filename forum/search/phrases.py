@@ -12,8 +12,45 @@ from __future__ import annotations
 import numpy as np
 
 from .lru import cache
+from .matches import _NONE, Sparse
+from .segment import Postings
 
 _POS_SPAN = 1 << 32  # phrase keys: candidate index * _POS_SPAN + start position (+ offset)
+
+
+def evaluate(ev, seg, q):
+    """The documents of ``seg`` (or of its candidates, on ``topk.Narrowed``) where the
+    phrase ``q`` occurs, scored as whoosh scores a phrase: the sum of its words' BM25F."""
+    fieldname = q.fieldname
+    words = []
+    for word in q.words:
+        tbytes = ev.term_bytes(fieldname, word)
+        if tbytes is None or (fieldname, tbytes) not in seg.reader:
+            return _NONE
+        words.append(tbytes)
+    narrowed = getattr(seg, "cand", None)  # topk.Narrowed: phrase on the whole segment
+    seg = getattr(seg, "_seg", seg)
+    if (
+        len(words) > 1
+        and cache.get(("ph", seg.key, fieldname, tuple(words))) is None
+        and not all(seg.packed_positions(fieldname, w) for w in words)
+    ):
+        posts = [seg.postings_and_values(fieldname, w)[0] for w in words]  # one pass
+    else:
+        posts = [seg.postings(fieldname, w) for w in words]
+    matched = consecutive(seg, fieldname, words, posts)
+    if narrowed is not None:
+        matched = np.intersect1d(matched, narrowed, assume_unique=True)
+    if not len(matched):
+        return _NONE
+    total = np.zeros(len(matched), dtype=np.float64)
+    for w, post in zip(words, posts, strict=True):
+        at = np.searchsorted(post.ids, matched)
+        weights = None if post.weights is None else post.weights[at]
+        total += ev.term_scores(seg, fieldname, w, Postings(post.ids[at], weights))
+    if q.boost != 1.0:
+        total = total * q.boost
+    return Sparse(matched, total)
 
 
 def consecutive(seg, fieldname: str, words, posts) -> np.ndarray:
