@@ -147,10 +147,11 @@ def main() -> None:
         import cProfile
 
         path = dict(paths)[args.profile_page]
+        urls = [next(fresh) if path == "NEW" else path for _ in range(40)]
         cProfile.runctx(
-            "for _ in range(20): signed.get(path)",
+            "for url in urls: signed.get(url)",
             globals(),
-            {"signed": signed, "path": path},
+            {"signed": signed, "urls": urls},
             args.profile,
         )
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from sqlalchemy import select
+
 from forum.experiences import service as experiences
+from forum.extensions import db
+from forum.models import User
 from tests import factories
 from tests.conftest import csrf_from
 
@@ -92,3 +96,29 @@ def test_reports_lead_with_plain_findings_and_caveats_below(client):
     findings = html.index("In short, from 6 reports")
     assert "<strong>Fatigue</strong> is the side effect mentioned most: 6 of 6 (100%)" in html
     assert findings < html.index("Show reports from people with") < html.index("How to read these")
+
+
+def _card(client, q="always tired"):
+    html = client.get("/search", query_string={"q": q}).get_data(as_text=True)
+    if 'class="answer-card"' not in html:
+        return None
+    card = html[html.index('class="answer-card"') :]
+    return card[: card.index("</section>")]
+
+
+def test_a_remembered_card_follows_every_change_to_the_reports(client):
+    """The card's numbers are remembered between searches (they cost a load of every
+    report); a new report, an opt-out and a deleted report each show on the next search."""
+    factories.thread(title="Always tired", side_effects=("fatigue",))
+    reports(5)
+    assert "<strong>5 of 5</strong>" in _card(client)
+    assert "<strong>5 of 5</strong>" in _card(client, "tired all the time")
+    reports(1, condition="crohns", side_effect="nausea")
+    assert "<strong>5 of 6</strong>" in _card(client)
+    late = db.session.scalar(select(User).where(User.name_key == "crohns_nausea_0"))
+    data = {"started_on": date.today() - timedelta(days=400), "include_in_summaries": False}
+    experiences.save_report(late, "crohns", data, confirmed=True)
+    assert "<strong>5 of 5</strong>" in _card(client)
+    first = db.session.scalar(select(User).where(User.name_key == "lupus_fatigue_0"))
+    experiences.delete_report(first, "lupus")
+    assert _card(client) is None  # four reports: too few to show anything
