@@ -28,7 +28,7 @@ from whoosh import query as wq
 from ..extensions import db
 from ..models import Post, Thread
 from ..threads.queries import Paging
-from . import engine, packs, topk
+from . import engine, packs, threadids, topk
 from .applier import apply_if_pending
 from .changes import store
 from .concepts import TAG_FIELD, stems
@@ -228,15 +228,23 @@ def _run(searcher, parsed: Parsed, res: Results) -> None:
         out = None
     finally:  # the pages read from the postings packs leave this worker's resident set
         packs.release()
+    column = _thread_column(searcher) if fuse else None
     if out is not None:
-        ranked = [(_thread_id(searcher, docnum), score) for docnum, score in out.hits]
+        docnums = [docnum for docnum, _s in out.hits]
+        ids = (
+            threadids.thread_ids(column, docnums)
+            if column is not None
+            else [_thread_id(searcher, d) for d in docnums]
+        )
+        ranked = list(zip(ids, (score for _d, score in out.hits), strict=True))
         total, counts = out.total, out.facets
     else:
         ranked, total, counts = _run_whoosh(searcher, query, stop, stop - start, sortedby)
     ranked = [(i, s) for i, s in ranked if i is not None]
     if fuse:
         filtered = _filtered(searcher, _filter_terms(res))
-        ranked, added = second_opinion.merge(searcher, dense, ranked, filtered)
+        allowed = None if filtered is None else _allowed(searcher, column, filtered)
+        ranked, added = second_opinion.merge(dense, ranked, allowed)
         total += added
         ranked = ranked[limit - res.per_page : limit]
     res.total = max(total, len(ranked))
@@ -254,6 +262,27 @@ def _filtered(searcher, filters: list[wq.Query]) -> np.ndarray | None:
         return topk.visible_matches(engine.check(searcher, q), engine.segments(searcher), q)
     except engine.Unsupported:
         return np.fromiter(sorted(q.docs(searcher)), np.int64)
+
+
+def _thread_column(searcher) -> np.ndarray | None:
+    """The searcher's thread id by document number (``threadids``; kept on the searcher,
+    which never changes), or None for a reader the evaluator cannot read."""
+    column = getattr(searcher, "_forum_thread_ids", None)
+    if column is None:
+        try:
+            column = threadids.column(engine.segments(searcher))
+        except engine.Unsupported:
+            return None
+        searcher._forum_thread_ids = column
+    return column
+
+
+def _allowed(searcher, column: np.ndarray | None, filtered: np.ndarray) -> np.ndarray:
+    """Thread ids of the documents ``filtered`` (visible matches of the filters)."""
+    if column is not None:
+        return column[filtered]
+    ids = (_thread_id(searcher, int(d)) for d in filtered)
+    return np.fromiter((i for i in ids if i is not None), np.int64)
 
 
 def _thread_id(searcher, docnum: int) -> int | None:

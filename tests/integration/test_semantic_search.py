@@ -10,7 +10,7 @@ import pytest
 
 from forum import create_app
 from forum.extensions import db
-from forum.search import apply_now, semantic
+from forum.search import apply_now, changes, engine, semantic, threadids
 from forum.search.index import store_for
 from forum.search.semantic import model as semantic_model
 from forum.search.semantic import store as vector_store
@@ -77,6 +77,57 @@ def test_dense_neighbours_respect_the_filters(app, client):
     f.thread(title="Penguin in lupus", body="penguin", conditions=("lupus",))
     f.thread(title="Penguin in crohns", body="penguin", conditions=("crohns",))
     assert titles(client, "zebra", condition="crohns") == ["Penguin in crohns"]
+
+
+def test_filtered_neighbours_follow_edits_hides_and_deletes_across_segments(app, client):
+    # Each apply writes a segment; an edit leaves the old document deleted in its old
+    # segment. The filter keeps exactly the visible neighbours with that condition.
+    author = f.user()
+    made = {}
+    for n, condition in enumerate(("lupus", "crohns") * 3):
+        made[n] = f.thread(
+            author, title=f"Penguin {condition} {n}", body="penguin", conditions=(condition,)
+        )
+        apply_now()
+    service.edit_post(author, made[1].question, "penguin again", title="Penguin crohns edited")
+    made[4].is_hidden = True
+    record_search_change([made[4].id])
+    commit()
+    service.delete_post(author, made[5].question)
+    apply_now()
+    assert sorted(titles(client, "zebra", condition="crohns")) == [
+        "Penguin crohns 3",
+        "Penguin crohns edited",
+    ]
+    assert sorted(titles(client, "zebra", condition="lupus")) == [
+        "Penguin lupus 0",
+        "Penguin lupus 2",
+    ]
+
+
+def test_the_thread_id_column_agrees_with_the_stored_ids_after_changes(app, client):
+    author = f.user()
+    threads = [f.thread(author, title=f"Walrus {n}", body="walrus") for n in range(4)]
+    apply_now()
+    service.edit_post(author, threads[0].question, "walrus edited", title="Walrus edited")
+    threads[1].is_hidden = True
+    record_search_change([threads[1].id])
+    commit()
+    service.delete_post(author, threads[2].question)
+    apply_now()
+    searcher = changes.store().searcher()
+    segs = engine.segments(searcher)
+    assert len(segs) > 1  # the edit's new document is in a later segment
+    column = threadids.column(segs)
+    live = {}
+    for docnum in searcher.reader().all_doc_ids():  # every document not deleted
+        stored = searcher.stored_fields(docnum)["id"]
+        expected = int(stored) if stored.isdigit() else threadids.NO_THREAD
+        assert column[docnum] == expected
+        if expected != threadids.NO_THREAD:
+            live[expected] = live.get(expected, 0) + 1
+    assert live == {threads[0].id: 1, threads[3].id: 1}
+    assert sorted(titles(client, "walrus")) == ["Walrus 3", "Walrus edited"]
 
 
 def test_new_thread_gets_a_vector_and_hidden_or_deleted_ones_lose_it(app, client):

@@ -46,22 +46,22 @@ def start(generation: Path | None, text: str) -> Dense | None:
 
 
 def merge(
-    searcher,
     pending: Dense | None,
     lexical: list[tuple[int, float]],
-    filtered: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> tuple[list[tuple[int, float]], int]:
     """(fused ranking, how many threads the dense side added). ``pending``: what
     ``start`` returned; ``lexical``: (thread id, score) best first, at least its top
-    ``DEPTH``; ``filtered``: sorted document numbers that match the person's filters
+    ``DEPTH``; ``allowed``: thread ids of the threads that match the person's filters
     (None: no filters). Unchanged when semantic search is off or failed. Fused threads
     score their RRF sum; the lexical rest follow with score 0."""
     k = int(current_app.config.get("SEARCH_SEMANTIC_RRF_K", K))
     dense = pending.ranking(limit=NEIGHBOURS) if pending is not None else None
     if dense is None:
         return lexical, 0
-    if filtered is not None:
-        dense = _matching(searcher, dense, filtered)
+    if allowed is not None:  # one vectorised membership test, in the dense order
+        found = np.asarray(dense, np.int64)
+        dense = found[np.isin(found, allowed)][:DEPTH].tolist()
     lexical_ids = [t for t, _s in lexical]
     fused = rrf([lexical_ids[:DEPTH], dense[:DEPTH]], k=k, depth=DEPTH)
     ranks = [{t: r for r, t in enumerate(ids[:DEPTH], start=1)} for ids in (lexical_ids, dense)]
@@ -69,18 +69,3 @@ def merge(
     seen = set(fused)
     tail = [(t, 0.0) for t in lexical_ids[DEPTH:] if t not in seen]
     return head + tail, len(seen - set(lexical_ids))
-
-
-def _matching(searcher, ids: list[int], filtered: np.ndarray) -> list[int]:
-    """The first ``DEPTH`` of ``ids`` whose index document is in ``filtered``, in order
-    (documents are looked up one by one, so it stops as soon as it has enough)."""
-    kept = []
-    for thread_id in ids:
-        docnum = searcher.document_number(id=str(thread_id))
-        if docnum is not None:
-            at = int(np.searchsorted(filtered, docnum))
-            if at < len(filtered) and filtered[at] == docnum:
-                kept.append(thread_id)
-                if len(kept) == DEPTH:
-                    break
-    return kept
