@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from functools import lru_cache
+from itertools import islice
 from types import SimpleNamespace
 
 from flask import current_app, has_app_context
@@ -33,6 +35,7 @@ CACHE_BYTES = 4 * 1024 * 1024  # default SEARCH_SNIPPET_CACHE_BYTES: ~6,000 snip
 
 _STEMS: dict[str, str | None] = {}  # word as written -> its index stem (None: stopword)
 _STEMS_MAX = 100_000
+_CHUNK = 48  # candidate words stemmed at a time by _marks
 
 
 def _stem_all(words: set[str]) -> None:
@@ -62,7 +65,7 @@ def _stem(word: str) -> str | None:
     return _STEMS.get(word)
 
 
-def _first_chars(terms: set[str]) -> frozenset[str]:
+def _first_chars(terms: frozenset[str]) -> frozenset[str]:
     """Characters a word can start with for its stem to be one of ``terms``: the
     analyzer lower-cases a word and keeps its first letter, except that it folds
     "ae"/"oe" to "e" (so "a" and "o" too when a term starts with "e") and accents (a
@@ -76,29 +79,44 @@ def _first_chars(terms: set[str]) -> frozenset[str]:
     return frozenset(chars)
 
 
+@lru_cache(maxsize=256)
+def _candidates(terms: frozenset[str]) -> re.Pattern:
+    """The words of ``_WORD.finditer`` (the same spans, in order) that start with one of
+    ``_first_chars(terms)`` or a non-ASCII character - the only ones whose stem can be a
+    term - found by the regex engine instead of a Python loop over every word.
+
+    A word of ``_WORD.finditer`` starts at a letter or digit that does not continue the
+    word before it: the character before is not a letter or digit, nor an apostrophe
+    joining two of them (the previous word took it)."""
+    chars = "".join(sorted(re.escape(c) for c in _first_chars(terms)))
+    start = f"(?=[{chars}]|[^\\x00-\\x7f])" if chars else "(?=[^\\x00-\\x7f])"
+    return re.compile(rf"(?<![^\W_])(?<![^\W_]['\u2019]){start}{_WORD.pattern}")
+
+
 def _marks(
     text: str, terms: set[str], limit: int = 4000, window: int | None = None
 ) -> list[tuple[int, int]]:
     """(start, end) of the words in ``text`` whose stem is one of ``terms``; with
     ``window``, only those starting less than ``window`` characters after the first
     (all a snippet shows)."""
-    chars = _first_chars(terms)
-    words = [
-        m
-        for m in _WORD.finditer(text, 0, limit)
-        if (c := text[m.start()]) in chars or not c.isascii()
-    ]
-    _stem_all({m.group() for m in words})
+    found = _candidates(frozenset(terms)).finditer(text, 0, limit)
     spans: list[tuple[int, int]] = []
     stop = limit
-    for m in words:
-        if m.start() >= stop:
-            break
-        if _STEMS.get(m.group()) in terms:
-            spans.append(m.span())
-            if window is not None and len(spans) == 1:
-                stop = min(limit, m.start() + window)
+    # In chunks, so that the words after a snippet's window are neither stemmed nor
+    # looked at, while new words are still stemmed many at a time.
+    while chunk := [(m.start(), m.end(), m.group()) for m in islice(found, _CHUNK)]:
+        _stem_all({word for _a, _b, word in chunk})
+        for a, b, word in chunk:
+            if a >= stop:
+                return spans
+            if _STEMS.get(word) in terms:
+                spans.append((a, b))
+                if window is not None and len(spans) == 1:
+                    stop = min(limit, a + window)
     return spans
+
+
+_OPEN, _CLOSE = Markup("<mark>"), Markup("</mark>")
 
 
 def _mark_text(text: str, spans: list[tuple[int, int]], start: int, end: int) -> Markup:
@@ -109,7 +127,9 @@ def _mark_text(text: str, spans: list[tuple[int, int]], start: int, end: int) ->
         if a < pos or b > end:
             continue
         out.append(escape(text[pos:a]))
-        out.append(Markup("<mark>%s</mark>") % text[a:b])
+        out.append(_OPEN)
+        out.append(escape(text[a:b]))
+        out.append(_CLOSE)
         pos = b
     out.append(escape(text[pos:end]))
     return Markup("").join(out)

@@ -48,17 +48,26 @@ class Narrowed:
         self.n = seg.n
         self.key = seg.key
         self.reader = seg.reader
+        self._in_cand: np.ndarray | None = None
 
     def __getattr__(self, name):  # lengths, positions, pack ... as the segment has them
         return getattr(self._seg, name)
 
     def postings(self, fieldname: str, tbytes: bytes) -> Postings:
         post = self._seg.postings(fieldname, tbytes)
-        if not len(post.ids):
+        n = len(post.ids)
+        if not n:
             return post
-        idx = np.searchsorted(post.ids, self.cand)
-        idx[idx >= len(post.ids)] = len(post.ids) - 1
-        at = idx[post.ids[idx] == self.cand]
+        if len(self.cand) * max(1, n.bit_length()) < n:
+            # Few candidates, a long list: a binary search per candidate.
+            idx = np.searchsorted(post.ids, self.cand)
+            idx[idx >= n] = n - 1
+            at = idx[post.ids[idx] == self.cand]
+        else:  # many candidates (pruning kept most matches): one look-up per posting
+            if self._in_cand is None:
+                self._in_cand = np.zeros(self.n, dtype=bool)
+                self._in_cand[self.cand] = True
+            at = np.flatnonzero(self._in_cand[post.ids])
         return Postings(post.ids[at], None if post.weights is None else post.weights[at])
 
 
