@@ -101,3 +101,30 @@ def test_a_searcher_sees_each_change_to_a_result_at_once(app, client, auth):
     moderation.set_thread_hidden(mod, t, True)
     html = search_page(client, "lymphocytes")
     assert "blood-counts" not in html and "Monthly" not in html
+
+
+def test_result_page_links_are_the_addresses_url_for_builds(app):
+    """The facet, tab and page links are built without the URL map (forum/search/views.py
+    ``_link``): each must be the very address ``url_for`` gives, under a script root too."""
+    from flask import url_for
+
+    from forum.search import views
+    from forum.search.service import Results
+
+    odd = 'tired & "sick" 50% /hair? #1 naïve ’quote’ a+b=c ~!$\'()*,;:@'
+    cases = [
+        (Results(q=""), {}),
+        (Results(q="tired"), {}),
+        (Results(q=odd, sort="newest", filters={"condition": "lupus"}), {"page": 3}),
+        (Results(q=odd, filters={"condition": "lupus", "tpmt": None}), {"condition": None}),
+        (Results(q="", filters={"side_effect": "hair-loss"}), {"sort": "helpful", "page": None}),
+        (Results(q="x", sort="activity"), {"sort": None, "medication": "mercaptopurine"}),
+    ]
+    for base_url in ("http://localhost/", "http://localhost/forum/"):
+        with app.test_request_context("/search", base_url=base_url):
+            for res, changes in cases:
+                args = {"q": res.q or None, "sort": res.sort if res.sort != "relevance" else None}
+                args.update(res.filters)
+                args.update(changes)
+                kept = {k: v for k, v in args.items() if v not in (None, "")}
+                assert views._link(res, **changes) == url_for("search.results", **kept)
