@@ -116,9 +116,6 @@ def _marks(
     return spans
 
 
-_OPEN, _CLOSE = Markup("<mark>"), Markup("</mark>")
-
-
 def _mark_text(text: str, spans: list[tuple[int, int]], start: int, end: int) -> Markup:
     """text[start:end], escaped, with the spans inside it wrapped in <mark>."""
     out = []
@@ -127,12 +124,14 @@ def _mark_text(text: str, spans: list[tuple[int, int]], start: int, end: int) ->
         if a < pos or b > end:
             continue
         out.append(escape(text[pos:a]))
-        out.append(_OPEN)
+        out.append("<mark>")
         out.append(escape(text[a:b]))
-        out.append(_CLOSE)
+        out.append("</mark>")
         pos = b
     out.append(escape(text[pos:end]))
-    return Markup("").join(out)
+    # Every piece is escape()d text or one of the two literal tags (Markup.join would
+    # escape each piece again: ~0.05 ms a snippet).
+    return Markup("".join(out))  # noqa: S704
 
 
 def _maybe_has(text: str, terms: set[str]) -> bool:

@@ -65,3 +65,24 @@ def test_marks_are_the_words_a_full_scan_finds(text):
         for limit, window in ((4000, None), (4000, 240), (37, None), (len(text) // 2, 60)):
             got = highlight._marks(text, terms, limit=limit, window=window)
             assert got == _reference(text, terms, limit, window), (terms, limit, window)
+
+
+@pytest.mark.parametrize(
+    "text", ["Tired <b>&amp; \"sick\"</b> & 'tired' <script>x</script> tired", *EDGES]
+)
+def test_marked_text_is_escaped_with_only_the_mark_tags_as_markup(text):
+    """``_mark_text`` joins escaped pieces itself; it must equal markupsafe's own way."""
+    from markupsafe import Markup, escape
+
+    spans = highlight._marks(text, {"tire", "sick", "clock", "edema", "ab"})
+    for start, end in ((0, len(text)), (3, len(text) - 4)):
+        want, pos = [], start
+        for a, b in spans:
+            if a < pos or b > end:
+                continue
+            want += [escape(text[pos:a]), Markup("<mark>%s</mark>") % text[a:b]]
+            pos = b
+        want.append(escape(text[pos:end]))
+        got = highlight._mark_text(text, spans, start, end)
+        assert isinstance(got, Markup) and got == Markup("").join(want)
+    assert "<script>" not in highlight._mark_text(text, spans, 0, len(text))
