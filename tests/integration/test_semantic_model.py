@@ -79,3 +79,36 @@ def test_nonsense_finds_no_neighbours_with_the_real_model(model_path, tmp_path, 
         assert [r["title"] for r in found["results"]][:1] == ["Tired all the time"]
         db.session.remove()
         db.engine.dispose()
+
+
+QUERIES = [
+    "hair thinning",
+    "liver enzymes raised",
+    "tired exhausted fatigue",
+    "can I drink alcohol on azathioprine",
+    "white count low neutropenia",
+    "flu jab",
+]
+
+
+def test_queries_embed_through_the_int8_graph_and_agree_with_the_files(model_path):
+    model = semantic_model.load(model_path, semantic_model.PACKAGED_SHA256)
+    assert model.query_session is not None
+    plain = model.embed(QUERIES)
+    fast = np.stack([model.embed_query(q) for q in QUERIES])
+    assert float((plain * fast).sum(axis=1).min()) >= 0.999
+    assert not np.array_equal(plain, fast)  # it is the other graph that ran
+    # The same thread is nearest either way.
+    threads = model.embed(["so tired all the time", "my hair is falling out", "liver tests"])
+    assert (fast @ threads.T).argmax(axis=1).tolist() == (plain @ threads.T).argmax(axis=1).tolist()
+
+
+def test_without_the_query_graph_or_when_it_disagrees_queries_use_the_files(
+    model_path, monkeypatch
+):
+    off = semantic_model.load(model_path, semantic_model.PACKAGED_SHA256, query_graph=False)
+    assert off.query_session is None
+    assert np.array_equal(off.embed_query("flu jab"), off.embed(["flu jab"])[0])
+    monkeypatch.setattr(semantic_model.query_graph, "AGREEMENT", 1.01)  # nothing agrees
+    strict = semantic_model.load(model_path, semantic_model.PACKAGED_SHA256)
+    assert strict.query_session is None

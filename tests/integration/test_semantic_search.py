@@ -191,6 +191,13 @@ def test_the_same_query_gives_the_same_order_ties_by_thread_id(app, client):
     assert twins == sorted(twins) and len(twins) == 4
 
 
+def test_a_model_without_int8_weights_embeds_queries_with_its_own_graph(tiny_model):
+    assert semantic_model.query_graph.rewrite(tiny_model.read_bytes()) is None
+    model = semantic_model.load(tiny_model)
+    assert model.query_session is None
+    assert np.array_equal(model.embed_query("zebra"), model.embed(["zebra"])[0])
+
+
 def test_healthz_says_semantic_search_is_on(app, client):
     f.thread(title="Penguin", body="penguin")
     body = client.get("/healthz").get_json()
@@ -220,12 +227,12 @@ def test_a_failing_query_embedding_leaves_search_lexical_not_an_error(app, clien
     f.thread(title="Penguin question", body="My penguin keeps me awake at night.")
     f.thread(title="Zebra question", body="zebra")
 
-    def broken(self, texts):
+    def broken(self, text):
         raise RuntimeError("the model failed")
 
     apply_now()  # the threads' vectors are written before the model breaks
     semantic.clear_query_cache()
-    monkeypatch.setattr(semantic_model.Model, "embed", broken)
+    monkeypatch.setattr(semantic_model.Model, "embed_query", broken)
     assert titles(client, "zebra") == ["Zebra question"]
 
 
@@ -236,10 +243,10 @@ def test_a_repeated_query_reuses_its_vector(app, client, monkeypatch):
     first = titles(client, "zebra")
     assert "Penguin question" in first
 
-    def broken(self, texts):
+    def broken(self, text):
         raise RuntimeError("embedded again")
 
-    monkeypatch.setattr(semantic_model.Model, "embed", broken)
+    monkeypatch.setattr(semantic_model.Model, "embed_query", broken)
     assert titles(client, "zebra") == first
     assert titles(client, "zebra", page=1) == first
 

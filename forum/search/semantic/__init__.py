@@ -231,7 +231,7 @@ def query_vector(model: Model, text: str) -> np.ndarray:
     vec = _cached_vector(model, text)
     if vec is not None:
         return vec
-    vec = model.embed([text])[0]
+    vec = model.embed_query(text)
     vec.setflags(write=False)
     _query_vectors.put((model.id, text), vec, vec.nbytes)
     return vec

