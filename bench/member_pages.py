@@ -5,12 +5,17 @@ against a forum already loaded with ``bench/bulk_load.py``. Anonymous reads use 
 cache (PAGE_CACHE on, so after the first miss they are hits); member reads are never cached.
 Creates (once) a member ``bench_member`` who follows nothing and has voted on a few replies.
 
+"thread" is the corpus's busiest thread (at most 50 replies: 16 posts in the generated
+forums); "thread, 200 replies" is a thread of 200 replies the bench adds once (through the
+services, ``--long-thread``) and the member follows, as people who take part in a long
+discussion do (so its page also runs the "mark it seen" bookkeeping of a followed thread).
+
 Each page's line gives wall p50/p95 for both, the member's statements and SQL ms, and the
 process CPU ms per request p50/p95 for the member and the visitor (the steadier figure on a
 busy shared machine; an anonymous search is never page-cached, so its CPU is the engine's).
 
 usage: FORUM_INSTANCE_PATH=... python bench/member_pages.py [--rounds 40] [--only NAME]
-           [--profile PATH [--profile-page NAME]]
+           [--long-thread 200] [--profile PATH [--profile-page NAME]]
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ PAGES = [
     ("condition helpful", "/conditions/crohns?tab=helpful"),
     ("condition page 5", "/conditions/crohns?page=5"),
     ("thread", None),
+    ("thread, 200 replies", "LONG"),
     ("search", "/search?q=azathioprine+tired"),
     ("search, new words", "NEW"),
 ]
@@ -62,6 +68,35 @@ def _member(db, User):
     return user
 
 
+LONG_TITLE = "Bench: a long thread"
+
+
+def _long_thread(db, member, replies: int) -> int | None:
+    """A thread with ``replies`` replies (made once, through the services), followed by
+    the member; None when ``replies`` is 0."""
+    from forum.models import Post, Thread, User
+    from forum.notifications import service as notifications
+    from forum.threads import service
+
+    if not replies:
+        return None
+    thread = db.session.scalar(select(Thread).where(Thread.title == LONG_TITLE))
+    if thread is None or thread.reply_count < replies:
+        people = list(db.session.scalars(select(User).where(User.role == "member").limit(40)))
+        bodies = list(
+            db.session.scalars(
+                select(Post.body).where(Post.is_question.is_(False)).limit(replies + 1)
+            )
+        )
+        if thread is None:
+            thread, _ = service.create_thread(people[0], LONG_TITLE, bodies[0], ["crohns"])
+        for i in range(thread.reply_count, replies):
+            service.add_reply(people[1 + i % (len(people) - 1)], thread, bodies[1 + i])
+    if not notifications.is_following(member, "thread", thread.id):
+        notifications.follow(member, "thread", str(thread.id))
+    return thread.id
+
+
 def _pct(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
@@ -73,6 +108,7 @@ def main() -> None:
     ap.add_argument("--profile", help="write a cProfile of a member page here")
     ap.add_argument("--profile-page", default="condition newest", help="which page to profile")
     ap.add_argument("--only", action="append", help="measure only these pages (repeatable)")
+    ap.add_argument("--long-thread", type=int, default=200, help="replies of the long thread")
     args = ap.parse_args()
 
     from forum import create_app
@@ -82,11 +118,18 @@ def main() -> None:
     app = create_app({"PAGE_CACHE": True, "RATELIMIT_ENABLED": False})
     with app.app_context():
         threads = db.session.scalar(select(func.count()).select_from(Thread))
-        busiest = db.session.scalar(select(Thread.id).order_by(Thread.reply_count.desc()).limit(1))
+        busiest = db.session.scalar(
+            select(Thread.id)
+            .where(Thread.reply_count <= 50)
+            .order_by(Thread.reply_count.desc())
+            .limit(1)
+        )
         member = _member(db, User)
         ident = member.get_id()
+        long_id = _long_thread(db, member, args.long_thread)
         posts = db.session.scalar(select(func.count()).select_from(Post))
     paths = [(name, path or f"/t/{busiest}") for name, path in PAGES]
+    paths = [(n, f"/t/{long_id}" if p == "LONG" else p) for n, p in paths if p != "LONG" or long_id]
     fresh = _new_searches()
     pages = [(n, p) for n, p in paths if not args.only or n in args.only]
 

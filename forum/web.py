@@ -52,9 +52,10 @@ def init_app(app: Flask) -> None:
     from . import people
 
     people.init_app(app)
-    from .threads import rows
+    from .threads import posts, rows
 
     rows.init_app(app)  # thread-list rows rendered once per distinct row (members' pages)
+    posts.init_app(app)  # the thread page's posts, the same way, in the same LRU
     security.init_app(app)  # after every blueprint: it wraps their views in rate limits
     from . import cache
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 
+from flask import g
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import aliased, selectinload
 
@@ -144,6 +145,7 @@ def auto_follow(user: User | None, thread: Thread) -> None:
     if user is None or _follow_row(user, "thread", str(thread.id)) is not None:
         return
     db.session.add(Follow(user_id=user.id, kind="thread", key=str(thread.id), thread_id=thread.id))
+    g.pop("thread_follow", None)
 
 
 def auto_follow_new(threads) -> None:
@@ -190,6 +192,7 @@ def follow(user: User, kind: str, key: str) -> bool:
     db.session.add(
         Follow(user_id=user.id, kind=kind, key=key, thread_id=thread.id if thread else None)
     )
+    g.pop("thread_follow", None)
     commit()
     return True
 
@@ -199,6 +202,7 @@ def unfollow(user: User, kind: str, key: str) -> bool:
     if row is None:
         return False
     db.session.delete(row)
+    g.pop("thread_follow", None)
     commit()
     return True
 
@@ -206,28 +210,41 @@ def unfollow(user: User, kind: str, key: str) -> bool:
 def is_following(user, kind: str, key) -> bool:
     if user is None or not user.is_authenticated:
         return False
+    seen = g.get("thread_follow")  # this request's mark_thread_seen looked already
+    if kind == "thread" and seen is not None and seen[:2] == (user.id, parse_int(str(key))):
+        return seen[2]
     return _follow_row(user, kind, str(key)) is not None
 
 
 def mark_thread_seen(user: User, thread_id: int) -> None:
     """The member looked at the thread: its follow is caught up, its notifications read.
 
-    Runs after every thread page a member sees, so it writes only when there is
-    something to record.
+    Runs before every thread page a member sees, so it writes only when there is something
+    to record: an unread notification about the thread, or (when followed) a post newer than
+    the follow's last visit. Reading a thread again commits nothing - no write per page
+    view, and no new content version for the anonymous page cache (forum/cache.py).
     """
-    thread = db.session.get(Thread, thread_id)
-    if thread is None or not thread.is_visible:
-        return  # a page that is not there (or hidden) records nothing
-    followed = _follow_row(user, "thread", str(thread_id)) is not None
-    unread = db.session.scalar(
-        select(Notification.id).where(
+    followed = _follow_row(user, "thread", str(thread_id))
+    g.thread_follow = (user.id, thread_id, followed is not None)  # for is_following
+    checks = [
+        select(Notification.id)
+        .where(
             Notification.user_id == user.id,
             Notification.thread_id == thread_id,
             Notification.read_at.is_(None),
         )
-    )
-    if not followed and unread is None:
+        .exists()
+    ]
+    if followed is not None:
+        newer = Post.thread_id == thread_id
+        if followed.last_seen_at is not None:
+            newer = and_(newer, Post.created_at > followed.last_seen_at)
+        checks.append(select(Post.id).where(newer).exists())
+    if not any(db.session.execute(select(*checks)).one()):
         return
+    thread = db.session.get(Thread, thread_id)
+    if thread is None or not thread.is_visible:
+        return  # a page that is not there (or hidden) records nothing
     now = utcnow()
     db.session.execute(
         update(Follow)

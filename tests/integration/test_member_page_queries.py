@@ -121,3 +121,26 @@ def test_most_helpful_tab_reads_its_page_in_index_order(app, client, auth, datab
     details = " | ".join(str(row[-1]) for row in plan)
     assert "TEMP B-TREE FOR ORDER BY" not in details, details
     assert "ix_threads_helpful_activity" in details, details
+
+
+def _fresh_statements(client, path: str) -> int:
+    db.session.expunge_all()  # the page loads what it needs, as a fresh request does
+    return statements_for(client, path)
+
+
+def test_signed_in_thread_page_statements_do_not_grow_with_replies(app, client, auth):
+    people = [factories.user(f"writer{i}") for i in range(5)]
+    factories.user("sunny_days")
+    auth.login()
+    paths = []
+    for replies in (2, 40):
+        t = factories.thread(people[0], title=f"{replies} replies", conditions=("crohns",))
+        for i in range(replies):
+            threads.add_reply(people[1 + i % 4], t, f"Reply {i}")
+        paths.append(f"/t/{t.id}")
+    statements_for(client, "/")  # once-per-process work (settings, the index) done here
+    few, many = (_fresh_statements(client, path) for path in paths)
+    assert many == few, f"{few} statements for 2 replies, {many} for 40: a per-post lookup"
+    assert many <= 16, f"{many} statements for one signed-in thread page"
+    html = client.get(paths[1]).get_data(as_text=True)
+    assert html.count('class="post"') + html.count('class="post question"') == 41
