@@ -58,6 +58,7 @@ def test_fused_search_with_the_real_model_is_deterministic(model_path, tmp_path,
         client = app.test_client()
         health = client.get("/healthz").get_json()
         assert health["semantic"]["state"] == "on", health
+        assert "queries through the int8 query graph" in health["semantic"]["reason"]
         runs = [
             [r["id"] for r in client.get(f"/api/v1/search?q={q}").get_json()["results"]]
             for q in ("knackered all the time",) * 2

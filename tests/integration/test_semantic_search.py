@@ -202,6 +202,7 @@ def test_healthz_says_semantic_search_is_on(app, client):
     f.thread(title="Penguin", body="penguin")
     body = client.get("/healthz").get_json()
     assert body["semantic"]["state"] == "on"
+    assert "queries through the model's graph" in body["semantic"]["reason"]  # tiny: no int8
     assert body["status"] == "ok"
 
 

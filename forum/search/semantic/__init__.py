@@ -7,6 +7,7 @@ database (``problems``). Without a usable model every function here is a no-op a
 search stays lexical; ``state`` says which, and why, for /healthz.
 
 - ``model.py``: the ONNX model and tokenizer (local file only, checksummed).
+- ``query_graph.py``: the same model's faster graph for queries (int8 weights kept int8).
 - ``store.py``: vectors per index generation (a memory-mapped base and a small delta).
 - ``fuse.py``: nearest vectors to a query, and RRF.
 
@@ -207,7 +208,8 @@ def _usable(generation: str | Path | None) -> tuple[Model | None, Snapshot | Non
     if snap.incomplete:
         return None, None, "thread vectors are incomplete: run flask forum reindex"
     count = len(snap.base_ids) + len(snap.delta_ids)
-    return model, snap, f"model {model.id}, {count} vectors"
+    graph = "the int8 query graph" if model.query_session is not None else "the model's graph"
+    return model, snap, f"model {model.id}, {count} vectors, queries through {graph}"
 
 
 def state(generation: str | Path | None) -> tuple[bool, str]:
