@@ -25,6 +25,7 @@ from whoosh.system import pack_uint
 from whoosh.util.text import utf8encode
 from whoosh.writing import SegmentWriter
 
+from . import postwriter
 from .documents import load_threads, thread_documents
 from .schema import Analysed, OnceAnalyzer
 
@@ -128,7 +129,11 @@ class CompactPool:
 class _BuildWriter(SegmentWriter):
     """A segment writer whose final posting pass reads each document's field lengths
     from memory: whoosh reads them back from the just-written length column, one file
-    seek and read per posting. The values are the same (``_Lengths``)."""
+    seek and read per posting. The values are the same (``_Lengths``). The terms and
+    postings files are written by ``postwriter`` (whoosh's bytes, without its per-term
+    machinery) unless ``lean_postings`` is off."""
+
+    lean_postings = True
 
     def add_document(self, **fields):
         """whoosh's ``SegmentWriter.add_document`` (the same steps, in the same order),
@@ -197,7 +202,10 @@ class _BuildWriter(SegmentWriter):
         self.perdocwriter.close()
         pdr = self.per_document_reader()
         try:
-            if isinstance(self.pool, CompactPool):
+            lean = self.lean_postings and postwriter.supported(self.fieldwriter)
+            if isinstance(self.pool, CompactPool) and lean:
+                postwriter.write_postings(self.fieldwriter, self.schema, _Lengths(pdr), self.pool)
+            elif isinstance(self.pool, CompactPool):
                 _write_postings(self.fieldwriter, self.schema, _Lengths(pdr), self.pool)
             else:
                 postings = self.pool.iter_postings()

@@ -135,6 +135,54 @@ def test_rebuild_writes_what_the_stock_writer_writes(app, tmp_path, procs):
     assert rebuild.check_index() == []
 
 
+def _segment(ix_path, lean: bool, monkeypatch):
+    """An index of one segment of the forum's visible threads (and the meta document)
+    written by the fast builder, with or without ``postwriter``; (index, file prefix)."""
+    from forum.search.fastwriter import _BuildWriter, _SegmentBuilder
+
+    monkeypatch.setattr(_BuildWriter, "lean_postings", lean)
+    ix_path.mkdir()
+    ix = whoosh_index.create_in(str(ix_path), build_schema(), indexname="MAIN")
+    writer = ix.writer()
+    builder = _SegmentBuilder(ix)
+    with changes._session() as session:
+        builder.add_batch(session, _visible_ids())
+    builder.add(meta_document({"applied": 0}))
+    segments = builder.close()
+    writer.commit(mergetype=lambda _w, existing: list(existing) + segments)
+    return whoosh_index.open_dir(str(ix_path), indexname="MAIN"), f"MAIN_{segments[0].segid}"
+
+
+def test_lean_postings_writer_writes_whooshs_bytes(app, tmp_path, monkeypatch):
+    """``postwriter`` writes the terms and postings files byte for byte as whoosh's own
+    field writer does from the same documents (lists of several blocks, spelling words,
+    keyword and positions fields, the meta document); with tiny blocks left
+    uncompressed (its default) whoosh reads the same postings and statistics."""
+    from forum.search import postwriter
+
+    _forum(app)
+    author = f.user("blocker")
+    for n in range(140):  # a term in more documents than a block holds (128)
+        f.thread(author, title=f"Blocks of postings {n}", body=f"Tiredness, week {n}.")
+    changes.apply_pending(timeout=30)
+    stock, stock_prefix = _segment(tmp_path / "stock", False, monkeypatch)
+    monkeypatch.setattr(postwriter, "COMPRESS_MIN", 0)
+    _, exact_prefix = _segment(tmp_path / "exact", True, monkeypatch)
+    for ext in (".trm", ".pst"):
+        exact = (tmp_path / "exact" / f"{exact_prefix}{ext}").read_bytes()
+        assert exact == (tmp_path / "stock" / f"{stock_prefix}{ext}").read_bytes(), ext
+    assert len(exact) > 20_000
+    monkeypatch.setattr(postwriter, "COMPRESS_MIN", 200)
+    lean, _ = _segment(tmp_path / "lean", True, monkeypatch)
+    assert _contents(lean) == _contents(stock)
+    with lean.reader() as reader, stock.reader() as expected:
+        for term in expected.all_terms():
+            found, wanted = (vars(r.term_info(*term)).copy() for r in (reader, expected))
+            for where in ("_offset", "_length"):  # the extent in the postings file
+                del found[where], wanted[where]
+            assert found == wanted, term
+
+
 def test_parallel_rebuild_spreads_threads_over_segments_and_searches_find_them(app, client):
     author = f.user()
     for n in range(40):

@@ -1,0 +1,212 @@
+"""Writing a segment's terms and postings files in one lean pass (``write_postings``).
+
+whoosh's ``FieldWriter`` spends about 15 function calls, a ``W3TermInfo``, a block
+object's statistics, an ``OrderedHashWriter.add`` and several small file writes per
+term; a segment of generated forum threads has about 75 distinct terms a thread, so
+that per-term machinery was the largest part of indexing a thread (~2.3 of ~5.8 ms on
+the shared 2-core machine). This module writes the same bytes - the ``.pst`` blocks
+(header, then per block of ``blocklimit`` postings its length, its pickled statistics
+and its zlib-compressed pickled data) and the ``.trm`` ordered hash (entries, 256 hash
+tables with linear probing, directory, extras) - from a ``fastwriter.CompactPool``'s
+arrays with one buffered write per few megabytes: whoosh 2.7's ``W3Codec`` format,
+read by whoosh and by this package's own decoder unchanged. One difference: blocks
+whose pickle is under ``COMPRESS_MIN`` bytes are not compressed (whoosh's writer means to
+skip compressing tiny blocks too, but a slip in it compresses every block).
+
+``tests/integration/test_index_speed.py::test_lean_postings_writer_writes_whooshs_bytes``
+checks the files are byte for byte those whoosh's writer makes from the same pool (with
+``COMPRESS_MIN`` 0), and that searches read the same postings with the default.
+"""
+
+from __future__ import annotations
+
+import zlib
+from array import array
+from hashlib import md5
+from pickle import dumps
+
+from whoosh.codec.whoosh3 import WHOOSH3_HEADER_MAGIC, W3TermInfo
+from whoosh.filedb.filetables import _lengths, _pointer
+from whoosh.system import pack_int, pack_long, pack_ushort
+from whoosh.util.numeric import length_to_byte
+
+# A block whose pickle is shorter is stored uncompressed (its info says so, and both
+# whoosh and ``segment`` read that per block): zlib's set-up costs ~10 us a call and a
+# pickle this short barely shrinks (2,000 generated threads: postings file +0.2%).
+COMPRESS_MIN = 200
+FLUSH_BYTES = 4 << 20  # buffered output written out past this size
+_TERMINFO = W3TermInfo._struct
+_POINTER = _pointer.pack
+
+
+def supported(fw) -> bool:
+    """True when ``fw`` is a fresh whoosh 3 field writer this module reproduces
+    (postings never inlined, integer document numbers, nothing written yet)."""
+    codec = getattr(fw, "_codec", None)
+    return (
+        codec is not None
+        and getattr(codec, "_inlinelimit", None) == 1
+        and not fw._fieldmap
+        and fw._postfile.tell() == 0
+        and len(fw._tindex.index) == 0
+    )
+
+
+def _hash(key: bytes) -> int:
+    """``filetables.md5_hash``: the low 32 bits of the key's MD5."""
+    return int.from_bytes(md5(key, usedforsecurity=False).digest()[12:], "big")
+
+
+def write_postings(fw, schema, lengths, pool) -> None:
+    """Write every term of ``pool`` (a ``CompactPool``) through the whoosh 3 field
+    writer ``fw`` as ``FieldWriter.add_postings`` would, in term order; ``lengths``
+    gives each field's length column (``fastwriter._Lengths``). ``fw.close()`` follows."""
+    codec = fw._codec
+    blocklimit = codec._blocklimit
+    comp = codec._compression
+    compress_min = COMPRESS_MIN
+    postfile = fw._postfile
+    tindex = fw._tindex
+    tfile = tindex.dbfile
+    fieldmap = fw._fieldmap
+    buckets = tindex.buckets
+    index: list[int] = []
+    pst: list[bytes] = []
+    trm: list[bytes] = []
+    ppos = postfile.tell()
+    tpos = tfile.tell()
+    pbuffered = tbuffered = 0
+    lastfn = None
+    prefix = b""
+    column = None
+    fixedsize = None
+    for key in sorted(pool.terms):
+        fieldname, btext = key
+        docs, weights, buf, ends = pool.terms[key]
+        if fieldname != lastfn:
+            fieldmap[fieldname] = len(fieldmap)
+            prefix = pack_ushort(fieldmap[fieldname])
+            column = lengths.column(fieldname)
+            fixedsize = schema[fieldname].format.fixed_value_size()
+            lastfn = fieldname
+        start = ppos
+        chunk = [WHOOSH3_HEADER_MAGIC]
+        ppos += 4
+        count = len(docs)
+        total = 0
+        minlength = None
+        maxlength = 0
+        maxweight = 0
+        data = bytes(buf) if buf is not None else None
+        for s in range(0, count, blocklimit):
+            e = min(s + blocklimit, count)
+            ids = docs[s:e]
+            w64 = weights[s:e]
+            w32 = array("f", w64)
+            bmax = max(w64)
+            bmax = bmax if bmax > 0 else 0
+            if column is not None:
+                lens = [n for n in (column[d] for d in ids) if n]
+            else:
+                lens = ()
+            bmin = min(lens) if lens else None
+            bmaxlen = max(lens) if lens else 0
+            values: list[bytes] = []
+            if data is not None:
+                lo = ends[s - 1] if s else 0
+                for end in ends[s:e]:
+                    if end > lo:  # whoosh keeps only non-empty values
+                        values.append(data[lo:end])
+                    lo = end
+            if fixedsize is None or fixedsize < 0:
+                minivalues = tuple(values)
+            elif fixedsize == 0:
+                minivalues = None
+            else:
+                minivalues = b"".join(values)
+            base = 0
+            deltas = []
+            for d in ids:
+                deltas.append(d - base)
+                base = d
+            if all(w == 1.0 for w in w32):
+                mini = None
+            elif all(w == w32[0] for w in w32):
+                mini = w32[0]
+            else:
+                mini = tuple(w32)
+            body = dumps((tuple(deltas), mini, minivalues), 2)
+            bcomp = comp if len(body) >= compress_min else 0
+            if bcomp:
+                body = zlib.compress(body, bcomp)
+            info = dumps(
+                (e - s, ids[-1], bmax, bcomp, length_to_byte(bmin), length_to_byte(bmaxlen)), 2
+            )
+            size = len(info) + len(body)
+            chunk.append(pack_int(-size if e == count else size))
+            chunk.append(info)
+            chunk.append(body)
+            ppos += 4 + size
+            # W3TermInfo.add_block
+            total += sum(w32)
+            if minlength is None:
+                minlength = bmin
+            elif bmin is not None:
+                minlength = min(minlength, bmin)
+            maxlength = max(maxlength, bmaxlen)
+            maxweight = max(maxweight, bmax)
+        pst.extend(chunk)
+        pbuffered += ppos - start
+        value = (
+            _TERMINFO.pack(
+                0,
+                total,
+                count,
+                0 if minlength is None else length_to_byte(minlength),
+                length_to_byte(maxlength),
+                maxweight,
+                docs[0],
+                docs[count - 1],
+            )
+            + pack_long(start)
+            + pack_int(ppos - start)
+        )
+        tkey = prefix + btext
+        entry = _lengths.pack(len(tkey), len(value)) + tkey + value
+        h = _hash(tkey)
+        buckets[h & 255].append((h, tpos))
+        index.append(tpos)
+        trm.append(entry)
+        tpos += len(entry)
+        tbuffered += len(entry)
+        if pbuffered > FLUSH_BYTES:
+            postfile.write(b"".join(pst))
+            pst, pbuffered = [], 0
+        if tbuffered > FLUSH_BYTES:
+            tfile.write(b"".join(trm))
+            trm, tbuffered = [], 0
+    postfile.write(b"".join(pst))
+    tfile.write(b"".join(trm))
+    tindex.index.extend(index)
+    if index:
+        tindex.lastkey = tkey
+    tindex._write_hashes = lambda: _write_hashes(tindex)
+
+
+def _write_hashes(tindex) -> None:
+    """``HashWriter._write_hashes`` with each table packed and written at once."""
+    dbfile = tindex.dbfile
+    pos = dbfile.tell()
+    out: list[bytes] = []
+    for entries in tindex.buckets:
+        numslots = 2 * len(entries)
+        tindex.directory.append((pos, numslots))
+        table = [(0, 0)] * numslots
+        for hashval, position in entries:
+            slot = (hashval >> 8) % numslots
+            while table[slot][1]:
+                slot = (slot + 1) % numslots
+            table[slot] = (hashval, position)
+        out.extend(_POINTER(h, p) for h, p in table)
+        pos += numslots * _pointer.size
+    dbfile.write(b"".join(out))
