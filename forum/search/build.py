@@ -38,7 +38,7 @@ from whoosh import index as whoosh_index
 
 from ..extensions import db
 from .documents import load_threads, thread_documents
-from .fastwriter import _SegmentBuilder
+from .fastwriter import _SegmentBuilder, paused_gc
 from .segment import write_packs
 
 CHUNK = 250  # threads per batch handed to a worker
@@ -81,13 +81,13 @@ def fill(
 
 def _fill_here(ix, ids, meta_doc, progress) -> list:
     builder = _SegmentBuilder(ix)
-    with Session(db.engine) as session:
+    with paused_gc(), Session(db.engine) as session:
         for start in range(0, len(ids), CHUNK):
             builder.add_batch(session, ids[start : start + CHUNK])
             if progress:
                 progress(min(start + CHUNK, len(ids)), len(ids))
-    builder.add(meta_doc)
-    segments = builder.close()
+        builder.add(meta_doc)
+        segments = builder.close()
     if current_app.config.get("SEARCH_PACKS", True):
         write_packs(ix.storage, ix.schema, segments)
     return segments
@@ -214,7 +214,7 @@ def _worker(app, path, indexname, jobs, results, parent, meta_doc) -> None:
         with app.app_context():
             ix = whoosh_index.open_dir(path, indexname=indexname)
             builder = _SegmentBuilder(ix)
-            with Session(db.engine) as session:
+            with paused_gc(), Session(db.engine) as session:
                 while True:
                     chunk = jobs.get()
                     if chunk is None:
@@ -223,9 +223,9 @@ def _worker(app, path, indexname, jobs, results, parent, meta_doc) -> None:
                         os._exit(1)
                     builder.add_batch(session, chunk)
                     results.put(("progress", len(chunk)))
-            if meta_doc is not None:
-                builder.add(meta_doc)
-            segments = builder.close()
+                if meta_doc is not None:
+                    builder.add(meta_doc)
+                segments = builder.close()
             if app.config.get("SEARCH_PACKS", True):  # written before the commit lists them
                 write_packs(ix.storage, ix.schema, segments)
             db.session.remove()

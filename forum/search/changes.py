@@ -39,7 +39,7 @@ from ..extensions import db
 from ..models import SearchChange, Thread
 from . import build, replica, semantic
 from .documents import load_threads, meta_document, thread_documents
-from .fastwriter import _SegmentBuilder
+from .fastwriter import _SegmentBuilder, paused_gc
 from .index import IndexUnavailable, Store, check_schema, merge_policy, read_meta, store_for
 from .schema import SCHEMA_VERSION
 from .segment import write_packs
@@ -167,10 +167,10 @@ def _fast_commit(writer, ids: list[int]) -> None:
         segments = build._fill_parallel(ix, ids, None, None, procs)
     else:
         builder = _SegmentBuilder(ix)
-        with _session() as session:
+        with paused_gc(), _session() as session:
             for start in range(0, len(ids), build.CHUNK):
                 builder.add_batch(session, ids[start : start + build.CHUNK])
-        segments = builder.close()
+            segments = builder.close()
         if current_app.config.get("SEARCH_PACKS", True):
             write_packs(writer.storage, writer.schema, segments, PACK_MIN_DOCS)
     writer.commit(

@@ -14,7 +14,10 @@ of a rebuild; the field's words are the same.
 
 from __future__ import annotations
 
+import gc
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pickle import dumps
 from typing import Any
 
@@ -30,6 +33,15 @@ from .documents import load_threads, thread_documents
 from .schema import Analysed, OnceAnalyzer
 
 MAX_POSTINGS = 12_000_000  # per segment (about 500 MB in a CompactPool)
+_SINGLE: dict[int, bytes] = {}  # position -> the encoded value of a word used once there
+
+
+def _single(pos: int) -> bytes:
+    """``Positions``' value for one occurrence at ``pos`` (remembered: most postings)."""
+    value = pack_uint(1) + dumps([pos], 2)
+    if len(_SINGLE) < 100_000:
+        _SINGLE[pos] = value
+    return value
 
 
 class CompactPool:
@@ -41,11 +53,12 @@ class CompactPool:
     Yields exactly what ``PostingPool`` yields (tests/integration/test_index_speed.py)."""
 
     def __init__(self) -> None:
-        # (fieldname, term bytes) -> [docnums, weights, value bytes, value ends] (the
+        # (fieldname, term bytes) -> (docnums, weights, value bytes, value ends) (the
         # last two None for postings without a value, as whoosh's spelling words are)
-        self.terms: dict[tuple[str, bytes], list] = {}
+        self.terms: dict[tuple[str, bytes], tuple] = {}
         self.fieldnames: set[str] = set()
         self.postings = 0
+        self._entries: dict[str, dict[str, tuple]] = {}  # add_positions: field -> word -> entry
 
     def add(self, item) -> None:
         fieldname, btext, docnum, weight, value = item
@@ -53,18 +66,19 @@ class CompactPool:
         entry = self.terms.get(key)
         if entry is None:
             has_value = value is not None
-            entry = self.terms[key] = [
+            entry = self.terms[key] = (
                 array("i"),
                 array("d"),
                 bytearray() if has_value else None,
                 array("I") if has_value else None,
-            ]
+            )
             self.fieldnames.add(fieldname)
         entry[0].append(docnum)
         entry[1].append(weight)
-        if entry[2] is not None:
-            entry[2] += value
-            entry[3].append(len(entry[2]))
+        buf = entry[2]
+        if buf is not None:
+            buf += value
+            entry[3].append(len(buf))
         elif value is not None:  # pragma: no cover - a field's postings all have values or none
             raise ValueError(f"mixed posting values for {key!r}")
         self.postings += 1
@@ -77,34 +91,53 @@ class CompactPool:
         length (the number of stems) and the last posting's value (None without one),
         which whoosh's loop leaves behind for the field's spelling words."""
         poses: dict[str, list[int]] = {}
-        last = None
         for pos, stem in enumerate(value.stems, value.first):
             found = poses.get(stem)
             if found is None:
                 poses[stem] = [pos]
             else:
                 found.append(pos)
-        terms = self.terms
+        entries = self._entries.get(fieldname)
+        if entries is None:
+            entries = self._entries[fieldname] = {}
+        b0, b1 = boost
+        one = 1.0 * b0 * b1  # the weight of a word used once
+        single = _SINGLE
+        last = None
         for word, positions in poses.items():
-            key = (fieldname, utf8encode(word)[0])
-            entry = terms.get(key)
+            entry = entries.get(word)
             if entry is None:
-                entry = terms[key] = [array("i"), array("d"), bytearray(), array("I")]
-                self.fieldnames.add(fieldname)
-            deltas, base = [], 0
-            for pos in positions:
-                deltas.append(pos - base)
-                base = pos
-            # As Positions.word_values (a float sum of 1.0 boosts, times the field's
-            # boost) and add_document (times the document's boost for the field).
+                entry = self._entry(fieldname, word)
+                entries[word] = entry
             entry[0].append(docnum)
-            entry[1].append(float(len(positions)) * boost[0] * boost[1])
-            last = pack_uint(len(deltas)) + dumps(deltas, 2)
+            if len(positions) == 1:
+                pos = positions[0]
+                last = single.get(pos)
+                if last is None:
+                    last = _single(pos)
+                entry[1].append(one)
+            else:
+                deltas, base = [], 0
+                for pos in positions:
+                    deltas.append(pos - base)
+                    base = pos
+                # As Positions.word_values (a float sum of 1.0 boosts, times the
+                # field's boost) and add_document (times the document's boost).
+                entry[1].append(float(len(positions)) * b0 * b1)
+                last = pack_uint(len(deltas)) + dumps(deltas, 2)
             buf = entry[2]
             buf += last
             entry[3].append(len(buf))
         self.postings += len(poses)
         return len(value.stems), last
+
+    def _entry(self, fieldname: str, word: str) -> tuple:
+        key = (fieldname, word.encode("utf-8"))  # what whoosh's utf8encode gives
+        entry = self.terms.get(key)
+        if entry is None:
+            entry = self.terms[key] = (array("i"), array("d"), bytearray(), array("I"))
+            self.fieldnames.add(fieldname)
+        return entry
 
     def iter_postings(self):
         terms = self.terms
@@ -124,6 +157,7 @@ class CompactPool:
 
     def cleanup(self) -> None:
         self.terms = {}
+        self._entries = {}
 
 
 class _BuildWriter(SegmentWriter):
@@ -280,6 +314,22 @@ class _Lengths:
         return [whoosh3.byte_to_length(b) if b else None for b in reader]
 
 
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Automatic garbage collection off while a segment is built (``add_batch`` collects
+    the young generations after each chunk instead). A pool holds a few tracked
+    objects per term (its arrays), so each of the full collections that a growing
+    heap sets off walked the whole pool again: about 40% of the builder's time for
+    1,000 generated threads (1.35 -> 0.81 ms a thread adding documents)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 class _SegmentBuilder:
     """Adds documents to segments of an index without committing them (the caller
     commits the list). Starts a new segment past ``MAX_POSTINGS`` postings, so memory
@@ -317,6 +367,9 @@ class _SegmentBuilder:
         for doc in thread_documents(visible):
             self.add(doc)
         session.expunge_all()
+        del threads, visible
+        if not gc.isenabled():  # paused_gc(): the chunk's garbage cycles (ORM rows) go
+            gc.collect(1)
 
     def finish_segment(self) -> None:
         # Not _finish()/cancel(): they delete the temporary folder every writer of this

@@ -24,7 +24,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
     (name, frozenset(modules.split()))
     for name, modules in (
         ("text analysis", "lexicon schema concepts analysis"),
-        ("whoosh storage", "index lru packs blocks segment threadids matches phrases spelling"),
+        (
+            "whoosh storage",
+            "index lru packs blocks segment threadids matches phrases spelling postwriter",
+        ),
         ("documents and the change record", "documents replica"),
         (
             "index writers and the change applier",
