@@ -159,10 +159,10 @@ def apply_pending_bulk(limit: int, timeout: float = 60.0) -> int:
 def _fast_commit(writer, ids: list[int]) -> None:
     """Commit ``writer`` with new segments holding the documents of threads ``ids``,
     built as a rebuild builds them (``build``: the fast segment builder, in worker
-    processes from ``SEARCH_REBUILD_PARALLEL_MIN`` threads, packs written before the
+    processes from ``SEARCH_IMPORT_PARALLEL_MIN`` threads, packs written before the
     commit lists the segments); segments whose documents are all deleted are dropped."""
     ix = writer.storage.open_index(writer.indexname)
-    procs = build.procs_for(len(ids), None)  # 2 from SEARCH_REBUILD_PARALLEL_MIN threads
+    procs = build.procs_for(len(ids), None, importing=True)  # SEARCH_IMPORT_PARALLEL_MIN
     if procs > 1:
         segments = build._fill_parallel(ix, ids, None, None, procs)
     else:

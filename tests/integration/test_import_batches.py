@@ -175,7 +175,7 @@ def test_import_checkpoint_builds_segments_in_worker_processes(app, monkeypatch)
     re-import changes nothing."""
     from forum.search import build
 
-    monkeypatch.setitem(app.config, "SEARCH_REBUILD_PARALLEL_MIN", 2)
+    monkeypatch.setitem(app.config, "SEARCH_IMPORT_PARALLEL_MIN", 2)
     forked = []
     fill_parallel = build._fill_parallel
     monkeypatch.setattr(
