@@ -70,7 +70,7 @@ def _apply_in_small_slow_batches(instance: str, ready) -> None:
     # Connected before the app starts: start-up itself applies what is pending.
     document_extras.connect(started, weak=False)
     app = create_app(
-        config(instance, SEARCH_SYNC=False, SEARCH_APPLY_BATCH=5, SEARCH_APPLY_BATCH_PAUSE=0.5)
+        config(instance, SEARCH_SYNC=False, SEARCH_APPLY_BATCH=5, SEARCH_APPLY_BATCH_PAUSE=1.0)
     )
     with app.app_context():
         changes.apply_pending(timeout=30)
