@@ -22,6 +22,7 @@ usage: python bench/load_faults.py [--quick] [--posters 50 --posts 20 --searcher
 from __future__ import annotations
 
 import argparse
+import errno
 import http.client
 import json
 import os
@@ -568,6 +569,10 @@ def phase_index(server: Gunicorn, instance: Path, args, threads: list[int], rep:
                     shutil.rmtree(root)
                     break
                 except FileNotFoundError:
+                    continue
+                except OSError as exc:  # a writer added a file while the folder emptied
+                    if exc.errno != errno.ENOTEMPTY:
+                        raise
                     continue
         else:
             # os.walk ignores a folder that vanishes while it is listed (rglob raises).
