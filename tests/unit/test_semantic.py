@@ -52,6 +52,18 @@ def test_rrf_orders_tied_threads_by_id_whatever_the_list_order():
     assert fuse.rrf(rankings) == fuse.rrf([list(r) for r in rankings])
 
 
+def test_filter_membership_agrees_with_isin_for_any_spread_of_ids(monkeypatch):
+    rng = np.random.default_rng(3)
+    found = rng.integers(1, 100_001, 200)
+    for share in (0.0005, 0.05, 0.15, 0.4, 1.0):  # sparse filters took numpy's slow path
+        allowed = rng.permutation(np.arange(1, 100_001))[: int(100_000 * share)]
+        assert np.array_equal(fuse.member(found, allowed), np.isin(found, allowed))
+    wide = np.array([5, 10**15], np.int64)  # beyond the table: numpy's own method
+    assert fuse.member(np.array([5, 6, 10**15]), wide).tolist() == [True, False, True]
+    assert fuse.member(np.array([1, 2]), np.array([], np.int64)).tolist() == [False, False]
+    assert fuse.member(np.array([], np.int64), np.array([1])).tolist() == []
+
+
 # -- vectors on disk and nearest threads ----------------------------------------------
 
 

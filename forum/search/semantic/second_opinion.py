@@ -17,7 +17,7 @@ from flask import current_app
 
 from . import Dense
 from . import start as _start
-from .fuse import DEPTH, K, rrf
+from .fuse import DEPTH, K, member, rrf
 
 __all__ = ["DEPTH", "merge", "query_text", "start", "wanted"]
 
@@ -61,7 +61,7 @@ def merge(
         return lexical, 0
     if allowed is not None:  # one vectorised membership test, in the dense order
         found = np.asarray(dense, np.int64)
-        dense = found[np.isin(found, allowed)][:DEPTH].tolist()
+        dense = found[member(found, allowed)][:DEPTH].tolist()
     lexical_ids = [t for t, _s in lexical]
     fused = rrf([lexical_ids[:DEPTH], dense[:DEPTH]], k=k, depth=DEPTH)
     ranks = [{t: r for r, t in enumerate(ids[:DEPTH], start=1)} for ids in (lexical_ids, dense)]
