@@ -4,8 +4,11 @@
 Every query of bench/search_speed.py's kinds runs three times in a row in one process:
 lexical (semantic off), semantic with the query embedded in a worker thread while the
 lexical search runs (the default), and semantic with the query embedded before it
-(``SEARCH_SEMANTIC_OVERLAP = False``); the cached query vectors are cleared before each,
-so every semantic search embeds its query. Interleaving puts the three under the same
+(``SEARCH_SEMANTIC_OVERLAP = False``); the cached query vectors and neighbours are
+cleared before each, so every semantic search embeds its query and looks for its
+nearest threads. A fourth mode, ``repeat``, runs the query again right after the
+threaded one without clearing them: what a repeated query (paging, the same words
+from someone else) costs. Interleaving puts the three under the same
 load, which on a busy shared machine matters more than anything measured. The searcher's
 remembered evaluations (``engine.run`` keeps a searcher's last outcomes) are forgotten
 before each query too: otherwise the inline mode reused the threaded mode's lexical top
@@ -36,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from search_speed import KINDS, pct, timed_query  # noqa: E402
 
-MODES = ("lexical", "overlap", "inline")
+MODES = ("lexical", "overlap", "repeat", "inline")
 
 
 def main() -> None:
@@ -77,8 +80,9 @@ def main() -> None:
                 for params in queries:
                     for mode in MODES:
                         app.config["SEARCH_SEMANTIC"] = mode != "lexical"
-                        app.config["SEARCH_SEMANTIC_OVERLAP"] = mode == "overlap"
-                        clear_query_cache()
+                        app.config["SEARCH_SEMANTIC_OVERLAP"] = mode != "inline"
+                        if mode != "repeat":
+                            clear_query_cache()
                         store().searcher().__dict__.pop("_forum_runs", None)
                         took, cpu_ms = timed_query(client, params)
                         if round_no:

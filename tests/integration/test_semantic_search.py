@@ -252,6 +252,24 @@ def test_a_repeated_query_reuses_its_vector(app, client, monkeypatch):
     assert titles(client, "zebra", page=1) == first
 
 
+def test_a_repeated_query_reuses_its_neighbours_until_the_vectors_change(app, client, monkeypatch):
+    f.thread(title="Penguin question", body="My penguin keeps me awake at night.")
+    f.thread(title="Zebra question", body="zebra")
+    semantic.clear_query_cache()
+    first = titles(client, "zebra")
+    assert "Penguin question" in first
+    looked = []
+    real = semantic.nearest
+    monkeypatch.setattr(semantic, "nearest", lambda *a, **k: looked.append(1) or real(*a, **k))
+    assert titles(client, "zebra") == first
+    assert titles(client, "zebra", page=1) == first
+    assert looked == []  # neither search looked for the neighbours again
+    f.thread(title="Penguin colony", body="penguin penguin")  # found only by meaning
+    apply_now()
+    assert "Penguin colony" in titles(client, "zebra")  # new vectors: looked again
+    assert looked == [1]
+
+
 def test_embedding_the_query_inline_or_in_a_thread_ranks_the_same(app, client):
     for n in range(6):
         f.thread(title=f"Penguin {n}", body="penguin and zebra" if n % 2 else "zebra")

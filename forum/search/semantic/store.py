@@ -58,6 +58,7 @@ class Snapshot:
     base_bits: np.ndarray | None = None  # sign bits [words, n] (see ``sign_bits``)
     center: np.ndarray | None = None  # subtracted from thread vectors before the signs
     projection: np.ndarray | None = None  # the bases the signs are taken in
+    serial: int = 0  # set by the reader's cache: names these vectors for cached neighbours
 
 
 def projection(dim: int) -> np.ndarray:
