@@ -128,3 +128,21 @@ def test_result_page_links_are_the_addresses_url_for_builds(app):
                 args.update(changes)
                 kept = {k: v for k, v in args.items() if v not in (None, "")}
                 assert views._link(res, **changes) == url_for("search.results", **kept)
+
+
+def test_tag_links_are_the_addresses_url_for_builds(app):
+    """Tag links are remembered per app and script root (forum/threads/views.py
+    ``tag_url``): each is the address ``url_for`` gives, under a script root too, and a
+    request under another script root never gets one remembered for the first."""
+    from flask import url_for
+
+    from forum import vocabulary
+    from forum.threads.views import KIND_ENDPOINTS, tag_url
+
+    slugs = [(kind, term.slug) for kind in KIND_ENDPOINTS for term in vocabulary.terms(kind)]
+    assert len(slugs) > 20
+    for base_url in ("http://localhost/", "http://localhost/forum/", "http://localhost/"):
+        with app.test_request_context("/search", base_url=base_url):
+            for kind, slug in slugs + [("condition", "odd slug/é")]:
+                expected = url_for(KIND_ENDPOINTS[kind], slug=slug)
+                assert tag_url(kind, slug) == tag_url(kind, slug) == expected
