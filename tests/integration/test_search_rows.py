@@ -146,3 +146,63 @@ def test_tag_links_are_the_addresses_url_for_builds(app):
             for kind, slug in slugs + [("condition", "odd slug/é")]:
                 expected = url_for(KIND_ENDPOINTS[kind], slug=slug)
                 assert tag_url(kind, slug) == tag_url(kind, slug) == expected
+
+
+def test_result_rows_read_without_the_orm_show_what_the_thread_shows(app, client, auth):
+    """Results are read with core selects (forum/search/service.py ``ResultThread``): each
+    hit has the thread's shown columns and tags in the relationship's order, renders the
+    very row the ORM thread renders, and a hidden or deleted thread is never a hit."""
+    from forum.extensions import db
+    from forum.models import Thread
+    from forum.search import views
+    from forum.search.service import Hit, search
+
+    asker = factories.user("asker_amy")
+    helper = factories.user("helper_hal")
+    mod = factories.user("mod_mo", role="moderator")
+    factories.user("sunny_days")
+    busy = factories.thread(
+        asker,
+        title="Tired and sick of it",
+        body="So tired every day",
+        conditions=("crohns", "lupus", "ulcerative-colitis"),
+        side_effects=("nausea", "fatigue"),
+        medications=("azathioprine", "mercaptopurine"),
+        replies=[(helper, "Tiredness eased for me")],
+    )
+    threads.mark_helpful(asker, busy.posts[1])
+    threads.mark_resolved(asker, busy, busy.posts[1])
+    plain = factories.thread(helper, title="Tired in the evening", body="Tired.", medications=())
+    hidden = factories.thread(helper, title="Tired hidden", body="tired words")
+    gone = factories.thread(helper, title="Tired deleted", body="tired words")
+    moderation.set_thread_hidden(mod, hidden, True)
+    threads.delete_post(helper, gone.question)
+
+    with app.test_request_context("/search?q=tired"):
+        res = search("tired")
+        assert {hit.thread.id for hit in res.items} == {busy.id, plain.id}
+        page = {"res": res, "link": views._link, "label": views.label, "facet_groups": []}
+        page["filter_phrase"] = views.filter_phrase
+        app.update_template_context(page)  # what render_template adds (current_user ...)
+        template = app.jinja_env.get_template("search/results.html")
+        macro = template.make_module(page).search_hit
+        for hit in res.items:
+            orm = db.session.get(Thread, hit.thread.id)
+            shown = ("id", "title", "reply_count", "helpful_count", "resolved_post_id")
+            for name in (*shown, "created_at"):
+                assert getattr(hit.thread, name) == getattr(orm, name), name
+            assert [(t.kind, t.slug) for t in hit.thread.tags] == [
+                (t.kind, t.slug) for t in orm.tags
+            ]
+            for kind in ("condition", "side_effect", "medication"):
+                assert hit.thread.tag_slugs(kind) == orm.tag_slugs(kind)
+            as_orm = Hit(orm, hit.score, hit.snippet, hit.title_html)
+            assert str(macro(hit)) == str(macro(as_orm))
+    auth.login()
+    html = search_page(client, "tired")
+    assert "badge-resolved" in html and "1 found helpful" in html and "Ulcerative" in html
+    assert "Tired hidden" not in html and "Tired deleted" not in html
+    api = client.get("/api/v1/search?q=tired").get_json()
+    row = next(r for r in api["results"] if r["id"] == busy.id)
+    assert row["conditions"] == busy.tag_slugs("condition")
+    assert row["medications"] == ["azathioprine", "mercaptopurine"]
