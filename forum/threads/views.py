@@ -5,7 +5,16 @@ Each view parses input, calls one service function, then renders or redirects.
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    has_request_context,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import inspect as sa_inspect
 
@@ -42,7 +51,16 @@ KIND_TITLES = {
 
 @bp.app_template_global()
 def thread_url(thread: Thread, _external: bool = False, **kwargs) -> str:
-    """The canonical address of a thread: /t/<id>/<slug of the title>."""
+    """The canonical address of a thread: /t/<id>/<slug of the title>.
+
+    Plain links (no arguments) are the remembered ``url_for`` prefix for this script
+    root plus the id and slug, which ``url_for`` would not change: a slug is only
+    ``[a-z0-9-]`` (``slugify``) - a page shows 20-200 of these, ~15 us each through
+    the URL map."""
+    if not (_external or kwargs) and has_request_context() and (thread.id or 0) > 0:
+        prefix = _thread_prefix()
+        if prefix:
+            return f"{prefix}{thread.id}/{slugify(thread.title)}"
     return url_for(
         "threads.show",
         thread_id=thread.id,
@@ -50,6 +68,18 @@ def thread_url(thread: Thread, _external: bool = False, **kwargs) -> str:
         _external=_external,
         **kwargs,
     )
+
+
+def _thread_prefix() -> str:
+    """``url_for("threads.show", ...)`` up to the thread id, per app and script root
+    ("" if the rule ever stops ending in ``/<id>/<slug>``: then url_for builds each)."""
+    key = ("thread", request.script_root)
+    urls = current_app.extensions.setdefault("tag_urls", {})
+    prefix = urls.get(key)
+    if prefix is None:
+        sample = url_for("threads.show", thread_id=7, slug="s")
+        prefix = urls[key] = sample[: -len("7/s")] if sample.endswith("/7/s") else ""
+    return prefix
 
 
 @bp.app_template_global()

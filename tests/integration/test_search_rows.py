@@ -206,3 +206,58 @@ def test_result_rows_read_without_the_orm_show_what_the_thread_shows(app, client
     row = next(r for r in api["results"] if r["id"] == busy.id)
     assert row["conditions"] == busy.tag_slugs("condition")
     assert row["medications"] == ["azathioprine", "mercaptopurine"]
+
+
+def test_thread_links_are_the_addresses_url_for_builds(app):
+    """Thread links are a remembered prefix plus id and slug (forum/threads/views.py
+    ``thread_url``): the very address ``url_for`` gives for any title, under a script
+    root too; links with arguments (an anchor, external) still go through url_for."""
+    from types import SimpleNamespace
+
+    from flask import url_for
+
+    from forum.threads.queries import slugify
+    from forum.threads.views import thread_url
+
+    titles = [
+        "Hair loss on aza?",
+        "",
+        "   ",
+        "Crohn’s & naïve “quotes” / 50%",
+        "ÆØÅ ß ﬁ",
+        "-x-",
+        "a" * 90,
+    ]
+    for base_url in ("http://localhost/", "http://localhost/forum/", "http://localhost/"):
+        with app.test_request_context("/", base_url=base_url):
+            for n, title in enumerate(titles):
+                thread = SimpleNamespace(id=n * 977 + 1, title=title)
+                want = url_for("threads.show", thread_id=thread.id, slug=slugify(title))
+                assert thread_url(thread) == thread_url(thread) == want
+                assert thread_url(thread, _anchor="post-3") == want + "#post-3"
+                assert thread_url(thread, _external=True).endswith(want)
+
+
+def test_remembered_tag_lists_follow_a_change_of_tags_and_script_root(app, client, auth):
+    """Tag lists are rendered once per list of tags (forum/threads/rows.py ``tag_list``):
+    a retagged thread shows its new tags on the next search and list page, and a request
+    under another script root gets links under its own root."""
+    asker = factories.user("asker_amy")
+    factories.user("sunny_days")
+    t = factories.thread(asker, title="Tired lately", body="Tired.", conditions=("lupus",))
+    other = factories.thread(asker, title="Tired too", body="Tired.", conditions=("lupus",))
+    auth.login()
+    html = search_page(client, "tired")
+    assert html.count('href="/conditions/lupus"') == 2
+    threads.edit_post(asker, t.question, "Tired.", conditions=["crohns"], medications=[])
+    html = search_page(client, "tired")
+    assert html.count('href="/conditions/lupus"') == 1 and 'href="/conditions/crohns"' in html
+    listed = client.get("/conditions/crohns").get_data(as_text=True)
+    assert 'href="/conditions/crohns"' in listed and "Tired lately" in listed
+    rooted = client.get("/search", query_string={"q": "tired"}, base_url="http://localhost/forum/")
+    html = rooted.get_data(as_text=True)
+    assert 'href="/forum/conditions/lupus"' in html and 'href="/conditions/lupus"' not in html
+    assert f'href="/forum/t/{other.id}/tired-too"' in html
+    remembered = hits(search_page(client, "tired"))
+    app.extensions.pop("thread_rows")  # rows and tag lists rendered afresh: the same
+    assert hits(search_page(client, "tired")) == remembered
