@@ -5,6 +5,8 @@ whether it is on, and search stays lexical without the model."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -270,6 +272,26 @@ def test_a_repeated_query_reuses_its_neighbours_until_the_vectors_change(app, cl
     assert looked == [1]
 
 
+def test_an_embedding_later_than_the_wait_leaves_the_search_lexical(app, client, monkeypatch):
+    f.thread(title="Penguin question", body="My penguin keeps me awake at night.")
+    f.thread(title="Zebra question", body="zebra")
+    apply_now()
+    semantic.clear_query_cache()
+    release = threading.Event()
+    real = semantic_model.Model.embed_query
+
+    def held(self, text):
+        release.wait(10)  # until the search has answered without it
+        return real(self, text)
+
+    monkeypatch.setattr(semantic_model.Model, "embed_query", held)
+    app.config["SEARCH_SEMANTIC_WAIT"] = 0.05
+    try:
+        assert titles(client, "zebra") == ["Zebra question"]
+    finally:
+        release.set()
+
+
 def test_embedding_the_query_inline_or_in_a_thread_ranks_the_same(app, client):
     for n in range(6):
         f.thread(title=f"Penguin {n}", body="penguin and zebra" if n % 2 else "zebra")
@@ -279,3 +301,19 @@ def test_embedding_the_query_inline_or_in_a_thread_ranks_the_same(app, client):
     semantic.clear_query_cache()
     inline = client.get("/api/v1/search", query_string={"q": "zebra penguin"}).get_json()
     assert [r["id"] for r in inline["results"]] == [r["id"] for r in threaded["results"]]
+
+
+def test_a_filtered_search_ranks_the_same_inline_in_a_thread_or_repeated(app, client):
+    for n in range(8):
+        condition = ("lupus",) if n % 3 else ("crohns",)
+        f.thread(title=f"Penguin {n}", body="penguin" if n % 2 else "zebra", conditions=condition)
+    query = {"q": "zebra", "condition": "lupus"}
+    orders = []
+    for overlap, clear in ((True, True), (False, True), (True, False)):
+        app.config["SEARCH_SEMANTIC_OVERLAP"] = overlap
+        if clear:
+            semantic.clear_query_cache()
+        results = client.get("/api/v1/search", query_string=query).get_json()["results"]
+        orders.append([r["title"] for r in results])
+    assert orders[0] == orders[1] == orders[2]
+    assert "Penguin 1" in orders[0] and "Penguin 3" not in orders[0]  # crohns: filtered out

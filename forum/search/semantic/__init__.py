@@ -11,9 +11,9 @@ search stays lexical; ``state`` says which, and why, for /healthz.
 - ``store.py``: vectors per index generation (a memory-mapped base and a small delta).
 - ``fuse.py``: nearest vectors to a query, and RRF.
 
-A search starts embedding its query and finding the nearest threads in a worker thread
-(``start``) while the lexical evaluator runs (onnxruntime, the tokenizer and numpy's
-passes over the vectors release the GIL), and joins it before fusing; the last
+A search starts embedding its query in a worker thread (``start``) while the lexical
+evaluator runs (onnxruntime releases the GIL), then finds the nearest threads in its
+own thread and fuses (``Dense.ranking``); the last
 ``QUERY_CACHE`` query vectors are kept, so paging or repeating a query does not embed
 it again, and so are their nearest threads, for as long as the vectors they were found
 in are current (a changed thread vector makes a new snapshot, and the next search
@@ -266,15 +266,26 @@ def _executor() -> ThreadPoolExecutor:
 class Dense:
     """A query's dense side, started before the lexical search and joined after it.
 
-    ``found``: the nearest ``limit`` threads (no filter), looked for in the worker
-    thread right after the query is embedded, so both overlap the lexical search."""
+    ``vector``: the query's vector, embedded in a worker thread while the lexical
+    search runs (one onnxruntime call, which holds no GIL). The nearest threads are
+    looked for afterwards, in the request thread: some fifty short numpy passes, which
+    in the worker handed the GIL back and forth with the lexical search's Python for
+    ~0.7 ms more CPU a query and no wall time saved (2026-12-05, docs/search.md)."""
 
     def __init__(
-        self, snap: Snapshot, vector: Future, found: Future, limit: int, floor: float, wait: float
+        self,
+        model: Model,
+        snap: Snapshot,
+        text: str,
+        vector: Future,
+        limit: int,
+        floor: float,
+        wait: float,
     ):
+        self.model = model
         self.snap = snap
+        self.text = text
         self.vector = vector
-        self.found = found
         self.limit = limit
         self.floor = floor
         self.wait = wait
@@ -284,9 +295,10 @@ class Dense:
         given); None (search stays lexical) when embedding failed or took longer than
         the wait."""
         try:
-            if allowed is None and limit <= self.limit:
-                return self.found.result(timeout=self.wait)[:limit]
             query = self.vector.result(timeout=self.wait)
+            if allowed is None and limit <= self.limit:
+                found = _neighbours(self.model, self.snap, self.text, query, self.limit, self.floor)
+                return found[:limit]
             return [i for i, _s in nearest(self.snap, query, limit, self.floor, allowed)]
         except Exception:
             log.warning("semantic second opinion failed: search is lexical", exc_info=True)
@@ -294,18 +306,11 @@ class Dense:
 
 
 def _neighbours(
-    model: Model, snap: Snapshot, text: str, vector: Future, limit: int, floor: float
+    model: Model, snap: Snapshot, text: str, query: np.ndarray, limit: int, floor: float
 ) -> list[int]:
-    """Embed ``text`` (or take its cached vector), settle ``vector``, and return the
-    ``limit`` nearest thread ids (or those found for the same query in these same
-    vectors before: ~3.5 ms of CPU saved at 100,000 threads): the worker thread's
-    whole share of a search."""
-    try:
-        query = query_vector(model, text)
-    except BaseException as exc:
-        vector.set_exception(exc)
-        raise
-    vector.set_result(query)
+    """The ``limit`` thread ids nearest to ``text``'s vector ``query`` (or those found
+    for the same query in these same vectors before: ~3.5 ms of CPU saved at 100,000
+    threads)."""
     key = (model.id, text, limit, floor, snap.serial)
     found = _query_neighbours.get(key)
     if found is None:
@@ -316,22 +321,22 @@ def _neighbours(
 
 
 def start(generation: str | Path | None, text: str, limit: int = 50) -> Dense | None:
-    """Start embedding ``text`` and finding its ``limit`` nearest threads in a worker
-    thread; None when semantic search is off or the text is empty."""
+    """Start embedding ``text`` in a worker thread (its ``limit`` nearest threads are
+    found when ``Dense.ranking`` asks); None when semantic search is off or the text is
+    empty."""
     try:
         model, snap, _why = _usable(generation)
         if model is None or not text.strip():
             return None
         config = current_app.config
         floor = float(config.get("SEARCH_SEMANTIC_MIN_SIMILARITY", MIN_SIMILARITY))
-        vector: Future = Future()
         if config.get("SEARCH_SEMANTIC_OVERLAP", True):
-            found = _executor().submit(_neighbours, model, snap, text, vector, limit, floor)
+            vector = _executor().submit(query_vector, model, text)
         else:  # here, before the lexical search (no thread hand-off)
-            found = Future()
-            found.set_result(_neighbours(model, snap, text, vector, limit, floor))
+            vector = Future()
+            vector.set_result(query_vector(model, text))
         wait = float(config.get("SEARCH_SEMANTIC_WAIT", WAIT))
-        return Dense(snap, vector, found, limit, floor, wait)
+        return Dense(model, snap, text, vector, limit, floor, wait)
     except Exception:
         log.warning("semantic second opinion failed to start: search is lexical", exc_info=True)
         return None
