@@ -156,8 +156,26 @@ def _leaves(ev, seg: Segment, q, boost: float, out: list) -> None:
         out.append((words * q.boost * boost, lambda: ev.phrase(seg, q).ids))
 
 
+_BOUNDS_MAX = 50_000  # remembered bounds per searcher (a few MB at most)
+
+
 def _term_bound(ev, seg: Segment, fieldname: str, text) -> float:
-    """The highest BM25F a posting of the term can score in this segment."""
+    """The highest BM25F a posting of the term can score in this segment: remembered on
+    the searcher, a fixed snapshot whose statistics and segments never change (a common
+    word's bound was read from the segment's term info by every search that used it)."""
+    bounds = getattr(ev.searcher, "_forum_bounds", None)
+    if bounds is None:
+        bounds = ev.searcher._forum_bounds = {}
+    key = (seg.key, fieldname, text)
+    found = bounds.get(key)
+    if found is None:
+        if len(bounds) >= _BOUNDS_MAX:
+            bounds.clear()
+        found = bounds[key] = _read_bound(ev, seg, fieldname, text)
+    return found
+
+
+def _read_bound(ev, seg: Segment, fieldname: str, text) -> float:
     tbytes = ev.term_bytes(fieldname, text)
     if tbytes is None:
         return 0.0

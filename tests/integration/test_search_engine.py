@@ -267,6 +267,40 @@ def test_top_k_scores_only_candidates_yet_ranks_like_whoosh(app, corpus, monkeyp
     assert pruned >= 8
 
 
+def test_term_bounds_remembered_on_a_searcher_rank_as_bounds_read_afresh(app, corpus, monkeypatch):
+    """Each term's upper bound is remembered on the searcher (``topk._term_bound``: a
+    searcher never changes), so later searches sharing a word skip reading it: pages of
+    1 and 10 for every query are the same whether the bounds were remembered by earlier
+    queries or read afresh, and a remembered bound is the one read afresh."""
+    monkeypatch.setattr(topk, "_FEW", 0)
+    monkeypatch.setattr(topk, "_PROBE_SHARE", 1.0)
+    searcher = changes.store().searcher()
+    compared = 0
+    for text, filters in QUERIES:
+        query = _query(searcher, text, filters)
+        if query is None:
+            continue
+        for k in (1, 10):
+            searcher.__dict__.pop("_forum_runs", None)
+            kept = searcher.__dict__.pop("_forum_bounds", {})
+            fresh = engine.run(searcher, query, limit=k, facet_fields=FACET_FIELDS)
+            searcher.__dict__.pop("_forum_runs", None)
+            searcher._forum_bounds = {**kept, **searcher.__dict__.get("_forum_bounds", {})}
+            again = engine.run(searcher, query, limit=k, facet_fields=FACET_FIELDS)
+            assert (again.total, again.hits, again.facets) == (
+                fresh.total,
+                fresh.hits,
+                fresh.facets,
+            ), text
+            compared += 1
+    bounds = searcher._forum_bounds
+    assert compared > 40 and len(bounds) > 50
+    ev = engine.check(searcher, _query(searcher, "rash"))
+    by_key = {seg.key: seg for seg in engine.segments(searcher)}
+    for (seg_key, fieldname, text), bound in list(bounds.items())[:200]:
+        assert topk._read_bound(ev, by_key[seg_key], fieldname, text) == bound
+
+
 def test_pack_index_command_packs_an_existing_index(app, client, corpus, monkeypatch):
     """An index built before packs existed gets them from `flask forum pack-index`
     (segments of PACK_MIN_DOCS documents or more), and searches give the same page."""
