@@ -16,7 +16,6 @@ import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 from types import SimpleNamespace
-from typing import NamedTuple
 
 import numpy as np
 from flask import current_app
@@ -26,7 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from whoosh import query as wq
 
 from ..extensions import db
-from ..models import Post, Thread, ThreadTag
+from ..models import Post
 from ..threads.queries import Paging
 from . import engine, packs, threadids, topk
 from .applier import apply_if_pending
@@ -36,6 +35,7 @@ from .highlight import Body, marked
 from .index import IndexUnavailable, check_schema, read_meta
 from .query import FILLER, Built, Parsed, build, parse
 from .rebuild import index_ok, request_rebuild
+from .resultrows import ResultThread, result_threads
 from .schema import EXTRA_FIELDS
 from .semantic import second_opinion
 
@@ -58,36 +58,6 @@ _FIELD_KEY = {FILTER_FIELDS[kind]: key for kind, key in FACET_KEYS.items()}
 MAX_PAGE = 200
 REBUILDING = "The search index is being rebuilt. Please try again in a minute."
 CACHE_MB = 64  # default SEARCH_CACHE_MB: the engine's per-process postings cache
-
-
-class ResultTag(NamedTuple):
-    kind: str
-    slug: str
-
-
-class ResultThread:
-    """What a result shows of a thread (the ``search_hit`` macro, ``hit_key``, the API):
-    read with two core selects instead of ORM objects and their tag relationship, which
-    cost ~1 ms more per page of 20. ``tags`` in the relationship's order (by slug)."""
-
-    __slots__ = (
-        "id",
-        "title",
-        "reply_count",
-        "helpful_count",
-        "resolved_post_id",
-        "created_at",
-        "tags",
-    )
-
-    def __init__(self, row, tags: list[ResultTag]):
-        self.id, self.title, self.reply_count, self.helpful_count = row[:4]
-        self.resolved_post_id, self.created_at = row[4:6]
-        self.tags = tags
-
-    def tag_slugs(self, kind: str) -> list[str]:
-        """As ``Thread.tag_slugs``."""
-        return [t.slug for t in self.tags if t.kind == kind]
 
 
 @dataclass
@@ -367,41 +337,14 @@ def _highlight(built: Built) -> set[str]:
     return content or set(built.highlight_terms)
 
 
-_THREADS = Thread.__table__
-_TAGS = ThreadTag.__table__
-_SHOWN = (
-    _THREADS.c.id,
-    _THREADS.c.title,
-    _THREADS.c.reply_count,
-    _THREADS.c.helpful_count,
-    _THREADS.c.resolved_post_id,
-    _THREADS.c.created_at,
-)
-
-
 def _load(ranked: list[tuple[int, float]], terms: set[str]) -> list[Hit]:
     """The page's threads (visible now) with their tags, in ranked order, and the text
     the snippets need: the posts' rendered HTML only; core selects, no ORM objects."""
     if not ranked:
         return []
     ids = [thread_id for thread_id, _ in ranked]
-    rows = db.session.execute(
-        select(*_SHOWN).where(
-            _THREADS.c.id.in_(ids),
-            _THREADS.c.is_deleted.is_(False),
-            _THREADS.c.is_hidden.is_(False),
-        )
-    ).all()
-    tags: dict[int, list[ResultTag]] = {}
+    by_id = result_threads(ids)
     posts: dict[int, list[SimpleNamespace]] = {}
-    if rows:
-        for thread_id, kind, slug in db.session.execute(
-            select(_TAGS.c.thread_id, _TAGS.c.kind, _TAGS.c.slug)
-            .where(_TAGS.c.thread_id.in_([row[0] for row in rows]))
-            .order_by(_TAGS.c.thread_id, _TAGS.c.slug, _TAGS.c.kind)
-        ):
-            tags.setdefault(thread_id, []).append(ResultTag(kind, slug))
-    by_id = {row[0]: ResultThread(row, tags.get(row[0], [])) for row in rows}
     if by_id:
         for thread_id, body_html in db.session.execute(
             select(Post.thread_id, Post.body_html)

@@ -149,7 +149,7 @@ def test_tag_links_are_the_addresses_url_for_builds(app):
 
 
 def test_result_rows_read_without_the_orm_show_what_the_thread_shows(app, client, auth):
-    """Results are read with core selects (forum/search/service.py ``ResultThread``): each
+    """Results are read with core selects (forum/search/resultrows.py ``ResultThread``): each
     hit has the thread's shown columns and tags in the relationship's order, renders the
     very row the ORM thread renders, and a hidden or deleted thread is never a hit."""
     from forum.extensions import db

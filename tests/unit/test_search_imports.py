@@ -39,7 +39,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
         ),
         ("query understanding", "stats query"),
         ("evaluator", "topk engine"),
-        ("service", "highlight service"),
+        ("service", "highlight resultrows service"),
         ("views, commands and the package's public functions", "views cli __init__"),
     )
 )
