@@ -180,6 +180,50 @@ def test_a_base_written_without_sign_bits_still_gets_them(large, tmp_path):
     assert fuse.nearest(again, queries[1]) == fuse.nearest(snap, queries[1])
 
 
+def test_int8_codes_pick_exactly_the_rows_float32_rescoring_would(large):
+    # The codes only decide which prefiltered rows are rescored from the float32
+    # vectors: every query gets the same threads, scores and order as before them.
+    snap, _exact, queries = large
+    assert snap.base_codes is not None, "a large base is written with its int8 codes"
+    without = dataclasses.replace(snap, base_codes=None)
+    allowed = np.arange(1, len(snap.base_ids) + 1, 3)
+    for q in queries:
+        for limit, floor in ((50, -1.0), (200, -1.0), (200, 0.3), (1, -1.0)):
+            assert fuse.nearest(snap, q, limit, floor) == fuse.nearest(without, q, limit, floor)
+        assert fuse.nearest(snap, q, 200, -1.0, allowed) == fuse.nearest(
+            without, q, 200, -1.0, allowed
+        )
+
+
+def test_int8_codes_keep_ties_and_near_ties_in_thread_id_order(tmp_path):
+    # Copies of one vector (equal scores) and copies nudged below the codes' rounding:
+    # the rescored top is still ordered by exact score, then thread id.
+    docs, queries = clustered(store.PREFILTER_AT + 1_000, seed=3)
+    rng = np.random.default_rng(5)
+    for start in range(0, 600, 6):
+        docs[start + 1 : start + 6] = docs[start]
+        docs[start + 3 : start + 6] += 1e-4 * rng.standard_normal((3, docs.shape[1]))
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    queries = np.concatenate([queries[:10], docs[:300:30]])
+    vs = store.VectorStore(tmp_path)
+    vs.write_base("m", np.arange(len(docs), 0, -1), docs, np.arange(1, len(docs) + 1))
+    snap = vs.snapshot()
+    without = dataclasses.replace(snap, base_codes=None)
+    for q in queries:
+        assert fuse.nearest(snap, q, 200) == fuse.nearest(without, q, 200)
+
+
+def test_a_base_written_without_int8_codes_still_gets_them(large, tmp_path):
+    snap, _exact, queries = large
+    vs = store.VectorStore(tmp_path)
+    vs.write_base("m", snap.base_ids, np.asarray(snap.base_vecs), snap.base_ids)
+    for name in ("codes.npy", "scales.npy", "residuals.npy"):
+        (vs.dir / vs._base_name() / name).unlink()
+    again = vs.snapshot()
+    assert np.array_equal(again.base_codes.codes, snap.base_codes.codes)
+    assert fuse.nearest(again, queries[2], 200) == fuse.nearest(snap, queries[2], 200)
+
+
 def test_a_small_base_is_scored_exactly(tmp_path):
     docs, _queries = clustered(500, dim=16, clusters=5)
     vs = store.VectorStore(tmp_path)

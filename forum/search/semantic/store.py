@@ -9,7 +9,10 @@ Layout of ``<generation>/vectors/``::
                        center.npy (the vectors' mean), projection.npy and bits.npy
                        (uint64 [words, n]: sign bits of each vector less the mean in
                        three bases, the nearest-vector search's prefilter; computed
-                       from the vectors when absent)
+                       from the vectors when absent), codes.npy, scales.npy and
+                       residuals.npy (int8 [n, dim] rows, each row's scale and
+                       rounding error: the cheap first scoring of the prefilter's
+                       rows; also computed when absent)
     delta.npz          rows written since the base: ids, vecs, fps; fp 0 = removed
     INCOMPLETE         present when a change was applied without the model
 
@@ -45,6 +48,34 @@ def fingerprint(model_id: str, text: str) -> int:
 
 
 @dataclass
+class Codes:
+    """A base's vectors as int8 rows: ``vecs[i] ~ codes[i] * scales[i]``, off by at most
+    ``residuals[i]`` in length. A product with the codes is 4x less memory to read than
+    with the float32 rows, and the residual bounds how far it can be from the exact
+    product, so a search rescores exactly only the rows that could still make its top."""
+
+    codes: np.ndarray  # int8 [n, dim]
+    scales: np.ndarray  # float32 [n]: the largest |component| of the row / 127
+    residuals: np.ndarray  # float32 [n]: |vecs[i] - codes[i] * scales[i]|
+
+
+def int8_rows(vecs: np.ndarray) -> Codes:
+    """``Codes`` of float32 rows (in bounded chunks, whatever n is)."""
+    n, dim = vecs.shape
+    out = Codes(np.zeros((n, dim), np.int8), np.zeros(n, np.float32), np.zeros(n, np.float32))
+    for start in range(0, n, 8192):
+        part = np.asarray(vecs[start : start + 8192], np.float32)
+        scale = np.abs(part).max(axis=1, initial=0.0) / 127
+        scale[scale == 0] = 1.0
+        codes = np.clip(np.rint(part / scale[:, None]), -127, 127).astype(np.int8)
+        error = np.linalg.norm(part - codes * scale[:, None], axis=1)
+        end = start + len(part)
+        out.codes[start:end], out.scales[start:end] = codes, scale
+        out.residuals[start:end] = error
+    return out
+
+
+@dataclass
 class Snapshot:
     """What a reader searches: the base rows still current, and the live delta rows."""
 
@@ -58,6 +89,7 @@ class Snapshot:
     base_bits: np.ndarray | None = None  # sign bits [words, n] (see ``sign_bits``)
     center: np.ndarray | None = None  # subtracted from thread vectors before the signs
     projection: np.ndarray | None = None  # the bases the signs are taken in
+    base_codes: Codes | None = None  # int8 rows of the base (see ``int8_rows``)
     serial: int = 0  # set by the reader's cache: names these vectors for cached neighbours
 
 
@@ -101,8 +133,35 @@ def query_bits(query: np.ndarray, proj: np.ndarray) -> np.ndarray:
     return packed.view(np.uint64)
 
 
-_derived: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+_derived: dict[str, tuple] = {}
 _derived_lock = threading.Lock()
+
+
+def _derive(key: str, make):
+    """``make()``, computed once per process for ``key`` (the last few kept)."""
+    with _derived_lock:
+        held = _derived.get(key)
+    if held is None:
+        held = make()
+        with _derived_lock:
+            if len(_derived) >= 8:
+                _derived.pop(next(iter(_derived)))
+            _derived[key] = held
+    return held
+
+
+def _codes(folder: Path, vecs: np.ndarray) -> Codes:
+    """A base's ``Codes``: its files, or computed once per process for a base written
+    before they existed."""
+    try:
+        return Codes(
+            *(
+                np.load(folder / f"{name}.npy", mmap_mode="r").view(np.ndarray)
+                for name in ("codes", "scales", "residuals")
+            )
+        )
+    except (OSError, ValueError):
+        return _derive(f"{folder}:codes", lambda: int8_rows(vecs))
 
 
 def _prefilter(folder: Path, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -116,16 +175,12 @@ def _prefilter(folder: Path, vecs: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
         )
     except (OSError, ValueError):
         pass
-    with _derived_lock:
-        held = _derived.get(str(folder))
-    if held is None:
+
+    def make():
         center, proj = _center(vecs), projection(vecs.shape[1])
-        held = (center, proj, sign_bits(vecs, proj, center))
-        with _derived_lock:
-            if len(_derived) >= 4:
-                _derived.pop(next(iter(_derived)))
-            _derived[str(folder)] = held
-    return held
+        return center, proj, sign_bits(vecs, proj, center)
+
+    return _derive(str(folder), make)
 
 
 def _center(vecs: np.ndarray) -> np.ndarray:
@@ -203,9 +258,10 @@ class VectorStore:
             return None
         live = delta["fps"] != 0
         replaced = np.isin(ids, delta["ids"]) if len(delta["ids"]) else None
-        center = proj = bits = None
+        center = proj = bits = codes = None
         if len(ids) >= PREFILTER_AT and self.loaded_base is not None:
             center, proj, bits = _prefilter(self.loaded_base, vecs)
+            codes = _codes(self.loaded_base, vecs)
         return Snapshot(
             model=meta.get("model", ""),
             base_vecs=vecs.view(np.ndarray),  # still mapped; rows gather without memmap's wrapping
@@ -217,6 +273,7 @@ class VectorStore:
             base_bits=bits,
             center=center,
             projection=proj,
+            base_codes=codes,
         )
 
     def fingerprints(self) -> dict[int, int] | None:
@@ -301,6 +358,10 @@ class VectorStore:
         np.save(folder / "center.npy", center)
         np.save(folder / "projection.npy", proj)
         np.save(folder / "bits.npy", sign_bits(vecs, proj, center))
+        codes = int8_rows(vecs)
+        np.save(folder / "codes.npy", codes.codes)
+        np.save(folder / "scales.npy", codes.scales)
+        np.save(folder / "residuals.npy", codes.residuals)
         tmp = self.dir / f".BASE.{os.getpid()}.{threading.get_ident()}"
         tmp.write_text(name)
         os.replace(tmp, self.dir / "BASE")
