@@ -59,7 +59,7 @@ def nearest(
         top = np.flatnonzero(scores >= cut)
         scores, ids = scores[top], ids[top]
     order = np.lexsort((ids, -scores))[:limit]
-    return [(int(ids[i]), float(scores[i])) for i in order]
+    return list(zip(ids[order].tolist(), scores[order].tolist(), strict=True))
 
 
 def member(ids: np.ndarray, allowed: np.ndarray) -> np.ndarray:
