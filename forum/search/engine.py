@@ -45,6 +45,9 @@ instead, one segment (leaf reader) at a time:
 - Only documents that can reach the page are scored (``topk``: MaxScore over per-term
   upper bounds, or the sort key's k-th value); the others are only counted.
   ``SEARCH_TOPK = False`` scores every match (the same results, for comparison).
+- A query's clauses (one word's expansion, a tag at a constant score) are remembered
+  per searcher segment by segment (``clauses``): their match masks, and their scores
+  once a second query uses them, so "rash nausea" after "nausea liver" reads nausea's.
 
 Anything else (another query type, another weighting model or codec) raises
 ``Unsupported`` before any work, and the caller falls back to whoosh itself.
@@ -62,7 +65,8 @@ from whoosh.reading import SegmentReader
 from whoosh.scoring import BM25F
 from whoosh.util.numeric import byte_to_length
 
-from . import packs, phrases, topk
+from . import clauses, packs, phrases, topk
+from .clauses import shape
 from .lru import cache, configure
 from .matches import _NONE, Dense, Sparse, _dense, _lookup, _scale, _size
 from .segment import Postings, Segment, Unsupported
@@ -84,6 +88,7 @@ class _Evaluator:
         self.schema = searcher.schema
         self.weighting = weighting
         self._term_stats: dict[tuple[str, bytes], tuple] = {}
+        self.clauses: clauses.Clauses | None = None  # set by ``_run``: remembered clauses
 
     # Checking before any work -------------------------------------------------------
 
@@ -171,6 +176,11 @@ class _Evaluator:
     # Compounds -----------------------------------------------------------------------
 
     def eval(self, seg: Segment, q):
+        if self.clauses is not None and id(q) in self.clauses.shapes:
+            return self.clauses.scored(seg, q, lambda s: self._eval(s, q))
+        return self._eval(seg, q)
+
+    def _eval(self, seg: Segment, q):
         t = type(q)
         if q is wq.NullQuery:
             return _NONE
@@ -307,21 +317,7 @@ def check(searcher, q) -> _Evaluator:
 
 RUNS_PER_SEARCHER = 64
 RUN_HITS_KEPT = 500  # a deeper page's outcome is not kept (bounds the memory: ~64 x 500 hits)
-_SCALARS = (str, bytes, int, float, bool, type(None))
 _runs_lock = threading.Lock()
-
-
-def _shape(value):
-    """A hashable description of a query tree: every attribute of every node, by class.
-    Raises TypeError for anything it cannot describe exactly (then nothing is kept)."""
-    if isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, (list, tuple)):
-        return tuple(_shape(v) for v in value)
-    if isinstance(value, wq.Query):
-        attrs = tuple(sorted((k, _shape(v)) for k, v in vars(value).items()))
-        return (type(value).__module__, type(value).__qualname__, attrs)
-    raise TypeError(f"cannot describe {type(value).__name__}")
 
 
 def _copy(out: Outcome) -> Outcome:
@@ -345,7 +341,7 @@ def run(
     (see the module's docstring); the caller gets its own copy.
     """
     try:
-        key = (_shape(q), limit, start, sortedby, tuple(facet_fields), topk.enabled, packs.enabled)
+        key = (shape(q), limit, start, sortedby, tuple(facet_fields), topk.enabled, packs.enabled)
     except TypeError:
         return _run(searcher, q, limit, start, sortedby, facet_fields)
     with _runs_lock:
@@ -369,6 +365,7 @@ def run(
 def _run(searcher, q, limit, start, sortedby, facet_fields) -> Outcome:
     ev = _Evaluator(searcher)
     ev.check(q)
+    ev.clauses = clauses.Clauses(searcher, q)
     out = Outcome(facets={f: {} for f in facet_fields})
     gids, scores, keys = [], [], []
     counts: dict[tuple[str, str], int] = {}

@@ -81,7 +81,14 @@ def visible_matches(ev, segs: list[Segment], q) -> np.ndarray:
 
 
 def match(ev, seg: Segment, q) -> np.ndarray:
-    """Boolean mask of the documents of ``seg`` that ``q`` matches (deleted included)."""
+    """Boolean mask of the documents of ``seg`` that ``q`` matches (deleted included;
+    a clause's mask is remembered on the searcher, read-only: ``clauses``)."""
+    if ev.clauses is not None and id(q) in ev.clauses.shapes:
+        return ev.clauses.mask(seg, q, lambda: _match(ev, seg, q))
+    return _match(ev, seg, q)
+
+
+def _match(ev, seg: Segment, q) -> np.ndarray:
     t = type(q)
     if q is wq.NullQuery:
         return np.zeros(seg.n, dtype=bool)

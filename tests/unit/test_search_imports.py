@@ -38,7 +38,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
             "applier snapshot runtime follower",
         ),
         ("query understanding", "stats query"),
-        ("evaluator", "topk engine"),
+        ("evaluator", "clauses topk engine"),
         ("service", "highlight resultrows service"),
         ("views, commands and the package's public functions", "views cli __init__"),
     )
