@@ -32,7 +32,7 @@ import numpy as np
 from whoosh import query as wq
 
 from .lru import ByteLRU
-from .matches import Dense, Sparse
+from .matches import Sparse
 
 BYTES = 32 * 1024 * 1024  # per searcher; 0: every clause is evaluated each time
 _SCALARS = (str, bytes, int, float, bool, type(None))
@@ -98,19 +98,21 @@ def marked(q) -> dict[int, object]:
 
 
 class _Kept:
-    __slots__ = ("mask", "ids", "scores", "runs", "last")
+    """A clause's mask in a segment, and its matches' (ids, scores) once remembered (one
+    attribute, set at once: threads share the searcher)."""
+
+    __slots__ = ("mask", "scored", "runs", "last")
 
     def __init__(self, mask: np.ndarray):
         mask.flags.writeable = False
         self.mask = mask
-        self.ids: np.ndarray | None = None
-        self.scores: np.ndarray | None = None
+        self.scored: tuple[np.ndarray, np.ndarray] | None = None
         self.runs = 0
         self.last = 0
 
     def nbytes(self) -> int:
-        extra = 0 if self.ids is None else self.ids.nbytes + self.scores.nbytes
-        return self.mask.nbytes + extra
+        ids, scores = self.scored or (self.mask[:0], self.mask[:0])
+        return self.mask.nbytes + ids.nbytes + scores.nbytes
 
 
 class Clauses:
@@ -153,18 +155,22 @@ class Clauses:
         segment once a second query uses the clause, and cut to the candidates."""
         whole = getattr(seg, "_seg", seg)
         key, kept = self._get(whole, q)
-        if key is None or kept is None or (kept.ids is None and kept.runs < 2):
+        if key is None or kept is None or (kept.scored is None and kept.runs < 2):
             return compute(seg)
-        if kept.ids is None:
+        scored = kept.scored
+        if scored is None:
             full = compute(whole)
-            if isinstance(full, Dense):
+            if isinstance(full, Sparse):  # its ids may be a cached postings list: a copy
+                ids, scores = full.ids.copy(), full.scores.copy()
+            else:
                 ids = np.flatnonzero(full.mask)
-                full = Sparse(ids, full.scores[ids])
-            kept.ids, kept.scores = full.ids, full.scores
-            kept.ids.flags.writeable = kept.scores.flags.writeable = False
+                scores = full.scores[ids]
+            ids.flags.writeable = scores.flags.writeable = False
+            scored = kept.scored = (ids, scores)
             self.kept.put(key, kept, kept.nbytes())
+        ids, scores = scored
         if whole is seg:
-            return Sparse(kept.ids, kept.scores)
+            return Sparse(ids, scores)
         cand = seg.cand
         hit = cand[kept.mask[cand]]
-        return Sparse(hit, kept.scores[np.searchsorted(kept.ids, hit)])
+        return Sparse(hit, scores[np.searchsorted(ids, hit)])

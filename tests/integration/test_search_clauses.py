@@ -75,7 +75,7 @@ def test_remembered_clauses_give_the_outcomes_of_evaluating_each_clause(app, mon
         assert got_again == want, (n, queries[n // len(PAGES)])
 
     kept = searcher._forum_clauses._items.values()
-    scored = [entry for entry, _size in kept if entry.ids is not None]
+    scored = [entry for entry, _size in kept if entry.scored is not None]
     assert len(scored) > 50, "clauses were not answered from memory"
 
 
