@@ -20,8 +20,8 @@ keeps per-segment results of frequently used clauses:
   nobody searched for before costs what it did;
 - deleted and hidden documents are in the remembered results as in the postings:
   every search masks them afterwards, as before;
-- the results live in a byte-bounded LRU on the searcher (``BYTES``; 0 switches this
-  off) and go with it when the index changes and the store opens a new searcher.
+- the results live in a byte-bounded LRU on the searcher (``SEARCH_CLAUSE_CACHE_MB``;
+  0 switches this off) and go with it when the index changes and the store opens a new searcher.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from whoosh import query as wq
 from .lru import ByteLRU
 from .matches import Sparse
 
-BYTES = 32 * 1024 * 1024  # per searcher; 0: every clause is evaluated each time
+CACHE_MB = 32  # default SEARCH_CLAUSE_CACHE_MB, per searcher; 0: nothing remembered
+BYTES = CACHE_MB * 2**20  # set from the app's config by each search
 _SCALARS = (str, bytes, int, float, bool, type(None))
 _runs = itertools.count(1)
 

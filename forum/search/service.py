@@ -27,7 +27,7 @@ from whoosh import query as wq
 from ..extensions import db
 from ..models import Post
 from ..threads.queries import Paging
-from . import engine, packs, threadids, topk
+from . import clauses, engine, packs, threadids, topk
 from .applier import apply_if_pending
 from .changes import store
 from .concepts import TAG_FIELD, stems
@@ -131,6 +131,7 @@ def search(
     packs.enabled = bool(app.config.get("SEARCH_PACKS", True))
     packs.release_after_search = bool(app.config.get("SEARCH_PACK_RELEASE", True))
     topk.enabled = bool(app.config.get("SEARCH_TOPK", True))
+    clauses.BYTES = int(app.config.get("SEARCH_CLAUSE_CACHE_MB", clauses.CACHE_MB) * 2**20)
     for attempt in (1, 2):
         try:
             try:

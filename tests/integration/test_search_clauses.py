@@ -103,3 +103,19 @@ def test_a_remembered_clause_is_cut_to_the_candidates_as_narrowed_postings_are(a
         assert got.scores.tolist() == want_scores.tolist()
         compared += 1
     assert compared
+
+
+@pytest.mark.usefixtures("corpus")
+def test_search_clause_cache_mb_zero_remembers_no_clause(app):
+    """``SEARCH_CLAUSE_CACHE_MB = 0`` switches the memory off; the default keeps it."""
+    from forum.search import service
+
+    searcher = changes.store().searcher()
+    app.config["SEARCH_CLAUSE_CACHE_MB"] = 0
+    with app.test_request_context():
+        assert service.search("rash nausea").total
+    assert not hasattr(searcher, "_forum_clauses")
+    del app.config["SEARCH_CLAUSE_CACHE_MB"]
+    with app.test_request_context():
+        assert service.search("rash nausea liver").total
+    assert len(searcher._forum_clauses)
