@@ -66,6 +66,11 @@ def importing() -> bool:
     return _active_imports > 0
 
 
+def imports_running() -> int:
+    """Bulk imports running in this process now (two or more: concurrent imports)."""
+    return _active_imports
+
+
 @contextmanager
 def bulk_import() -> Iterator[None]:
     """Mark a bulk import; the final checkpoint is sent on the way out, even after errors."""
@@ -77,7 +82,7 @@ def bulk_import() -> Iterator[None]:
     finally:
         with _active_lock:
             _active_imports -= 1
-        import_checkpoint.send(current_app._get_current_object())
+        import_checkpoint.send(current_app._get_current_object(), final=True)
 
 
 class AlreadyPresent(Exception):

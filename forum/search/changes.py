@@ -130,39 +130,46 @@ def _after_batch() -> None:
         time.sleep(pause)
 
 
-def apply_pending_bulk(limit: int, timeout: float = 60.0) -> int:
+def apply_pending_bulk(limit: int, timeout: float = 60.0, procs: int | None = None) -> int:
     """For bulk imports: apply what is pending in commits of up to ``limit`` rows, each
     writing its documents into new segments with the rebuild's fast segment builder
     (``fastwriter``) instead of whoosh's writer: an import checkpoint of thousands of
     new threads costs about what a rebuild of them costs. The new segments are not
     merged here (the import's checkpoints grow, so few pile up; ``merge_policy`` merges
     on later commits). Same change record, same meta document, same gaps as
-    ``apply_pending``; returns the rows applied (0 when the lock stayed busy)."""
-    st = store()
+    ``apply_pending``; returns the rows applied (0 when the lock stayed busy).
+    ``procs``: builder processes (None: ``build.procs_for``'s choice)."""
     total = 0
-    semantic.prepare()
+    limit = max(int(limit), 1)
     while True:
-        try:
-            writer = st.writer(None, timeout=timeout)
-        except LockError:
-            return total
-        try:
-            done = _apply_with(writer, limit=max(int(limit), 1), fast=True)
-        except BaseException:
-            writer.cancel()
-            raise
+        done = apply_bulk_commit(limit, timeout, procs)
         total += done
-        if done < max(int(limit), 1):
+        if done < limit:
             return total
 
 
-def _fast_commit(writer, ids: list[int]) -> None:
+def apply_bulk_commit(limit: int, timeout: float = 60.0, procs: int | None = None) -> int:
+    """One commit of ``apply_pending_bulk``: up to ``limit`` pending rows; returns the
+    rows applied (0 when idle or when the write lock stayed busy)."""
+    semantic.prepare()
+    try:
+        writer = store().writer(None, timeout=timeout)
+    except LockError:
+        return 0
+    try:
+        return _apply_with(writer, limit=max(int(limit), 1), fast=True, procs=procs)
+    except BaseException:
+        writer.cancel()
+        raise
+
+
+def _fast_commit(writer, ids: list[int], procs: int | None = None) -> None:
     """Commit ``writer`` with new segments holding the documents of threads ``ids``,
     built as a rebuild builds them (``build``: the fast segment builder, in worker
     processes from ``SEARCH_IMPORT_PARALLEL_MIN`` threads, packs written before the
     commit lists the segments); segments whose documents are all deleted are dropped."""
     ix = writer.storage.open_index(writer.indexname)
-    procs = build.procs_for(len(ids), None, importing=True)  # SEARCH_IMPORT_PARALLEL_MIN
+    procs = build.procs_for(len(ids), procs, importing=True)  # SEARCH_IMPORT_PARALLEL_MIN
     if procs > 1:
         segments = build._fill_parallel(ix, ids, None, None, procs)
     else:
@@ -178,10 +185,13 @@ def _fast_commit(writer, ids: list[int]) -> None:
     )
 
 
-def _apply_with(writer, limit: int | None = None, fast: bool = False) -> int:
+def _apply_with(
+    writer, limit: int | None = None, fast: bool = False, procs: int | None = None
+) -> int:
     """Apply at most ``limit`` (default ``apply_batch()``) pending rows with one writer
     and commit them with the applied id (or cancel when idle); returns the rows applied.
-    Callers loop. ``fast``: documents through the fast segment builder (bulk imports)."""
+    Callers loop. ``fast``: documents through the fast segment builder (bulk imports),
+    in ``procs`` processes (None: ``build.procs_for``'s choice)."""
     meta = read_meta(writer.searcher())
     check_schema(meta)
     applied = int(meta.get("applied", 0))
@@ -242,7 +252,7 @@ def _apply_with(writer, limit: int | None = None, fast: bool = False) -> int:
     meta["gap_horizons"] = {str(k): v for k, v in horizons.items() if k in gaps}
     writer.update_document(**meta_document(meta))
     if fast_ids is not None:
-        _fast_commit(writer, fast_ids)
+        _fast_commit(writer, fast_ids, procs)
     else:
         writer.commit(mergetype=merge_policy)
     _after_batch()

@@ -17,7 +17,8 @@ from sqlalchemy import inspect
 
 from .. import signals
 from ..extensions import db
-from ..transfer import import_checkpoint
+from ..transfer import import_checkpoint, imports_running
+from . import checkpoints
 from .applier import (
     SESSION_KEY,
     _bulk_importing,
@@ -26,7 +27,7 @@ from .applier import (
     _process_writes,
     ensure_applier,
 )
-from .changes import apply_pending, apply_pending_bulk, pending_state
+from .changes import apply_pending, pending_state
 from .index import IndexUnavailable
 from .rebuild import RESTORER, ensure_index, index_ok, rebuild, request_rebuild
 from .snapshot import restore_configured
@@ -105,15 +106,21 @@ def _on_committed(app: Flask, **_kw) -> None:
         log.exception("applying search changes failed; they stay pending")
 
 
-def _on_import_checkpoint(app: Flask, **_kw) -> None:
-    """At the import's checkpoints and at its end: apply in large batches, the documents
-    written by the rebuild's fast segment builder (``changes.apply_pending_bulk``).
-    An import is a batch job, so a missing index is built here, in the foreground."""
+def _on_import_checkpoint(app: Flask, final: bool = False, **_kw) -> None:
+    """At the import's checkpoints: apply in large batches, the documents written by the
+    rebuild's fast segment builder, in a process beside the import
+    (``checkpoints.beside``); at its end (``final``) wait for that process and apply the
+    rest (``checkpoints.catch_up``). Concurrent imports in one process (threads) apply
+    in the foreground: forking while another thread may hold a lock is not safe. An
+    import is a batch job, so a missing index is built here, in the foreground."""
     try:
         if not index_ok():
             rebuild(lock_timeout=600, only_if_broken=True)
         ensure_started(app)
-        apply_pending_bulk(IMPORT_APPLY_LIMIT, timeout=60)
+        if final or imports_running() != 1 or not checkpoints.enabled():
+            checkpoints.catch_up(IMPORT_APPLY_LIMIT, timeout=60)
+        else:
+            checkpoints.beside(app)
     except Exception:
         log.exception("applying search changes at an import checkpoint failed")
 

@@ -176,6 +176,7 @@ def test_import_checkpoint_builds_segments_in_worker_processes(app, monkeypatch)
     from forum.search import build
 
     monkeypatch.setitem(app.config, "SEARCH_IMPORT_PARALLEL_MIN", 2)
+    monkeypatch.setitem(app.config, "SEARCH_IMPORT_BESIDE", False)  # all in the foreground
     forked = []
     fill_parallel = build._fill_parallel
     monkeypatch.setattr(
@@ -325,3 +326,83 @@ def test_imported_index_answers_searches_as_a_full_reindex_does(app, monkeypatch
     assert rebuilt == imported
     for q in queries:
         assert rebuilt_scores[q] == pytest.approx(imported_scores[q], rel=0.05), q
+
+
+def test_import_goes_on_storing_while_its_checkpoint_is_indexed(app, monkeypatch, tmp_path):
+    """The index work of an import's checkpoint runs in a process beside the import, so
+    the import does not wait for it: here the first checkpoint's index commit is held
+    until the third batch is stored, and the import stores it (the first threads not
+    yet in the index then). At the end every thread is found, the index agrees, and a
+    re-import adds nothing."""
+    import time
+
+    from forum.search import changes, runtime
+
+    monkeypatch.setattr(transfer, "BATCH", 4)
+    monkeypatch.setattr(transfer, "CHECKPOINT_EVERY", 4)
+    stored = tmp_path / "third-batch-stored"  # seen by the forked process too
+    fast_commit = changes._fast_commit
+
+    def held_until_the_third_batch(*args):
+        deadline = time.monotonic() + 10
+        while not stored.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return fast_commit(*args)
+
+    batches, indexed_meanwhile = [], []
+
+    def third_batch(_app, threads, **_kw):
+        batches.append(len(threads))
+        if len(batches) == 3:  # the change rows the index holds (a search would apply)
+            indexed_meanwhile.append(int(changes.current_meta().get("applied", 0)))
+            stored.touch()
+
+    runtime.ensure_started(app)  # as in `flask forum import`: search starts with the app
+    monkeypatch.setattr(changes, "_fast_commit", held_until_the_third_batch)
+    lines = [line(n, title=f"Early heron {n}") for n in range(4)]
+    lines += [line(n) for n in range(4, 11)]
+    signals.threads_imported.connect(third_batch)
+    try:
+        report = transfer.import_lines(lines)
+    finally:
+        signals.threads_imported.disconnect(third_batch)
+    assert (report.imported, report.skipped) == (11, [])
+    assert indexed_meanwhile == [0]  # stored before the first checkpoint was indexed
+    assert search.search("heron").total == 4
+    assert search.search("folic").total == 11
+    index_agrees(app)
+    again = transfer.import_lines(lines)
+    assert (again.imported, again.already_present) == (0, 11)
+    index_agrees(app)
+
+
+@pytest.mark.parametrize("how", ["fails", "is killed"])
+def test_checkpoint_process_that_dies_leaves_its_rows_pending_for_the_end(app, monkeypatch, how):
+    """When the process indexing checkpoints beside the import fails or is killed
+    before its index commit, nothing of its work is committed: its rows are still
+    pending, the import's end applies them, and the index agrees with every thread."""
+    import os
+    import signal
+
+    from forum.search import changes
+
+    monkeypatch.setattr(transfer, "BATCH", 4)
+    monkeypatch.setattr(transfer, "CHECKPOINT_EVERY", 4)
+    parent = os.getpid()
+    fast_commit = changes._fast_commit
+    died = []
+
+    def dies_beside(*args):
+        if os.getpid() != parent:  # in the forked process only
+            if how == "fails":
+                raise RuntimeError("disk on fire")
+            os.kill(os.getpid(), signal.SIGKILL)
+        died.append(bool(died))
+        return fast_commit(*args)
+
+    monkeypatch.setattr(changes, "_fast_commit", dies_beside)
+    report = transfer.import_lines([line(n) for n in range(11)])
+    assert (report.imported, report.skipped) == (11, [])
+    assert died == [False]  # the end applied every row in one commit, here
+    assert search.search("methotrexate").total == 11
+    index_agrees(app)

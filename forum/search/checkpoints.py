@@ -1,0 +1,112 @@
+"""An import's index work beside the import: its checkpoints built in a forked process.
+
+At an import checkpoint the imported rows are committed and their changes recorded, so
+the index may take them a little later. ``beside`` forks one process (at most one per
+import process) that applies what is pending with the fast segment builder in one
+process (``changes.apply_bulk_commit``: new segments and the applied id in one index
+commit, as the foreground does), commit after commit, until told to stop (or idle for
+``IDLE_EXIT`` seconds); meanwhile the import goes on parsing and storing the next
+batches on the other core. A checkpoint that finds that process still working starts
+nothing and waits for nothing: its rows stay pending for it. At the import's end
+``catch_up`` stops and waits for the process, then applies the rest in the foreground
+(in the builder's worker processes when that is large), so the import still returns
+with an index that agrees with the database.
+
+Safety is the change record's: the process commits each segment with its applied id in
+one whoosh commit, so when it fails or is killed (it dies with the import:
+``PR_SET_PDEATHSIG``) its rows are still pending and the final apply, the applier or a
+reindex takes them; an index that disagrees is never left silently. The process gets
+its own database connections (the engine's pool is disposed in it, the parent's
+connections left alone), on SQLite (WAL: it reads while the import writes) and
+PostgreSQL alike. ``SEARCH_IMPORT_BESIDE = False`` keeps every checkpoint in the
+foreground, as before.
+
+Why: on two cores the import stored threads at ~1 ms of CPU each and waited at each
+checkpoint while the segment was built (~4-5 ms a thread); now the two overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+from flask import Flask, current_app
+
+from ..extensions import db
+from . import build, changes
+
+log = logging.getLogger(__name__)
+
+FIRST_COMMIT = 250  # change rows in the process's first index commit
+IDLE = 0.2  # seconds between looks at the change record when nothing was pending
+SETTLE = 0.5  # seconds to let rows pile up after a commit that caught up
+IDLE_EXIT = 10.0  # seconds with nothing pending after which the process ends by itself
+_lock = threading.Lock()
+_running: dict[str, tuple] = {}  # "beside": (the forked process, its stop event)
+
+
+def enabled() -> bool:
+    return bool(current_app.config.get("SEARCH_IMPORT_BESIDE", True))
+
+
+def beside(app: Flask) -> bool:
+    """Start the process that applies the pending changes while the import goes on,
+    unless it is running. Returns True when one was started."""
+    import multiprocessing
+
+    with _lock:
+        if "beside" in _running:
+            proc, stop = _running["beside"]
+            if proc.is_alive():
+                return False
+            _reap(proc)
+        ctx = multiprocessing.get_context("fork")
+        stop = ctx.Event()
+        proc = ctx.Process(
+            target=_apply_beside,
+            args=(app, os.getpid(), stop),
+            name="search-import",
+            daemon=True,
+        )
+        proc.start()
+        _running["beside"] = (proc, stop)
+        return True
+
+
+def catch_up(limit: int, timeout: float = 60.0) -> int:
+    """Stop the process (it finishes the commit it is building) and wait for it, then
+    apply what is still pending in the foreground; returns the rows applied here."""
+    with _lock:
+        if "beside" in _running:
+            proc, stop = _running.pop("beside")
+            stop.set()
+            while proc.is_alive():
+                proc.join(1.0)
+            _reap(proc)
+        return changes.apply_pending_bulk(limit, timeout=timeout)
+
+
+def _reap(proc) -> None:
+    proc.join()
+    _running.pop("beside", None)
+    if proc.exitcode != 0:  # its rows are still pending: the next apply takes them
+        log.error("search import process %s ended with exit code %s", proc.name, proc.exitcode)
+
+
+def _apply_beside(app: Flask, parent: int, stop) -> None:
+    """In the forked process: commit after commit of pending rows until told to stop;
+    each commit takes up to half as many again as were applied before (250, 250, 250,
+    375, ...), so a long import gets a few segments of growing size and the last one is
+    not long to wait for at the import's end."""
+    build._die_with_parent(parent)
+    db.engine.dispose(close=False)  # the parent's pooled connections stay its own
+    with app.app_context():
+        applied, step, idle = 0, FIRST_COMMIT, 0.0
+        while not stop.is_set() and os.getppid() == parent and idle < IDLE_EXIT:
+            done = changes.apply_bulk_commit(step, timeout=1.0, procs=1)  # import: other core
+            applied += done
+            idle = idle + IDLE if done == 0 else 0.0
+            if done < step:
+                stop.wait(IDLE if done == 0 else SETTLE)
+            step = max(step, applied // 2)
