@@ -18,8 +18,8 @@ one whoosh commit, so when it fails or is killed (it dies with the import:
 reindex takes them; an index that disagrees is never left silently. The process gets
 its own database connections (the engine's pool is disposed in it, the parent's
 connections left alone), on SQLite (WAL: it reads while the import writes) and
-PostgreSQL alike. ``SEARCH_IMPORT_BESIDE = False`` keeps every checkpoint in the
-foreground, as before.
+PostgreSQL alike. ``SEARCH_IMPORT_BESIDE = False``, or a semantic model to embed with
+(``enabled``), keeps every checkpoint in the foreground, as before.
 
 Why: on two cores the import stored threads at ~1 ms of CPU each and waited at each
 checkpoint while the segment was built (~4-5 ms a thread); now the two overlap.
@@ -34,7 +34,7 @@ import threading
 from flask import Flask, current_app
 
 from ..extensions import db
-from . import build, changes
+from . import build, changes, semantic
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,16 @@ _running: dict[str, tuple] = {}  # "beside": (the forked process, its stop event
 
 
 def enabled() -> bool:
-    return bool(current_app.config.get("SEARCH_IMPORT_BESIDE", True))
+    """``SEARCH_IMPORT_BESIDE`` (default on), and no semantic model to embed with: the
+    model's runtime (onnxruntime, its thread pool) is not safe to use in a forked
+    process, so with semantic vectors on the checkpoints stay in the foreground."""
+    if not current_app.config.get("SEARCH_IMPORT_BESIDE", True):
+        return False
+    try:
+        semantic.current_model()
+    except semantic.ModelUnavailable:
+        return True
+    return False
 
 
 def beside(app: Flask) -> bool:
