@@ -13,11 +13,11 @@ thread per transaction, so only the thread that fails is skipped.
 Bulk imports commit once per batch, and ``signals.committed`` fires after each commit.
 While an import runs in this process (any thread), ``importing()`` is true and
 ``import_checkpoint`` is sent after ``CHECKPOINT_EVERY`` threads, then each time as many
-again as were imported before (500, 1,000, 2,000, 4,000, ...), and once at the end: a
-receiver (the search index) may defer its per-commit and background work and apply it at
-the checkpoints instead, in large batches (the index: one commit and a new segment per
-checkpoint, see ``search.changes.apply_pending_bulk``). Nothing is lost by deferring: the
-changes are recorded in the database either way.
+again as were imported before (500, 1,000, 2,000, 4,000, ...), and once at the end
+(``final=True``): a receiver (the search index) may defer its per-commit and background
+work and apply it at the checkpoints instead, in large batches (the index: in a process
+beside the import, caught up at the end, see ``search.checkpoints``). Nothing is lost by
+deferring: the changes are recorded in the database either way.
 
 Lines by "a former member" (``FORMER_MEMBER``: what export writes for an erased author)
 are imported with no author, as the erasure left them; no account of that name is made.
