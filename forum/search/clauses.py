@@ -167,8 +167,11 @@ class Clauses:
                 ids = np.flatnonzero(full.mask)
                 scores = full.scores[ids]
             ids.flags.writeable = scores.flags.writeable = False
-            scored = kept.scored = (ids, scores)
-            self.kept.put(key, kept, kept.nbytes())
+            scored = (ids, scores)
+            # (200: what ByteLRU.put adds for the key and bookkeeping)
+            if kept.mask.nbytes + ids.nbytes + scores.nbytes + 200 <= self.kept.max_bytes:
+                kept.scored = scored  # else used for this search only: it never fits
+                self.kept.put(key, kept, kept.nbytes())
         ids, scores = scored
         if whole is seg:
             return Sparse(ids, scores)

@@ -119,3 +119,25 @@ def test_search_clause_cache_mb_zero_remembers_no_clause(app):
     with app.test_request_context():
         assert service.search("rash nausea liver").total
     assert len(searcher._forum_clauses)
+
+
+@pytest.mark.usefixtures("corpus")
+def test_clause_memory_never_holds_more_than_its_budget(app, monkeypatch):
+    """A clause's scores that do not fit the budget serve the search but are not kept:
+    every remembered entry is counted at its real size, within the budget."""
+    searcher = changes.store().searcher()
+    query = _query(searcher, "nausea", {})
+    ev = engine.check(searcher, query)
+    seg = max(engine.segments(searcher), key=lambda s: np.count_nonzero(topk.match(ev, s, query)))
+    cand = np.flatnonzero(topk.match(ev, seg, query))
+    want_ids, want_scores = topk.exact(ev, seg, query, cand[::2])
+    monkeypatch.setattr(clauses, "BYTES", seg.n + 200 + 8)  # its mask fits, its scores not
+    for _ in range(3):
+        ev.clauses = clauses.Clauses(searcher, query)
+        topk.match(ev, seg, query)
+        ids, scores = topk.exact(ev, seg, query, cand[::2])
+        assert (ids.tolist(), scores.tolist()) == (want_ids.tolist(), want_scores.tolist())
+    kept = searcher._forum_clauses
+    assert len(kept) and kept.used <= kept.max_bytes
+    for entry, counted in kept._items.values():
+        assert counted == entry.nbytes() + 200
