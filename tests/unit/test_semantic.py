@@ -4,6 +4,7 @@ vectors on disk, nearest neighbours, reciprocal rank fusion."""
 from __future__ import annotations
 
 import dataclasses
+import operator
 import socket
 
 import numpy as np
@@ -169,15 +170,26 @@ def test_the_prefilter_gives_exact_scores_and_respects_filter_and_floor(large):
     assert all(s >= 0.1 and abs(s - scores[i]) < 1e-5 for i, s in near)
 
 
-def test_a_base_written_without_sign_bits_still_gets_them(large, tmp_path):
+@pytest.mark.parametrize(
+    ("files", "derived", "query", "limit"),
+    [
+        (("bits.npy", "center.npy", "projection.npy"), "base_bits", 1, 50),
+        (("codes.npy", "scales.npy", "residuals.npy"), "base_codes.codes", 2, 200),
+    ],
+    ids=["sign bits", "int8 codes"],
+)
+def test_a_base_written_without_its_derived_arrays_still_gets_them(
+    large, tmp_path, files, derived, query, limit
+):
     snap, _exact, queries = large
     vs = store.VectorStore(tmp_path)
     vs.write_base("m", snap.base_ids, np.asarray(snap.base_vecs), snap.base_ids)
-    for name in ("bits.npy", "center.npy", "projection.npy"):
+    for name in files:
         (vs.dir / vs._base_name() / name).unlink()
     again = vs.snapshot()
-    assert np.array_equal(again.base_bits, snap.base_bits)
-    assert fuse.nearest(again, queries[1]) == fuse.nearest(snap, queries[1])
+    assert np.array_equal(operator.attrgetter(derived)(again), operator.attrgetter(derived)(snap))
+    q = queries[query]
+    assert fuse.nearest(again, q, limit) == fuse.nearest(snap, q, limit)
 
 
 def test_int8_codes_pick_exactly_the_rows_float32_rescoring_would(large):
@@ -211,17 +223,6 @@ def test_int8_codes_keep_ties_and_near_ties_in_thread_id_order(tmp_path):
     without = dataclasses.replace(snap, base_codes=None)
     for q in queries:
         assert fuse.nearest(snap, q, 200) == fuse.nearest(without, q, 200)
-
-
-def test_a_base_written_without_int8_codes_still_gets_them(large, tmp_path):
-    snap, _exact, queries = large
-    vs = store.VectorStore(tmp_path)
-    vs.write_base("m", snap.base_ids, np.asarray(snap.base_vecs), snap.base_ids)
-    for name in ("codes.npy", "scales.npy", "residuals.npy"):
-        (vs.dir / vs._base_name() / name).unlink()
-    again = vs.snapshot()
-    assert np.array_equal(again.base_codes.codes, snap.base_codes.codes)
-    assert fuse.nearest(again, queries[2], 200) == fuse.nearest(snap, queries[2], 200)
 
 
 def test_a_small_base_is_scored_exactly(tmp_path):
