@@ -16,6 +16,13 @@ unpublished generation is removed by the next one), and workers die with this pr
 (``PR_SET_PDEATHSIG`` on Linux, else they notice their parent is gone between batches),
 so a killed rebuild releases the rebuild lock they inherited.
 
+A worker can also hang for ever: forked from a serving process while one of its other
+threads (the change applier, the follower, a request) was inside SQLite, the child
+inherits that thread's lock and waits on it at its first connection. So each worker says
+"ready" once connected, and a worker silent for too long (``SEARCH_WORKER_READY_S`` to be
+ready, ``SEARCH_WORKER_STALL_S`` between messages) stops the workers: the rebuild, or
+check-index, then does the work in this process instead (slower, never stuck).
+
 Measured on the shared 2-core machine (bench/index_speed.py, load 4-5 from other work):
 10,085 threads in 67 s wall / 52 s CPU with 2 workers (before this module: 340 s / 263 s
 in one process); 30,000 threads of bench/out/forum-100000 in 167 s / 149 s CPU, 534 MB
@@ -25,9 +32,11 @@ peak per worker. About 5 ms of CPU per thread, so 100,000 threads need ~500 s of
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import signal
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -41,9 +50,18 @@ from .documents import load_threads, thread_documents
 from .fastwriter import _SegmentBuilder, paused_gc
 from .segment import write_packs
 
+log = logging.getLogger(__name__)
+
 CHUNK = 250  # threads per batch handed to a worker
+READY_S = 60.0  # default for SEARCH_WORKER_READY_S: fork to a connected worker
+STALL_S = 600.0  # default for SEARCH_WORKER_STALL_S: the longest silence between messages
+
 PARALLEL_MIN = 2000  # default for SEARCH_REBUILD_PARALLEL_MIN
 IMPORT_PARALLEL_MIN = 500  # default for SEARCH_IMPORT_PARALLEL_MIN (import checkpoints)
+
+
+class WorkersStalled(RuntimeError):
+    """A worker was not ready, or sent nothing, within its limit (and was stopped)."""
 
 
 def default_procs() -> int:
@@ -76,9 +94,13 @@ def fill(
     ``ix``, in one commit."""
     writer = ix.writer(compound=False)  # holds the lock; commits every builder's segments
     try:
+        segments = None
         if procs > 1 and len(ids) > CHUNK:
-            segments = _fill_parallel(ix, ids, meta_doc, progress, procs)
-        else:
+            try:
+                segments = _fill_parallel(ix, ids, meta_doc, progress, procs)
+            except WorkersStalled as exc:
+                log.warning("search index rebuild: %s; indexing in this process instead", exc)
+        if segments is None:
             segments = _fill_here(ix, ids, meta_doc, progress)
         writer.commit(mergetype=lambda _writer, existing: list(existing) + segments)
     except BaseException:
@@ -124,7 +146,7 @@ def _fill_parallel(ix, ids, meta_doc, progress, procs) -> list:
     segments: list = []
     done = 0
     try:
-        for kind, value in _messages(workers, results, "segments", "index"):
+        for kind, value in _messages(workers, results, "segments", "index", _limits()):
             if kind == "progress":
                 done += value
                 if progress:
@@ -164,19 +186,43 @@ def _start_workers(ids, procs, name, target, make_args):
     return workers, jobs, results
 
 
-def _messages(workers, results, last: str, what: str):
+def _limits() -> tuple[float, float]:
+    config = current_app.config
+    return (
+        float(config.get("SEARCH_WORKER_READY_S", READY_S)),
+        float(config.get("SEARCH_WORKER_STALL_S", STALL_S)),
+    )
+
+
+def _messages(workers, results, last: str, what: str, limits: tuple[float, float]):
     """Messages from the workers until each has sent ``last`` (which is yielded too);
-    a worker that died or reported an error raises RuntimeError."""
-    finished = 0
+    a worker that died or reported an error raises RuntimeError, workers not all
+    "ready" within ``limits[0]`` seconds or all silent for ``limits[1]`` raise
+    WorkersStalled."""
+    ready_s, stall_s = limits
+    finished = ready = 0
+    started = heard = time.monotonic()
     while finished < len(workers):
         try:
-            kind, value = results.get(timeout=1.0)
+            kind, value = results.get(timeout=min(1.0, ready_s, stall_s))
         except queue.Empty:
             dead = [w for w in workers if w.exitcode not in (None, 0)]
             if dead:
                 raise RuntimeError(
                     f"search {what} worker {dead[0].name} died (exit code {dead[0].exitcode})"
                 ) from None
+            now = time.monotonic()
+            if ready < len(workers) and now - started > ready_s:
+                raise WorkersStalled(
+                    f"{len(workers) - ready} of {len(workers)} {what} workers not ready "
+                    f"after {ready_s:g} s"
+                ) from None
+            if now - heard > stall_s:
+                raise WorkersStalled(f"no word from the {what} workers for {stall_s:g} s") from None
+            continue
+        heard = time.monotonic()
+        if kind == "ready":
+            ready += 1
             continue
         if kind == "error":
             raise RuntimeError(f"search {what} worker failed:\n{value}")
@@ -213,6 +259,13 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
+def _connected(session: Session, results) -> None:
+    """Connect ``session`` now and tell the parent this worker is ready (a worker stuck
+    on a lock inherited from the fork never says so)."""
+    session.connection()
+    results.put(("ready", None))
+
+
 def _worker(app, path, indexname, jobs, results, parent, meta_doc) -> None:
     """One worker: index batches of ids from ``jobs`` into a segment of its own."""
     _die_with_parent(parent)
@@ -222,6 +275,7 @@ def _worker(app, path, indexname, jobs, results, parent, meta_doc) -> None:
             ix = whoosh_index.open_dir(path, indexname=indexname)
             builder = _SegmentBuilder(ix)
             with paused_gc(), Session(db.engine) as session:
+                _connected(session, results)
                 while True:
                     chunk = jobs.get()
                     if chunk is None:
@@ -267,11 +321,18 @@ def fingerprints(ids: list[int], procs: int) -> list[tuple[int, str]]:
     )
     found = []
     try:
-        for kind, value in _messages(workers, results, "done", "check"):
+        for kind, value in _messages(workers, results, "done", "check", _limits()):
             if kind == "fingerprints":
                 found.extend(value)
+    except WorkersStalled as exc:
+        stalled: WorkersStalled | None = exc
+    else:
+        stalled = None
     finally:
         _stop(workers, jobs, results)
+    if stalled is not None:
+        log.warning("search index check: %s; checking in this process instead", stalled)
+        return fingerprints(ids, 1)
     return sorted(found)
 
 
@@ -289,6 +350,7 @@ def _fingerprint_worker(app, jobs, results, parent) -> None:
         db.engine.dispose(close=False)
         with app.app_context():
             with Session(db.engine) as session:
+                _connected(session, results)
                 while True:
                     chunk = jobs.get()
                     if chunk is None:

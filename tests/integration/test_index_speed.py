@@ -13,6 +13,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -330,6 +331,83 @@ def test_background_rebuild_in_a_serving_process_can_use_workers(app, client):
     found = client.get("/api/v1/search", query_string={"q": "harrier", "per_page": 100})
     assert found.get_json()["total"] == 12
     assert rebuild.check_index() == []
+
+
+def _stuck_in_worker(real, which: str):
+    """``real``, except that in the forked worker named ``...-<which>`` it never returns
+    (a worker waiting for ever on a lock it inherited at the fork)."""
+    parent = os.getpid()
+
+    def stuck(*args, **kwargs):
+        name = multiprocessing.current_process().name
+        if os.getpid() != parent and name.endswith(f"-{which}"):
+            time.sleep(3600)
+        return real(*args, **kwargs)
+
+    return stuck
+
+
+def _within(app, seconds: float, work):
+    """``work()`` in the app's context on another thread; fails (rather than hanging the
+    test run) when it has not returned after ``seconds``."""
+    out: dict = {}
+
+    def run():
+        with app.app_context():
+            out["value"] = work()
+
+    runner = threading.Thread(target=run, daemon=True)
+    runner.start()
+    runner.join(seconds)
+    assert not runner.is_alive(), f"still waiting after {seconds} s"
+    return out["value"]
+
+
+@pytest.mark.parametrize("where", ["connecting", "indexing"])
+def test_rebuild_with_a_stuck_worker_finishes_in_this_process(
+    app, client, monkeypatch, caplog, where
+):
+    """A worker that hangs (before it is ready, or after) stops the workers after the
+    configured silence and the rebuild indexes everything here: a serving process's
+    background rebuild once waited for ever on such a worker."""
+    author = f.user()
+    for n in range(40):
+        f.thread(author, title=f"Peregrine {n}", body="Stooping.")
+    applier.wait_for_applier(app)
+    if where == "connecting":
+        monkeypatch.setattr(build, "_connected", _stuck_in_worker(build._connected, "1"))
+        app.config["SEARCH_WORKER_READY_S"] = 2
+    else:
+        add_batch = _stuck_in_worker(build._SegmentBuilder.add_batch, "1")
+        monkeypatch.setattr(build._SegmentBuilder, "add_batch", add_batch)
+        app.config["SEARCH_WORKER_STALL_S"] = 2
+    monkeypatch.setattr(build, "CHUNK", 5)
+    before = changes.store().current_name()
+    name = _within(app, 90, lambda: rebuild.rebuild(procs=2))
+    assert name is not None and name != before
+    assert changes.store().current_name() == name
+    said = "1 of 2 index workers not ready after 2 s" if where == "connecting" else "no word"
+    assert said in caplog.text
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("search-")]
+    found = client.get("/api/v1/search", query_string={"q": "peregrine", "per_page": 100})
+    assert found.get_json()["total"] == 40
+    assert rebuild.check_index() == []
+
+
+def test_check_index_with_a_stuck_worker_checks_in_this_process(app, monkeypatch, caplog):
+    author = f.user()
+    threads = [f.thread(author, title=f"Hobby {n}", body="Hawking.") for n in range(30)]
+    applier.wait_for_applier(app)
+    app.config["SEARCH_REBUILD_PARALLEL_MIN"] = 1  # "large": fingerprints in workers
+    app.config["SEARCH_WORKER_STALL_S"] = 2
+    monkeypatch.setattr(build, "CHUNK", 4)
+    stuck = _stuck_in_worker(build._chunk_fingerprints, "0")
+    monkeypatch.setattr(build, "_chunk_fingerprints", stuck)
+    db.session.execute(update(Thread).where(Thread.id == threads[7].id).values(title="Renamed"))
+    db.session.commit()
+    problems = _within(app, 90, rebuild.check_index)
+    assert problems == [f"thread {threads[7].id} differs from the database"]
+    assert "no word from the check workers" in caplog.text
 
 
 def test_check_index_in_workers_finds_every_kind_of_difference(app):
