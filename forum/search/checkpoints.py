@@ -18,8 +18,12 @@ one whoosh commit, so when it fails or is killed (it dies with the import:
 reindex takes them; an index that disagrees is never left silently. The process gets
 its own database connections (the engine's pool is disposed in it, the parent's
 connections left alone), on SQLite (WAL: it reads while the import writes) and
-PostgreSQL alike. ``SEARCH_IMPORT_BESIDE = False``, or a semantic model to embed with
-(``enabled``), keeps every checkpoint in the foreground, as before.
+PostgreSQL alike. Forked from a process whose other threads may be inside the database
+library, it could wait for ever on a lock it inherited: it marks a shared clock once
+connected and after each commit, and ``catch_up`` kills it when it was not connected
+within ``SEARCH_WORKER_READY_S`` or silent for ``SEARCH_WORKER_STALL_S`` (``build``'s
+limits); its rows are then applied here. ``SEARCH_IMPORT_BESIDE = False``, or a semantic
+model to embed with (``enabled``), keeps every checkpoint in the foreground, as before.
 
 Why: on two cores the import stored threads at ~1 ms of CPU each and waited at each
 checkpoint while the segment was built (~4-5 ms a thread); now the two overlap.
@@ -30,6 +34,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 from flask import Flask, current_app
 
@@ -43,7 +48,7 @@ IDLE = 0.2  # seconds between looks at the change record when nothing was pendin
 SETTLE = 0.5  # seconds to let rows pile up after a commit that caught up
 IDLE_EXIT = 10.0  # seconds with nothing pending after which the process ends by itself
 _lock = threading.Lock()
-_running: dict[str, tuple] = {}  # "beside": (the forked process, its stop event)
+_running: dict[str, tuple] = {}  # "beside": (the forked process, its stop event, its clock)
 
 
 def enabled() -> bool:
@@ -66,20 +71,21 @@ def beside(app: Flask) -> bool:
 
     with _lock:
         if "beside" in _running:
-            proc, stop = _running["beside"]
+            proc, stop, _clock = _running["beside"]
             if proc.is_alive():
                 return False
             _reap(proc)
         ctx = multiprocessing.get_context("fork")
         stop = ctx.Event()
+        clock = ctx.Value("d", 0.0)  # time.monotonic() of its last sign of life; 0: none yet
         proc = ctx.Process(
             target=_apply_beside,
-            args=(app, os.getpid(), stop),
+            args=(app, os.getpid(), stop, clock),
             name="search-import",
             daemon=True,
         )
         proc.start()
-        _running["beside"] = (proc, stop)
+        _running["beside"] = (proc, stop, clock)
         return True
 
 
@@ -88,10 +94,16 @@ def catch_up(limit: int, timeout: float = 60.0) -> int:
     apply what is still pending in the foreground; returns the rows applied here."""
     with _lock:
         if "beside" in _running:
-            proc, stop = _running.pop("beside")
+            proc, stop, clock = _running.pop("beside")
             stop.set()
+            ready_s, stall_s = build._limits()
+            started = time.monotonic()
             while proc.is_alive():
                 proc.join(1.0)
+                now, last = time.monotonic(), clock.value
+                if (not last and now - started > ready_s) or (last and now - last > stall_s):
+                    log.error("search import process %s stuck: stopped", proc.name)
+                    proc.kill()
             _reap(proc)
         return changes.apply_pending_bulk(limit, timeout=timeout)
 
@@ -103,7 +115,7 @@ def _reap(proc) -> None:
         log.error("search import process %s ended with exit code %s", proc.name, proc.exitcode)
 
 
-def _apply_beside(app: Flask, parent: int, stop) -> None:
+def _apply_beside(app: Flask, parent: int, stop, clock) -> None:
     """In the forked process: commit after commit of pending rows until told to stop;
     each commit takes up to half as many again as were applied before (250, 250, 250,
     375, ...), so a long import gets a few segments of growing size and the last one is
@@ -111,11 +123,21 @@ def _apply_beside(app: Flask, parent: int, stop) -> None:
     build._die_with_parent(parent)
     db.engine.dispose(close=False)  # the parent's pooled connections stay its own
     with app.app_context():
+        _connected(clock)
         applied, step, idle = 0, FIRST_COMMIT, 0.0
         while not stop.is_set() and os.getppid() == parent and idle < IDLE_EXIT:
             done = changes.apply_bulk_commit(step, timeout=1.0, procs=1)  # import: other core
+            clock.value = time.monotonic()
             applied += done
             idle = idle + IDLE if done == 0 else 0.0
             if done < step:
                 stop.wait(IDLE if done == 0 else SETTLE)
             step = max(step, applied // 2)
+
+
+def _connected(clock) -> None:
+    """Connect to the database once, then mark the clock: a process stuck on a lock
+    inherited at the fork never does."""
+    with db.engine.connect():
+        pass
+    clock.value = time.monotonic()

@@ -406,3 +406,58 @@ def test_checkpoint_process_that_dies_leaves_its_rows_pending_for_the_end(app, m
     assert died == [False]  # the end applied every row in one commit, here
     assert search.search("methotrexate").total == 11
     index_agrees(app)
+
+
+@pytest.mark.parametrize("where", ["connecting", "committing"])
+def test_checkpoint_process_that_hangs_is_stopped_and_its_rows_applied(
+    app, monkeypatch, caplog, where
+):
+    """The process forked to index checkpoints may hang on a lock it inherited from this
+    process's other threads (at its first database connection, say): the import's end
+    stops it (not connected within SEARCH_WORKER_READY_S, or silent for
+    SEARCH_WORKER_STALL_S) instead of waiting for ever, and applies its rows."""
+    import multiprocessing
+    import os
+    import time
+
+    from forum.search import changes, checkpoints
+
+    monkeypatch.setattr(transfer, "BATCH", 4)
+    monkeypatch.setattr(transfer, "CHECKPOINT_EVERY", 4)
+    app.config["SEARCH_WORKER_READY_S"] = 2
+    app.config["SEARCH_WORKER_STALL_S"] = 2
+    parent = os.getpid()
+    module, name = (
+        (checkpoints, "_connected") if where == "connecting" else (changes, "_fast_commit")
+    )
+    real = getattr(module, name)
+    entered = multiprocessing.get_context("fork").Event()
+
+    def stuck(*args):
+        if os.getpid() != parent:
+            entered.set()
+            time.sleep(3600)
+        return real(*args)
+
+    monkeypatch.setattr(module, name, stuck)
+    catch_up = checkpoints.catch_up
+
+    def once_it_hangs(*args, **kwargs):  # the import's end, once the process is stuck
+        assert entered.wait(30), "the checkpoint process never started"
+        return catch_up(*args, **kwargs)
+
+    monkeypatch.setattr(checkpoints, "catch_up", once_it_hangs)
+    done: dict = {}
+
+    def run():
+        with app.app_context():
+            done["report"] = transfer.import_lines([line(n) for n in range(11)])
+
+    importer = threading.Thread(target=run, daemon=True)
+    importer.start()
+    importer.join(90)
+    assert not importer.is_alive(), "the import still waits for its checkpoint process"
+    assert (done["report"].imported, done["report"].skipped) == (11, [])
+    assert "search-import stuck: stopped" in caplog.text
+    assert search.search("methotrexate").total == 11
+    index_agrees(app)
