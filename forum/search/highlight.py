@@ -21,6 +21,8 @@ from types import SimpleNamespace
 
 from flask import current_app, has_app_context
 from markupsafe import Markup, escape
+from whoosh.analysis import CharsetFilter, LowercaseFilter, StemFilter, StopFilter
+from whoosh.analysis import SubstitutionFilter as Substitution
 
 from ..models import Thread
 from .concepts import stems
@@ -38,22 +40,94 @@ _STEMS_MAX = 100_000
 _CHUNK = 48  # candidate words stemmed at a time by _marks
 
 
+# Substrings without which a substitution pattern of the analyzer cannot match, so a
+# word without them skips the regex (the two below scan every position: ~1 and ~2.7 us a
+# word). Keyed by the pattern's text: a changed pattern runs unguarded.
+_NEEDS = {
+    r"(?:ae|oe)(?=[bcdfghjklmnpqrstvwxz][a-z]{2})": ("ae", "oe"),
+    r"(?<=[a-z]{2})is(e|ed|es|ing|ation|ations)$": ("is",),
+}
+
+
+def _substitution(item: Substitution):
+    pattern, replacement = item.pattern, item.replacement
+    needs = _NEEDS.get(pattern.pattern)
+    if needs is None:
+        return lambda text: pattern.sub(replacement, text)
+    return lambda text: pattern.sub(replacement, text) if any(n in text for n in needs) else text
+
+
+def _charset(item: CharsetFilter, lowered: bool):
+    """``text.translate(charmap)``, skipped for ASCII text the map leaves as it is (after
+    lower-casing, accent_map's only ASCII entries map lower-case letters to themselves)."""
+    charmap = item.charmap
+    same = all(
+        charmap.get(c, c) in (c, chr(c)) for c in range(128) if not (lowered and chr(c).isupper())
+    )
+    if same:
+        return lambda text: text if text.isascii() else text.translate(charmap)
+    return lambda text: text.translate(charmap)
+
+
+def _word_steps(items: list) -> tuple | None:
+    """The analyzer's filters as plain functions of one word: (steps before the stop
+    check, the StopFilter, the StemFilter's uncached stemmer, its ignored words); None
+    when it has a filter not listed here (then ``_stem_all`` runs the analyzer)."""
+    *before, stop, stem = items
+    if not isinstance(stop, StopFilter) or not isinstance(stem, StemFilter):
+        return None
+    steps: list = []
+    lowered = False
+    for item in before:
+        if isinstance(item, Substitution):
+            steps.append(_substitution(item))
+        elif isinstance(item, LowercaseFilter):
+            steps.append(str.lower)
+            lowered = True
+        elif isinstance(item, CharsetFilter):
+            steps.append(_charset(item, lowered))
+        else:
+            return None
+    stemfn = getattr(stem._stem, "__wrapped__", stem._stem)  # the same function, no LFU
+    return tuple(steps), stop, stemfn, stem.ignore
+
+
+_STEPS = _word_steps(ANALYZER.items[1:])
+
+
+def _stem_of(word: str) -> str | None:
+    """``word``'s stem as ``ANALYZER`` gives it, None for a stopword: the same filters in
+    the same order, called on the word directly instead of through whoosh's chain of
+    generators over a token (~15 -> ~6 us a new word; tests/unit/test_search_snippets.py
+    compares the two)."""
+    steps, stop, stemfn, ignore = _STEPS
+    for step in steps:
+        word = step(word)
+    if len(word) < stop.min or (stop.max is not None and len(word) > stop.max):
+        return None
+    if word in stop.stops:
+        return None
+    return word if word in ignore else stemfn(word)
+
+
 def _stem_all(words: set[str]) -> None:
-    """Put the stems of ``words`` into ``_STEMS``: the analyzer runs once over all the
-    new ones (its filters work token by token, so a word's stem is the same alone or
-    in a row, and ``removestops=False`` keeps one token per word)."""
+    """Put the stems of ``words`` into ``_STEMS`` (words the tokenizer keeps whole: the
+    filters work token by token, so a word's stem is the same alone or in a text)."""
     missing = [w for w in words if w not in _STEMS]
     if not missing:
         return
     if len(_STEMS) + len(missing) > _STEMS_MAX:
         _STEMS.clear()
-    found: list[tuple[str, bool]] = [
-        (t.text, t.stopped) for t in ANALYZER(" ".join(missing), removestops=False)
-    ]
+    if _STEPS is not None:
+        for word in missing:
+            _STEMS[word] = _stem_of(word)
+        return
+    # An analyzer with a filter _word_steps does not know: run it.
+    found = [(t.text, t.stopped) for t in ANALYZER(" ".join(missing), removestops=False)]
     if len(found) == len(missing):
         for word, (text, stopped) in zip(missing, found, strict=True):
             _STEMS[word] = None if stopped else text
-    else:  # pragma: no cover - a word the tokenizer splits: analyse one at a time
+    else:  # a word the tokenizer splits: analyse one at a time
         for word in missing:
             got = stems(word)
             _STEMS[word] = got[0] if got else None
