@@ -9,6 +9,8 @@ import os
 import socket
 
 import numpy as np
+import onnx
+import onnxruntime as ort
 import pytest
 
 from forum.extensions import db
@@ -113,3 +115,38 @@ def test_without_the_query_graph_or_when_it_disagrees_queries_use_the_files(
     monkeypatch.setattr(semantic_model.query_graph, "AGREEMENT", 1.01)  # nothing agrees
     strict = semantic_model.load(model_path, semantic_model.PACKAGED_SHA256)
     assert strict.query_session is None
+
+
+def _session(graph: bytes):
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    return ort.InferenceSession(graph, sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _attention_nodes(graph: bytes) -> int:
+    return sum(n.op_type == "MultiHeadAttention" for n in onnx.load_from_string(graph).graph.node)
+
+
+def test_each_layers_attention_runs_as_one_node_with_the_same_query_vectors(
+    model_path, monkeypatch
+):
+    model = semantic_model.load(model_path, semantic_model.PACKAGED_SHA256)
+    fused = semantic_model.query_graph.rewrite(model_path.read_bytes())
+    assert _attention_nodes(fused) == 6  # one per layer of all-MiniLM-L6-v2
+    monkeypatch.setattr(semantic_model.query_graph, "_attention", lambda nodes, *_a: nodes)
+    exported = _session(semantic_model.query_graph.rewrite(model_path.read_bytes()))
+    for query in [*QUERIES, "tired", "prednisalone taper Prednisolone / prednisone"]:
+        assert np.array_equal(model.embed_query(query), model._embed_batch([query], exported)[0])
+    # Padded texts of a batch attend only to their own tokens, as before.
+    texts = list(semantic_model.PROBES)
+    before = model._embed_batch(texts, exported)
+    assert float((model._embed_batch(texts, _session(fused)) * before).sum(1).min()) >= 0.99999
+
+
+def test_an_attention_of_another_shape_keeps_its_exported_nodes(model_path):
+    graph = onnx.load(str(model_path))
+    softmax = next(n for n in graph.graph.node if n.op_type == "Softmax")
+    next(a for a in softmax.attribute if a.name == "axis").i = 2  # not over the keys
+    rewritten = semantic_model.query_graph.rewrite(graph.SerializeToString())
+    assert _attention_nodes(rewritten) == 5
+    assert sum(n.op_type == "Softmax" for n in onnx.load_from_string(rewritten).graph.node) == 1

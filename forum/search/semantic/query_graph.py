@@ -12,6 +12,12 @@ activations quantised per block (``accuracy_level`` 4). The vectors move very li
 their int8 rows first and scale only those: the same values, without a second float32
 copy of the tables in memory.
 
+Each layer's attention, some 27 nodes as exported (head reshapes and transposes, scaled
+products, the padding mask rebuilt from ``attention_mask``, softmax, a NaN guard), becomes
+one ``MultiHeadAttention`` node on the same projections with the same scale, masking the
+same padded keys: 315 nodes become 147, ~0.3-0.4 ms less per query (~10%) for the same
+vectors to cosine 0.99995. A layer of any other shape is left as it is.
+
 Only queries use it: thread vectors still come from the file as it is, so the model id
 (and every stored vector) stays valid. ``load`` checks the two graphs agree on probe
 texts before using this one, and falls back to the plain graph when they do not, when
@@ -27,6 +33,7 @@ BLOCK = 32  # input rows per quantisation block (a divisor of 384 and 1536)
 ZERO_POINT = 128  # int8 weights stored as uint8 + 128
 ACCURACY_LEVEL = 4  # MatMulNBits computes in int8 with per-block activation scales
 AGREEMENT = 0.999  # least cosine to the plain graph, per probe text, to use this graph
+MASK = "attention_mask_int32"  # MultiHeadAttention's key padding mask (the graph input's copy)
 
 
 def rewrite(model_bytes: bytes) -> bytes | None:
@@ -68,6 +75,8 @@ def rewrite(model_bytes: bytes) -> bytes | None:
         )
     if not added:
         return None
+    if "attention_mask" in {i.name for i in graph.input}:
+        nodes = _attention(nodes, inits, helper, numpy_helper)
     nodes = _used(nodes, {o.name for o in graph.output})
     inputs = {i for n in nodes for i in n.input}
     kept = [i for i in graph.initializer if i.name in inputs]
@@ -126,6 +135,104 @@ def _lookup(node, made, inits, helper) -> list | None:
         helper.make_node("Gather", [mul.input[1], node.input[1]], [scales], axis=0),
         helper.make_node("Mul", [weights, scales], [out]),
     ]
+
+
+def _attention(nodes: list, inits, helper, numpy_helper) -> list:
+    """``nodes`` with each layer's exported attention (ending in the Reshape that merges
+    the heads) replaced by one ``MultiHeadAttention`` on the same query, key and value
+    projections, scale and key padding; the nodes it leaves unused go in ``_used``."""
+    made = {o: n for n in nodes for o in n.output}
+    values = {
+        n.output[0]: a.t
+        for n in nodes
+        if n.op_type == "Constant"
+        for a in n.attribute
+        if a.name == "value"
+    }
+    values.update(inits)
+    out, fused = [], False
+    for node in nodes:
+        found = node.op_type == "Reshape" and _attention_of(node, made, values, numpy_helper)
+        if not found:
+            out.append(node)
+            continue
+        (q, k, v), heads, scale = found
+        out.append(
+            helper.make_node(
+                "MultiHeadAttention",
+                [q, k, v, "", MASK],
+                list(node.output),
+                domain="com.microsoft",
+                num_heads=heads,
+                scale=scale,
+            )
+        )
+        fused = True
+    if fused:  # the mask as MultiHeadAttention takes it: int32, 1 for a key to attend to
+        out.insert(0, helper.make_node("Cast", ["attention_mask"], [MASK], to=6))
+    return out
+
+
+def _attention_of(merge, made, values, numpy_helper):
+    """((q, k, v), heads, scale) when ``merge`` ends an attention as exported:
+    ``Reshape(Transpose(MatMul(Where(IsNaN(p), 0, p), V)))``, ``p = Softmax(Add(MatMul(
+    Mul(Q, c), Mul(Kt, c)), mask))``, Q and V the heads of a projection, Kt the heads of
+    one transposed; None for anything else."""
+
+    def op(name, kind):
+        node = made.get(name)
+        return node if node is not None and node.op_type == kind else None
+
+    def const(name):
+        return numpy_helper.to_array(values[name]) if name in values else None
+
+    def heads(name):  # Transpose(Reshape(x, [b, s, -1, size]), 0213) -> (x, size)
+        t = op(name, "Transpose")
+        r = t and _perm(t) == [0, 2, 1, 3] and op(t.input[0], "Reshape")
+        shape = r and op(r.input[1], "Concat")
+        size = const(shape.input[-1]) if shape else None
+        if size is None or size.size != 1:
+            return None
+        return r.input[0], int(size.reshape(-1)[0])
+
+    def width(name):  # columns of a projection: MatMulNBits, or Add(MatMulNBits, bias)
+        node = made.get(name)
+        node = made.get(node.input[0]) if node is not None and node.op_type == "Add" else node
+        if node is None or node.op_type != "MatMulNBits":
+            return None
+        return next((a.i for a in node.attribute if a.name == "N"), None)
+
+    t = op(merge.input[0], "Transpose")
+    pv = t and _perm(t) == [0, 2, 1, 3] and op(t.input[0], "MatMul")
+    guard = pv and op(pv.input[0], "Where")
+    probs = guard and op(guard.input[2], "Softmax")
+    nan = guard and op(guard.input[0], "IsNaN")
+    zero = const(guard.input[1]) if guard else None
+    if not (probs and nan and nan.input[0] == probs.output[0]) or zero is None or zero.any():
+        return None
+    if next((a.i for a in probs.attribute if a.name == "axis"), -1) not in (-1, 3):
+        return None  # softmax over the keys only
+    masked = op(probs.input[0], "Add")
+    scores = masked and op(masked.input[0], "MatMul")
+    mq = scores and op(scores.input[0], "Mul")
+    mk = scores and op(scores.input[1], "Mul")
+    if not (mq and mk):
+        return None
+    r1 = op(mk.input[0], "Reshape")  # Kt: the key heads reshaped, transposed, reshaped
+    t1 = r1 and op(r1.input[0], "Transpose")
+    r2 = t1 and _perm(t1) == [0, 2, 1] and op(t1.input[0], "Reshape")
+    q, k, v = heads(mq.input[0]), r2 and heads(r2.input[0]), heads(pv.input[1])
+    cq, ck = const(mq.input[1]), const(mk.input[1])
+    if not (q and k and v) or cq is None or ck is None or cq.size != 1 or ck.size != 1:
+        return None
+    size, columns = q[1], width(q[0])
+    if not size == k[1] == v[1] or not columns or columns % size:
+        return None
+    return (q[0], k[0], v[0]), columns // size, float(cq.reshape(-1)[0]) * float(ck.reshape(-1)[0])
+
+
+def _perm(node) -> list[int]:
+    return next((list(a.ints) for a in node.attribute if a.name == "perm"), [])
 
 
 def _used(nodes: list, outputs: set[str]) -> list:
