@@ -16,13 +16,13 @@ from __future__ import annotations
 import hashlib
 import re
 from functools import lru_cache
-from itertools import islice
 from types import SimpleNamespace
 
 from flask import current_app, has_app_context
 from markupsafe import Markup, escape
 from whoosh.analysis import CharsetFilter, LowercaseFilter, StemFilter, StopFilter
 from whoosh.analysis import SubstitutionFilter as Substitution
+from whoosh.lang.porter import stem as porter_stem
 
 from ..models import Thread
 from .concepts import stems
@@ -37,7 +37,7 @@ CACHE_BYTES = 4 * 1024 * 1024  # default SEARCH_SNIPPET_CACHE_BYTES: ~6,000 snip
 
 _STEMS: dict[str, str | None] = {}  # word as written -> its index stem (None: stopword)
 _STEMS_MAX = 100_000
-_CHUNK = 48  # candidate words stemmed at a time by _marks
+_NEW = object()  # not in _STEMS yet
 
 
 # Substrings without which a substitution pattern of the analyzer cannot match, so a
@@ -167,26 +167,124 @@ def _candidates(terms: frozenset[str]) -> re.Pattern:
     return re.compile(rf"(?<![^\W_])(?<![^\W_]['\u2019]){start}{_WORD.pattern}")
 
 
+# The analyzer these shortcuts were worked out for (``_pairs_hold``): its filters before
+# the stop check, by kind and pattern, and whoosh's Porter stemmer.
+_KNOWN = (
+    ("sub", r"['\u2019-]"),
+    ("lower", None),
+    ("charset", None),
+    ("sub", r"(?:ae|oe)(?=[bcdfghjklmnpqrstvwxz][a-z]{2})"),
+    ("sub", "rrhoea"),
+    ("sub", r"(?<=[a-z]{2})is(e|ed|es|ing|ation|ations)$"),
+)
+
+
+def _pairs_hold(items: list) -> bool:
+    """Whether ``_ascii_candidates``'s reasoning holds for this analyzer: the filters
+    it was worked out for, the accent map leaving lower-case ASCII as it is, Porter."""
+    *before, stop, stem = items
+    shape = tuple(
+        ("sub", i.pattern.pattern)
+        if isinstance(i, Substitution)
+        else ("lower", None)
+        if isinstance(i, LowercaseFilter)
+        else ("charset", None)
+        if isinstance(i, CharsetFilter)
+        and all(i.charmap.get(c, c) in (c, chr(c)) for c in range(128) if not chr(c).isupper())
+        else ("other", None)
+        for i in before
+    )
+    return (
+        shape == _KNOWN
+        and _STEPS is not None
+        and _STEPS[2] is porter_stem
+        and not _STEPS[3]
+        and isinstance(stop, StopFilter)
+    )
+
+
+_PAIRS = _pairs_hold(ANALYZER.items[1:])
+
+
+@lru_cache(maxsize=256)
+def _ascii_candidates(terms: frozenset[str]) -> re.Pattern | None:
+    """For an ASCII text, lower-cased: the words of ``_WORD.finditer`` (same spans, in
+    order) whose first two letters can begin the stem of a term - about a third of the
+    words ``_candidates`` gives, found by a pattern that starts with literal letters, so
+    the regex engine skips to them (None: the analyzer is not the one this is about).
+
+    Why it is exact: the Porter stemmer keeps a word's first letter, and its first two
+    when the stem has three or more (it only cuts or rewrites endings, and the rewrites
+    need a stem of two or more letters before them; the y -> i of step 1c rewrites the
+    second letter only of a stem of two). Before stemming, the analyzer changes an ASCII
+    word's first two letters only by case, by dropping an apostrophe (the letter after it
+    moves up) and by folding "ae"/"oe" to "e" (at the start: "aesthetic" -> "esthetic";
+    second: "haem" -> "hem"). So a word is a candidate when it starts with a term's first
+    letter followed by its second, an apostrophe, or "a"/"o" where the term's second
+    letter is "e"; with any second letter for a term of one or two letters; and "a"/"o"
+    followed by "e" or an apostrophe when a term starts with "e". Tests compare it with
+    a scan of every word (tests/unit/test_search_snippets.py)."""
+    if not _PAIRS:
+        return None
+    seconds: dict[str, set[str] | None] = {}  # first letter -> second letters (None: any)
+
+    def allow(first: str, second: str | None) -> None:
+        if first in seconds and seconds[first] is None:
+            return
+        if second is None:
+            seconds[first] = None
+        else:
+            seconds.setdefault(first, set()).update(second)  # type: ignore[union-attr]
+
+    for t in terms:
+        if not t.isascii() or not t[:1].isalnum():
+            continue  # an ASCII word never stems to it
+        short = len(t) < 3
+        allow(t[0], None if short else t[1] + ("ao" if t[1] == "e" else ""))
+        if t[0] == "e":
+            allow("a", None if short else "e")
+            allow("o", None if short else "e")
+    if not seconds:
+        return re.compile(r"(?!)")
+    branches = [
+        re.escape(first) if after is None else f"{re.escape(first)}(?=[{''.join(sorted(after))}'])"
+        for first, after in sorted(seconds.items())
+    ]
+    # After the first letter: the word starts there (nothing of a word before it), then
+    # the rest of _WORD. No curly apostrophe: the text is ASCII.
+    return re.compile(
+        rf"(?:{'|'.join(branches)})(?<![a-z0-9].)(?<![a-z0-9]'.)[a-z0-9]*(?:'[a-z0-9]+)*"
+    )
+
+
 def _marks(
     text: str, terms: set[str], limit: int = 4000, window: int | None = None
 ) -> list[tuple[int, int]]:
     """(start, end) of the words in ``text`` whose stem is one of ``terms``; with
     ``window``, only those starting less than ``window`` characters after the first
     (all a snippet shows)."""
-    found = _candidates(frozenset(terms)).finditer(text, 0, limit)
+    key = frozenset(terms)
+    pattern = _ascii_candidates(key) if text.isascii() else None
+    if pattern is not None:  # ASCII lower-casing keeps every character where it was
+        found = pattern.finditer(text.lower(), 0, limit)
+    else:
+        found = _candidates(key).finditer(text, 0, limit)
     spans: list[tuple[int, int]] = []
     stop = limit
-    # In chunks, so that the words after a snippet's window are neither stemmed nor
-    # looked at, while new words are still stemmed many at a time.
-    while chunk := [(m.start(), m.end(), m.group()) for m in islice(found, _CHUNK)]:
-        _stem_all({word for _a, _b, word in chunk})
-        for a, b, word in chunk:
-            if a >= stop:
-                return spans
-            if _STEMS.get(word) in terms:
-                spans.append((a, b))
-                if window is not None and len(spans) == 1:
-                    stop = min(limit, a + window)
+    known = _STEMS
+    for m in found:
+        a, b = m.span()
+        if a >= stop:  # words after the snippet's window are not even stemmed
+            break
+        word = text[a:b]
+        stem = known.get(word, _NEW)
+        if stem is _NEW:
+            _stem_all({word})
+            stem = known.get(word)
+        if stem in terms:
+            spans.append((a, b))
+            if window is not None and len(spans) == 1:
+                stop = min(limit, a + window)
     return spans
 
 

@@ -32,8 +32,12 @@ ODD = (
     "Naïve ÉLAN café Ørsted œdema Oedema aeon Haemoglobin haemoglobin DIARRHOEA diarrhoea "
     "immunised Immunising organisation realisations crisis basis is IS it's it’s don't "
     "İstanbul Straße ﬁne ＦＵＬＬ Ⅻ ½ ² 6MP 6-MP x a I'd y’all rock'n'roll o'clock "
-    "tiredness TIRED tired_tired 9tired tired9 sky skies happy happily ability sensitivity"
+    "tiredness TIRED tired_tired 9tired tired9 sky skies happy happily ability sensitivity "
+    "eyed eying ays oys aesthetic AEsthetic Oestrogen a'esthetic h'aemo foetal Foetus "
+    "oesophagus ate bled hoped yelling Yield yyy 'e e'e x'x'x ed ing. O'clock y'all X'xx"
 )
+
+ASCII_ODD = " ".join(w for w in ODD.split() if w.isascii())  # marked by the ASCII path
 
 
 def _reference_stem(word: str) -> str | None:
@@ -116,8 +120,12 @@ def _threads() -> list[tuple[_Thread, list]]:
         ]
         if n % 3 == 0:
             bodies.append(ODD)
+        elif n % 3 == 1:
+            bodies.insert(0, ASCII_ODD)
         found.append((" ".join(rng.choice(words) for _ in range(rng.randint(1, 12))), bodies))
-    found.append(("Odd words: " + ODD[:80], [ODD, "**Tired** &amp; <b>sick</b>, " + ODD]))
+    found.append(
+        ("Odd words: " + ODD[:80], [ODD, "**Tired** &amp; <b>sick</b>, " + ODD, ASCII_ODD])
+    )
     return [
         (_Thread(title), [highlight.Body(markdown.render(b)) for b in bodies])
         for title, bodies in found
@@ -135,6 +143,10 @@ EDGE_TERMS = [
     {"6mp", "mercaptopurin", "azathioprin"},
     {"fine", "full", "strass", "istanbul"},
     {"happi", "abil", "sensit", "sky"},
+    {"ei", "ai", "oi", "esthet", "estrogen"},
+    {"fetal", "fetu", "esophagu", "hemo", "ate", "bled", "hope", "yell", "yield"},
+    {"e", "x", "ed", "in"},
+    {"esthet", "oclock", "rocknrol", "yall", "xxx"},
 ]
 
 
@@ -159,6 +171,7 @@ def test_the_threads_and_queries_are_varied():
         assert needle in joined
     assert any(len(plain(p)) > 4000 for _t, posts in THREADS for p in posts)
     assert len(THREADS) > 80
+    assert highlight._ascii_candidates(frozenset({"tire"})) is not None  # its shortcut runs
 
 
 def _compare(thread, posts, terms) -> tuple[bool, bool]:
