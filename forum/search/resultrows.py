@@ -1,4 +1,4 @@
-"""What a search result shows of a thread, read with two core selects.
+"""What a search result shows of a thread, read with one core select (threads joined to tags).
 
 The ``search_hit`` macro, ``hit_key`` and the API need a few columns and the tags; ORM
 threads with a selectin tag load cost ~1 ms more per page of 20 at 100,000 threads.
@@ -21,7 +21,7 @@ class ResultTag(NamedTuple):
 
 class ResultThread:
     """What a result shows of a thread (the ``search_hit`` macro, ``hit_key``, the API):
-    read with two core selects instead of ORM objects and their tag relationship, which
+    read with a core select instead of ORM objects and their tag relationship, which
     cost ~1 ms more per page of 20. ``tags`` in the relationship's order (by slug)."""
 
     __slots__ = (
@@ -57,20 +57,23 @@ _SHOWN = (
 
 
 def result_threads(ids: list[int]) -> dict[int, ResultThread]:
-    """The visible threads among ``ids`` (hidden and deleted ones left out), by id."""
+    """The visible threads among ``ids`` (hidden and deleted ones left out), by id: one
+    statement, the threads joined to their tags (a round trip less than two selects)."""
     rows = db.session.execute(
-        select(*_SHOWN).where(
+        select(*_SHOWN, _TAGS.c.kind, _TAGS.c.slug)
+        .outerjoin(_TAGS, _TAGS.c.thread_id == _THREADS.c.id)
+        .where(
             _THREADS.c.id.in_(ids),
             _THREADS.c.is_deleted.is_(False),
             _THREADS.c.is_hidden.is_(False),
         )
+        .order_by(_THREADS.c.id, _TAGS.c.slug, _TAGS.c.kind)
     ).all()
-    tags: dict[int, list[ResultTag]] = {}
-    if rows:
-        for thread_id, kind, slug in db.session.execute(
-            select(_TAGS.c.thread_id, _TAGS.c.kind, _TAGS.c.slug)
-            .where(_TAGS.c.thread_id.in_([row[0] for row in rows]))
-            .order_by(_TAGS.c.thread_id, _TAGS.c.slug, _TAGS.c.kind)
-        ):
-            tags.setdefault(thread_id, []).append(ResultTag(kind, slug))
-    return {row[0]: ResultThread(row, tags.get(row[0], [])) for row in rows}
+    found: dict[int, ResultThread] = {}
+    for row in rows:
+        thread = found.get(row[0])
+        if thread is None:
+            thread = found[row[0]] = ResultThread(row, [])
+        if row[6] is not None:
+            thread.tags.append(ResultTag(row[6], row[7]))
+    return found

@@ -151,9 +151,12 @@ def test_tag_links_are_the_addresses_url_for_builds(app):
 def test_result_rows_read_without_the_orm_show_what_the_thread_shows(app, client, auth):
     """Results are read with core selects (forum/search/resultrows.py ``ResultThread``): each
     hit has the thread's shown columns and tags in the relationship's order, renders the
-    very row the ORM thread renders, and a hidden or deleted thread is never a hit."""
+    very row the ORM thread renders, a thread without tags is a hit with none, and a
+    hidden or deleted thread is never a hit."""
+    from sqlalchemy import delete
+
     from forum.extensions import db
-    from forum.models import Thread
+    from forum.models import Thread, ThreadTag
     from forum.search import views
     from forum.search.service import Hit, search
 
@@ -173,6 +176,10 @@ def test_result_rows_read_without_the_orm_show_what_the_thread_shows(app, client
     threads.mark_helpful(asker, busy.posts[1])
     threads.mark_resolved(asker, busy, busy.posts[1])
     plain = factories.thread(helper, title="Tired in the evening", body="Tired.", medications=())
+    bare = factories.thread(helper, title="Tired, no tags", body="tired", medications=())
+    # No form leaves a thread without tags; an imported one may have none.
+    db.session.execute(delete(ThreadTag).where(ThreadTag.thread_id == bare.id))
+    db.session.commit()
     hidden = factories.thread(helper, title="Tired hidden", body="tired words")
     gone = factories.thread(helper, title="Tired deleted", body="tired words")
     moderation.set_thread_hidden(mod, hidden, True)
@@ -180,7 +187,8 @@ def test_result_rows_read_without_the_orm_show_what_the_thread_shows(app, client
 
     with app.test_request_context("/search?q=tired"):
         res = search("tired")
-        assert {hit.thread.id for hit in res.items} == {busy.id, plain.id}
+        assert {hit.thread.id for hit in res.items} == {busy.id, plain.id, bare.id}
+        assert not bare.tags
         page = {"res": res, "link": views._link, "label": views.label, "facet_groups": []}
         page["filter_phrase"] = views.filter_phrase
         app.update_template_context(page)  # what render_template adds (current_user ...)
