@@ -183,9 +183,14 @@ def clamped(query: Callable[..., Page], page: int, **kwargs) -> Page:
     return result
 
 
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
 def slugify(title: str, limit: int = 60) -> str:
     """URL-friendly words of a title ("Hair loss on aza?" -> "hair-loss-on-aza")."""
-    text = unicodedata.normalize("NFKD", title or "")
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    text = title or ""
+    if not text.isascii():  # NFKD and dropping combining marks leave ASCII as it is
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    slug = _NOT_SLUG.sub("-", text.lower()).strip("-")
     return slug[:limit].rstrip("-") or "thread"

@@ -110,6 +110,21 @@ def tag_list(macro, thread) -> Markup:
     return html
 
 
+def tag_link(macro, kind: str, slug: str) -> Markup:
+    """``macro(kind, slug)`` (one linked tag, the ``tag`` macro), rendered once per tag and
+    script root: its link and name depend on nothing else (the vocabulary is fixed while
+    the process runs), and a list of tags not rendered before is made of tags that were."""
+    cache: ByteLRU | None = current_app.extensions.get("thread_rows")
+    if cache is None:
+        return macro(kind, slug)
+    key = ("tag", request.script_root, kind, slug)
+    html = cache.get(key)
+    if html is None:
+        html = macro(kind, slug)
+        cache.put(key, html, len(html) + 40)
+    return html
+
+
 def init_app(app: Flask) -> None:
     size = int(app.config.get("THREAD_ROW_CACHE_BYTES", DEFAULT_BYTES))
     if size > 0:
@@ -117,3 +132,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["thread_row"] = thread_row
     app.jinja_env.globals["search_row"] = search_row
     app.jinja_env.globals["cached_tag_list"] = tag_list
+    app.jinja_env.globals["cached_tag"] = tag_link

@@ -247,7 +247,8 @@ def test_thread_links_are_the_addresses_url_for_builds(app):
 
 
 def test_remembered_tag_lists_follow_a_change_of_tags_and_script_root(app, client, auth):
-    """Tag lists are rendered once per list of tags (forum/threads/rows.py ``tag_list``):
+    """Tag lists are rendered once per list of tags (forum/threads/rows.py ``tag_list``),
+    and each tag once per tag (``tag_link``):
     a retagged thread shows its new tags on the next search and list page, and a request
     under another script root gets links under its own root."""
     asker = factories.user("asker_amy")
