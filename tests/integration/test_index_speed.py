@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -474,3 +475,69 @@ def test_reindex_command_waits_for_the_rebuild_start_up_began_instead_of_repeati
     assert len(made) == 1  # one rebuild, not two
     assert changes.store().current_name() in made
     assert rebuild.check_index() == []
+
+
+def _pool_files(pool, lengths, lean: bool) -> dict[str, bytes]:
+    """The .trm and .pst bytes of a segment holding just ``pool``'s postings, written by
+    ``postwriter`` (``lean``) or through whoosh's own field writer."""
+    from whoosh.codec.whoosh3 import W3Codec
+    from whoosh.filedb.filestore import RamStorage
+
+    from forum.search import fastwriter, postwriter
+
+    storage, codec, schema = RamStorage(), W3Codec(), build_schema()
+    segment = codec.new_segment(storage, "MAIN")
+    fw = codec.field_writer(storage, segment)
+    assert postwriter.supported(fw)
+    if lean:
+        postwriter.write_postings(fw, schema, lengths, pool)
+    else:
+        fastwriter._write_postings(fw, schema, lengths, pool)
+    fw.close()
+    return {ext: storage.open_file(segment.make_filename(ext)).read() for ext in (".trm", ".pst")}
+
+
+def test_lean_postings_writer_writes_whooshs_bytes_for_one_posting_terms(monkeypatch):
+    """Most terms have one posting; ``postwriter`` writes their blocks from remembered
+    pickles with the document number's opcode put in. Byte for byte what whoosh's field
+    writer writes, at document numbers of every pickled width (one, two and four bytes),
+    with weights other than 1, no length, empty, short and long values (compressed or
+    not), in positions, frequency and spelling fields, beside terms of many postings."""
+    from whoosh.system import pack_uint
+
+    from forum.search import postwriter
+    from forum.search.fastwriter import CompactPool
+
+    pool = CompactPool()
+    docnums = [0, 7, 255, 256, 4_000, 65_535, 65_536, 300_000]
+    for n, docnum in enumerate(docnums):
+        positions = list(range(n, n + 1 + 40 * (n % 3)))  # one, 41 or 81 positions
+        value = pack_uint(len(positions)) + pickle.dumps(positions, 2)
+        pool.add(("content", f"only{n}".encode(), docnum, float(len(positions)), value))
+        pool.add(("content", f"boosted{n}".encode(), docnum, 1.5 * (n + 1), value))
+        pool.add(("content", b"everywhere", docnum, 1.0, value))
+        pool.add(("conditions", f"cond{n}".encode(), docnum, 1.0, pack_uint(1)))
+        pool.add(("spell_content", f"word{n}".encode(), 0, 1, None))
+    pool.add(("content", b"empty", 9, 1.0, b""))
+    lengths = {"content": {d: (d % 200) or None for d in [*docnums, 9]}}
+
+    class Lengths:
+        def column(self, fieldname):
+            return lengths.get(fieldname)
+
+    monkeypatch.setattr(postwriter, "COMPRESS_MIN", 0)  # whoosh compresses every block
+    stock = _pool_files(pool, Lengths(), lean=False)
+    assert _pool_files(pool, Lengths(), lean=True) == stock
+    # With tiny blocks left uncompressed: the one-posting path writes what the general
+    # path writes.
+    monkeypatch.setattr(postwriter, "COMPRESS_MIN", 200)
+    lean = _pool_files(pool, Lengths(), lean=True)
+    monkeypatch.setattr(postwriter, "_one_posting", _general_path)
+    assert _pool_files(pool, Lengths(), lean=True) == lean
+    assert lean != stock
+
+
+def _general_path(docs, weights, buf, ends, column, fixedsize, comp, ppos):
+    from forum.search import postwriter
+
+    return postwriter._blocks(docs, weights, buf, ends, column, fixedsize, comp, 128, ppos)
