@@ -48,7 +48,6 @@ from whoosh import index as whoosh_index
 from ..extensions import db
 from .documents import load_threads, thread_documents
 from .fastwriter import _SegmentBuilder, paused_gc
-from .segment import write_packs
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +108,7 @@ def fill(
 
 
 def _fill_here(ix, ids, meta_doc, progress) -> list:
-    builder = _SegmentBuilder(ix)
+    builder = _SegmentBuilder(ix, packs_from=_packs_from(0))
     with paused_gc(), Session(db.engine) as session:
         for start in range(0, len(ids), CHUNK):
             builder.add_batch(session, ids[start : start + CHUNK])
@@ -117,9 +116,14 @@ def _fill_here(ix, ids, meta_doc, progress) -> list:
                 progress(min(start + CHUNK, len(ids)), len(ids))
         builder.add(meta_doc)
         segments = builder.close()
-    if current_app.config.get("SEARCH_PACKS", True):
-        write_packs(ix.storage, ix.schema, segments)
     return segments
+
+
+def _packs_from(min_docs: int) -> int | None:
+    """``_SegmentBuilder``'s ``packs_from``: each segment of ``min_docs`` documents or
+    more gets its postings pack before the commit lists it, unless ``SEARCH_PACKS`` is
+    off."""
+    return min_docs if current_app.config.get("SEARCH_PACKS", True) else None
 
 
 # -- workers --------------------------------------------------------------------------
@@ -273,7 +277,7 @@ def _worker(app, path, indexname, jobs, results, parent, meta_doc) -> None:
         db.engine.dispose(close=False)  # the parent's pooled connections stay its own
         with app.app_context():
             ix = whoosh_index.open_dir(path, indexname=indexname)
-            builder = _SegmentBuilder(ix)
+            builder = _SegmentBuilder(ix, packs_from=_packs_from(0))  # packs: before the commit
             with paused_gc(), Session(db.engine) as session:
                 _connected(session, results)
                 while True:
@@ -287,8 +291,6 @@ def _worker(app, path, indexname, jobs, results, parent, meta_doc) -> None:
                 if meta_doc is not None:
                     builder.add(meta_doc)
                 segments = builder.close()
-            if app.config.get("SEARCH_PACKS", True):  # written before the commit lists them
-                write_packs(ix.storage, ix.schema, segments)
             db.session.remove()
         results.put(("segments", segments))
     except BaseException:

@@ -42,7 +42,6 @@ from .documents import load_threads, meta_document, thread_documents
 from .fastwriter import _SegmentBuilder, paused_gc
 from .index import IndexUnavailable, Store, check_schema, merge_policy, read_meta, store_for
 from .schema import SCHEMA_VERSION
-from .segment import write_packs
 
 BATCH = 500
 MAX_GAPS = 5000
@@ -173,13 +172,11 @@ def _fast_commit(writer, ids: list[int], procs: int | None = None) -> None:
     if procs > 1:
         segments = build._fill_parallel(ix, ids, None, None, procs)
     else:
-        builder = _SegmentBuilder(ix)
+        builder = _SegmentBuilder(ix, packs_from=build._packs_from(PACK_MIN_DOCS))
         with paused_gc(), _session() as session:
             for start in range(0, len(ids), build.CHUNK):
                 builder.add_batch(session, ids[start : start + build.CHUNK])
             segments = builder.close()
-        if current_app.config.get("SEARCH_PACKS", True):
-            write_packs(writer.storage, writer.schema, segments, PACK_MIN_DOCS)
     writer.commit(
         mergetype=lambda _w, existing: [s for s in existing if s.doc_count() > 0] + segments
     )

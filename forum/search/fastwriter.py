@@ -28,7 +28,7 @@ from whoosh.system import pack_uint
 from whoosh.util.text import utf8encode
 from whoosh.writing import SegmentWriter
 
-from . import postwriter
+from . import packs, postwriter
 from .documents import load_threads, thread_documents
 from .schema import Analysed, OnceAnalyzer
 
@@ -168,6 +168,7 @@ class _BuildWriter(SegmentWriter):
     machinery) unless ``lean_postings`` is off."""
 
     lean_postings = True
+    pack_min_docs: int | None = None  # see _SegmentBuilder
 
     def add_document(self, **fields):
         """whoosh's ``SegmentWriter.add_document`` (the same steps, in the same order),
@@ -237,16 +238,25 @@ class _BuildWriter(SegmentWriter):
         pdr = self.per_document_reader()
         try:
             lean = self.lean_postings and postwriter.supported(self.fieldwriter)
-            if isinstance(self.pool, CompactPool) and lean:
-                postwriter.write_postings(self.fieldwriter, self.schema, _Lengths(pdr), self.pool)
-            elif isinstance(self.pool, CompactPool):
-                _write_postings(self.fieldwriter, self.schema, _Lengths(pdr), self.pool)
+            if isinstance(self.pool, CompactPool):
+                write = postwriter.write_postings if lean else _write_postings
+                write(self.fieldwriter, self.schema, _Lengths(pdr), self.pool)
+                self._write_pack()
             else:
                 postings = self.pool.iter_postings()
                 self.fieldwriter.add_postings(self.schema, _Lengths(pdr), postings)
             self.fieldwriter.close()
         finally:
             pdr.close()
+
+    def _write_pack(self) -> None:
+        """The segment's postings pack from the pool, before whoosh's writer drops it:
+        what ``segment.write_packs`` would write by decoding the segment's blocks back
+        (``packs.pool_lists``), for a segment of ``pack_min_docs`` documents or more."""
+        if self.pack_min_docs is None or self.docnum < self.pack_min_docs:
+            return
+        path = packs.pack_path(self.storage.folder, self.newsegment.segment_id())
+        packs.write(path, self.docnum, packs.pool_lists(self.schema, self.pool.terms))
 
 
 def _write_postings(fw, schema, lengths: _Lengths, pool: CompactPool) -> None:
@@ -333,10 +343,13 @@ def paused_gc() -> Iterator[None]:
 class _SegmentBuilder:
     """Adds documents to segments of an index without committing them (the caller
     commits the list). Starts a new segment past ``MAX_POSTINGS`` postings, so memory
-    stays bounded whatever the forum's size; gives the spelling field each word once."""
+    stays bounded whatever the forum's size; gives the spelling field each word once.
+    With ``packs_from`` (a document count), each segment of that many documents or more
+    gets its postings pack as it is written (``_BuildWriter._write_pack``)."""
 
-    def __init__(self, ix):
+    def __init__(self, ix, packs_from: int | None = None):
         self.ix = ix
+        self.packs_from = packs_from
         self.segments: list = []
         self.spelled: set[str] = set()
         self.writer = None
@@ -346,6 +359,7 @@ class _SegmentBuilder:
         if self.writer is None:
             self.writer = _BuildWriter(self.ix, _lk=False, compound=False)
             self.writer.pool = CompactPool()
+            self.writer.pack_min_docs = self.packs_from
             self.spelled = set()  # each segment has its own spelling words
         return self.writer
 

@@ -36,9 +36,13 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+from whoosh.fields import NUMERIC
+
+from .blocks import decode_positions
 
 MAGIC = b"FPK1\x00\x00\x00\x00"
 EXT = "fpk"
@@ -239,3 +243,34 @@ def _put(fh, array: np.ndarray) -> int:
 
 def _aligned(n: int) -> int:
     return (n + 7) // 8 * 8
+
+
+def pool_lists(schema, terms: dict) -> Iterator[tuple]:
+    """The lists ``write`` takes for a segment just written from ``terms`` (a fast
+    builder's pool: (field, term bytes) -> (document numbers, weights, value bytes or
+    None, value ends)), made from those arrays instead of decoded back from the
+    segment's blocks (``segment.Segment.write_pack``): the same lists in the same order
+    (terms sorted, as the segment lists them), the weights as whoosh stores them
+    (float32), positions from the same values."""
+    for key in sorted(terms):
+        fieldname, tbytes = key
+        if fieldname in SKIP_FIELDS or fieldname not in schema:
+            continue
+        field = schema[fieldname]
+        docs, weights, buf, ends = terms[key]
+        if isinstance(field, NUMERIC) or len(docs) < MIN_POSTINGS:
+            continue
+        w = np.asarray(weights, dtype=np.float64).astype(np.float32)
+        positions = None
+        if field.format and field.format.supports("positions") and buf is not None:
+            end = np.asarray(ends, dtype=np.int64)
+            begin = np.zeros(len(end), dtype=np.int64)
+            begin[1:] = end[:-1]
+            lens = end - begin
+            if bool(np.all(lens > 0)):  # whoosh drops empty values: then none are read
+                owner, pos = decode_positions(
+                    bytes(buf), begin, lens, field.format.decode_positions
+                )
+                order = np.argsort(owner, kind="stable")
+                positions = (np.bincount(owner, minlength=len(docs)), pos[order])
+        yield fieldname, tbytes, np.asarray(docs, dtype=np.int32), w, positions

@@ -541,3 +541,44 @@ def _general_path(docs, weights, buf, ends, column, fixedsize, comp, ppos):
     from forum.search import postwriter
 
     return postwriter._blocks(docs, weights, buf, ends, column, fixedsize, comp, 128, ppos)
+
+
+def test_packs_written_from_the_builders_pool_equal_packs_decoded_from_the_segment(app, tmp_path):
+    """The fast builder writes a segment's postings pack from its in-memory postings as
+    it writes the segment; byte for byte the pack ``write_packs`` makes by decoding the
+    written segment's blocks: long lists of keyword and positions fields (several blocks,
+    weights other than 1), positions, the same order."""
+    from forum.search import packs
+    from forum.search.fastwriter import _SegmentBuilder
+    from forum.search.segment import write_packs
+
+    _forum(app)
+    author = f.user("packer")
+    for n in range(300):  # lists longer than a pack's minimum and than a block (128)
+        f.thread(
+            author,
+            title=f"Packed postings {n}",
+            body="Tiredness and hair loss, week " + "tired " * (n % 4) + str(n),
+            conditions=["lupus"],
+        )
+    (tmp_path / "ix").mkdir()
+    ix = whoosh_index.create_in(str(tmp_path / "ix"), build_schema(), indexname="MAIN")
+    builder = _SegmentBuilder(ix, packs_from=0)
+    with changes._session() as session:
+        builder.add_batch(session, _visible_ids())
+    [segment] = builder.close()
+    path = packs.pack_path(str(tmp_path / "ix"), segment.segment_id())
+    from_pool = path.read_bytes()
+    path.unlink()
+    assert write_packs(ix.storage, ix.schema, [segment]) == 1
+    assert path.read_bytes() == from_pool
+    pack = packs.Pack(path, segment.doc_count_all())
+    assert pack.has_positions
+    assert {"content", "title", "conditions", "concepts"} <= set(pack.terms)
+    assert len(pack.terms["content"]) > 5
+    # Below the minimum document count, no pack.
+    builder = _SegmentBuilder(ix, packs_from=10_000)
+    with changes._session() as session:
+        builder.add_batch(session, _visible_ids())
+    [small] = builder.close()
+    assert not packs.pack_path(str(tmp_path / "ix"), small.segment_id()).exists()
