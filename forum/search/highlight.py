@@ -57,14 +57,18 @@ def _substitution(item: Substitution):
     return lambda text: pattern.sub(replacement, text) if any(n in text for n in needs) else text
 
 
-def _charset(item: CharsetFilter, lowered: bool):
-    """``text.translate(charmap)``, skipped for ASCII text the map leaves as it is (after
-    lower-casing, accent_map's only ASCII entries map lower-case letters to themselves)."""
-    charmap = item.charmap
-    same = all(
+def _keeps_ascii(charmap: dict, lowered: bool) -> bool:
+    """Whether ``charmap`` leaves ASCII text as it is (only lower-case ASCII when
+    ``lowered``: accent_map's only ASCII entries map lower-case letters to themselves)."""
+    return all(
         charmap.get(c, c) in (c, chr(c)) for c in range(128) if not (lowered and chr(c).isupper())
     )
-    if same:
+
+
+def _charset(item: CharsetFilter, lowered: bool):
+    """``text.translate(charmap)``, skipped for ASCII text the map leaves as it is."""
+    charmap = item.charmap
+    if _keeps_ascii(charmap, lowered):
         return lambda text: text if text.isascii() else text.translate(charmap)
     return lambda text: text.translate(charmap)
 
@@ -189,8 +193,7 @@ def _pairs_hold(items: list) -> bool:
         else ("lower", None)
         if isinstance(i, LowercaseFilter)
         else ("charset", None)
-        if isinstance(i, CharsetFilter)
-        and all(i.charmap.get(c, c) in (c, chr(c)) for c in range(128) if not chr(c).isupper())
+        if isinstance(i, CharsetFilter) and _keeps_ascii(i.charmap, lowered=True)
         else ("other", None)
         for i in before
     )
