@@ -78,6 +78,7 @@ def forum_system(lines: list[str], instance: Path, config: dict | None = None):
     from forum.search import apply_now
 
     apply_now()
+    _embed_pending()
     client = app.test_client()
 
     def rank(query: dict) -> list[str]:
@@ -93,6 +94,22 @@ def forum_system(lines: list[str], instance: Path, config: dict | None = None):
         ctx.pop()
 
     return rank, close
+
+
+def _embed_pending() -> None:
+    """The import records its threads' semantic vectors as pending (a running forum
+    embeds them in the background): compute them now, before any query."""
+    try:
+        from forum.search import semantic
+        from forum.search.changes import store
+    except ImportError:
+        return
+    if not hasattr(semantic, "embed_all_pending"):  # a forum from before deferred vectors
+        return
+    st = store()
+    name = st.current_name()
+    if name:
+        semantic.embed_all_pending(st.root / name)
 
 
 def _import(lines: list[str]) -> None:

@@ -50,8 +50,25 @@ def import_threads(file) -> None:
         report = transfer.import_lines(source, tick=lambda: bar.update(1))
     elapsed = time.perf_counter() - started
     _print_report(report, elapsed)
+    _print_vectors_waiting()
     if report.skipped:
         sys.exit(1)
+
+
+def _print_vectors_waiting() -> None:
+    """Say when the imported threads' semantic vectors are still to come."""
+    from .search import vectors_waiting
+
+    try:
+        waiting = vectors_waiting()
+    except Exception:  # noqa: BLE001 - only a note; the import itself is done
+        return
+    if waiting:
+        click.echo(
+            f"{waiting} threads wait for their semantic vectors: a running forum computes "
+            "them in the background (or now: flask forum embed-pending). Until then they "
+            "are found by their words."
+        )
 
 
 def _print_report(report, elapsed: float) -> None:

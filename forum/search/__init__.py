@@ -7,6 +7,8 @@ Public functions for other packages:
 - ``purge_and_optimise()`` - for account erasure: apply pending changes (so erased
   posts leave the index), then rewrite the index into one segment and delete old
   generations so no erased word lingers on disk.
+- ``vectors_waiting()`` - threads whose semantic vector is still to be computed (an
+  import records them; the appliers embed them in the background).
 - ``thread_ids(q, limit=)`` - ids of visible threads matching ``q``, best first.
 - ``search(q, condition=, side_effect=, medication=, sort=, page=, per_page=)`` in
   ``forum.search.service``; ``document_extras`` signal in ``forum.search.documents``.
@@ -42,6 +44,16 @@ def apply_now() -> int:
     from .changes import apply_pending
 
     return apply_pending(timeout=30)
+
+
+def vectors_waiting() -> int:
+    """Threads of the current index whose semantic vector is still to be computed."""
+    from . import semantic
+    from .changes import store
+
+    st = store()
+    name = st.current_name()
+    return semantic.pending_count(st.root / name if name else None)
 
 
 def thread_ids(q: str, limit: int = 100) -> list[int]:

@@ -13,6 +13,9 @@ sweeps every ``SEARCH_APPLY_SWEEP`` (1.0) seconds, so rows a killed process left
 are applied by anyone else within about a second. ``SEARCH_SYNC = False`` stops a process
 from applying (tests use it to simulate a crash right after a commit);
 ``SEARCH_APPLY_IN_BACKGROUND = False`` applies after each commit, in the request, as before.
+With nothing to apply, the applier embeds the semantic vectors an import or a backlog
+left pending (``semantic.embed_pending``, a chunk a round, one process at a time), with
+the same rest after it.
 
 Reading your own writes: a commit that recorded changes notes the newest id it wrote
 (in the person's session during a request; for the process when outside one, as in
@@ -44,6 +47,7 @@ from whoosh.index import LockError
 from ..extensions import db
 from ..models import SearchChange
 from ..transfer import importing
+from . import semantic
 from .changes import (
     _apply_with,
     apply_batch,
@@ -60,6 +64,8 @@ from .rebuild import ensure_index
 log = logging.getLogger(__name__)
 
 APPLIER_BUSY_RETRY = 0.1
+EMBED_CHUNK = 32  # default SEARCH_SEMANTIC_EMBED_CHUNK: threads embedded per round
+SERVING = "forum_search_serving"  # app.extensions key: set once this process served a page
 SESSION_KEY = "search_after"
 
 
@@ -239,6 +245,12 @@ class Applier(threading.Thread):
                             rest = seconds * float(app.config.get("SEARCH_APPLY_REST", 1.0))
                             _set_rest(root, rest)
                             delay = rest  # then look again: more may have come meanwhile
+                        else:  # nothing to apply: vectors an import left pending
+                            embedded, seconds = self.embed_once()
+                            if embedded:
+                                rest = seconds * float(app.config.get("SEARCH_APPLY_REST", 1.0))
+                                _set_rest(root, rest)
+                                delay = rest
                     except IndexUnavailable:
                         failures += 1
                         if failures == 1 or failures % 10 == 0:
@@ -283,6 +295,23 @@ class Applier(threading.Thread):
             self.applied = max(self.applied, int(current_meta().get("applied", 0)))
             if batch < apply_batch() or self.stop_event.is_set():
                 return done, False, time.thread_time() - started
+
+    def embed_once(self) -> tuple[int, float]:
+        """Embed a chunk of the vectors an import or a backlog left pending
+        (``SEARCH_SEMANTIC_EMBED_CHUNK`` threads, 0: never here; only in a process
+        that serves pages, never in a command's): (threads done, CPU
+        seconds of this thread). The rest after it, like an apply's, keeps a forum
+        that is catching up its vectors from taking a whole core from the requests."""
+        chunk = int(current_app.config.get("SEARCH_SEMANTIC_EMBED_CHUNK", EMBED_CHUNK) or 0)
+        if chunk <= 0 or not current_app.extensions.get(SERVING):
+            return 0, 0.0  # a command (an import, say) leaves them to the servers
+        st = store()
+        name = st.current_name()
+        if not name:
+            return 0, 0.0
+        started = time.thread_time()
+        done = semantic.embed_pending(st.root / name, limit=chunk, lock_timeout=0.5)
+        return done, time.thread_time() - started
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -75,8 +75,22 @@ def _write_threads(
     else:
         for doc in thread_documents(visible):
             writer.update_document(**doc)
-    # Vectors are derived like the documents: written before the index commits.
-    semantic.write(writer.storage.folder, visible, [i for i in ids if i not in visible_ids])
+    # Vectors are derived like the documents: written before the index commits - or, for
+    # an import's batch or a backlog, recorded as pending and embedded after the commit
+    # (``semantic.embed_pending``): embedding costs ~25-45 ms of CPU a thread.
+    defer = fast is not None or len(visible) > semantic_defer_at()
+    removed = [i for i in ids if i not in visible_ids]
+    semantic.write(writer.storage.folder, visible, removed, defer=defer)
+
+
+DEFER_AT = 16
+
+
+def semantic_defer_at() -> int:
+    """Visible threads in one write above which their vectors are deferred
+    (``SEARCH_SEMANTIC_DEFER_AT``; bulk imports always defer)."""
+    value = current_app.config.get("SEARCH_SEMANTIC_DEFER_AT")
+    return DEFER_AT if value is None else int(value)
 
 
 # -- applying recorded changes ----------------------------------------------------------
@@ -149,8 +163,9 @@ def apply_pending_bulk(limit: int, timeout: float = 60.0, procs: int | None = No
 
 def apply_bulk_commit(limit: int, timeout: float = 60.0, procs: int | None = None) -> int:
     """One commit of ``apply_pending_bulk``: up to ``limit`` pending rows; returns the
-    rows applied (0 when idle or when the write lock stayed busy)."""
-    semantic.prepare()
+    rows applied (0 when idle or when the write lock stayed busy). Vectors are deferred
+    here (pending, see ``_write_threads``): no model is loaded, so this may run in a
+    process forked from one that has onnxruntime loaded."""
     try:
         writer = store().writer(None, timeout=timeout)
     except LockError:

@@ -22,8 +22,10 @@ PostgreSQL alike. Forked from a process whose other threads may be inside the da
 library, it could wait for ever on a lock it inherited: it marks a shared clock once
 connected and after each commit, and ``catch_up`` kills it when it was not connected
 within ``SEARCH_WORKER_READY_S`` or silent for ``SEARCH_WORKER_STALL_S`` (``build``'s
-limits); its rows are then applied here. ``SEARCH_IMPORT_BESIDE = False``, or a semantic
-model to embed with (``enabled``), keeps every checkpoint in the foreground, as before.
+limits); its rows are then applied here. ``SEARCH_IMPORT_BESIDE = False`` keeps every
+checkpoint in the foreground, as before. Thread vectors (the semantic model) are never
+computed here: the checkpoints record them as pending (``semantic.write(defer=True)``)
+and the forum's appliers embed them afterwards (``semantic.embed_pending``).
 
 Why: on two cores the import stored threads at ~1 ms of CPU each and waited at each
 checkpoint while the segment was built (~4-5 ms a thread); now the two overlap.
@@ -39,7 +41,7 @@ import time
 from flask import Flask, current_app
 
 from ..extensions import db
-from . import build, changes, semantic
+from . import build, changes
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +54,10 @@ _running: dict[str, tuple] = {}  # "beside": (the forked process, its stop event
 
 
 def enabled() -> bool:
-    """``SEARCH_IMPORT_BESIDE`` (default on), and no semantic model to embed with: the
-    model's runtime (onnxruntime, its thread pool) is not safe to use in a forked
-    process, so with semantic vectors on the checkpoints stay in the foreground."""
-    if not current_app.config.get("SEARCH_IMPORT_BESIDE", True):
-        return False
-    try:
-        semantic.current_model()
-    except semantic.ModelUnavailable:
-        return True
-    return False
+    """``SEARCH_IMPORT_BESIDE`` (default on). With a semantic model too: the checkpoints
+    record the threads' vectors as pending rather than embedding them (onnxruntime is not
+    safe to use in a forked process, and the process never loads it)."""
+    return bool(current_app.config.get("SEARCH_IMPORT_BESIDE", True))
 
 
 def beside(app: Flask) -> bool:

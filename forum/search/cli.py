@@ -1,5 +1,5 @@
 """``flask forum reindex``, ``check-index``, ``optimise-index``, ``pack-index`` and
-``search-snapshot create|restore``."""
+``search-snapshot create|restore``, ``embed-pending``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import click
 from flask import Flask, current_app
 
 from ..cli import forum_cli
-from . import build, rebuild, snapshot
+from . import build, rebuild, semantic, snapshot
 from .changes import apply_pending, latest_change_id, store
 
 
@@ -69,6 +69,31 @@ def check_index() -> None:
         click.echo(f"{len(problems)} difference(s) between the search index and the database.")
         raise SystemExit(1)
     click.echo("The search index matches the database.")
+
+
+@forum_cli.command("embed-pending")
+def embed_pending() -> None:
+    """Compute now the semantic vectors an import left pending (a running forum does
+    it in the background; until then those threads are found by their words only)."""
+    st = store()
+    name = st.current_name()
+    if not name:
+        click.echo("There is no search index yet.")
+        return
+    generation = st.root / name
+    waiting = semantic.pending_count(generation)
+    try:
+        semantic.current_model()
+    except semantic.ModelUnavailable as exc:
+        click.echo(f"{waiting} threads wait for vectors, but there is no model: {exc}.")
+        raise SystemExit(1 if waiting else 0) from None
+    started = time.perf_counter()
+    done = semantic.embed_all_pending(generation)
+    left = semantic.pending_count(generation)
+    took = time.perf_counter() - started
+    click.echo(f"Embedded {done} threads in {took:.0f} s; {left} still waiting.")
+    if left:  # another process is embedding them, or the write lock stayed busy
+        raise SystemExit(1)
 
 
 @forum_cli.command("optimise-index")

@@ -95,6 +95,7 @@ def rebuild(
     lock_timeout: float | None = None,
     only_if_broken: bool = False,
     stop: Callable[[], bool] | None = None,
+    defer_vectors: bool = False,
 ) -> str | None:
     """Build a fresh generation from the database and switch searches to it atomically.
 
@@ -103,6 +104,10 @@ def rebuild(
     fine once the lock was ours: another process rebuilt it meanwhile). ``procs``: worker
     processes (None: 2 on two cores or more for a large forum, see ``build``). ``stop``:
     raise RebuildCancelled before filling when it returns True (a restore took over).
+    ``defer_vectors``: publish the generation with every thread's semantic vector
+    pending (the appliers embed them afterwards, ``semantic.embed_pending``) instead of
+    embedding them all first - hours for a large forum on two cores; an import's and a
+    background rebuild do this, ``flask forum reindex`` embeds before it publishes.
     """
     st = store()
     lock = RebuildLock(st)
@@ -116,7 +121,10 @@ def rebuild(
         _remove_unpublished(st)
         name, ix = st.new_generation()
         ids = _fill(ix, progress, procs)
-        semantic.fill_ids(st.root / name, ids)  # no-op without the model
+        if defer_vectors:
+            semantic.defer_ids(st.root / name, ids)  # no-op without the model
+        else:
+            semantic.fill_ids(st.root / name, ids)
         apply_pending(name=name, timeout=60)
         st.publish(name)
         try:
@@ -226,7 +234,13 @@ def _background_rebuild(
             if verify and _restore_configured(app, lock_timeout=0):
                 return
             stop = cancel.is_set if cancel is not None else None
-            rebuild(progress=progress, lock_timeout=0, only_if_broken=verify, stop=stop)
+            rebuild(
+                progress=progress,
+                lock_timeout=0,
+                only_if_broken=verify,
+                stop=stop,
+                defer_vectors=True,
+            )
         except RebuildCancelled:
             log.info("search index rebuild stopped: a snapshot is being restored instead")
         except Exception:

@@ -20,6 +20,7 @@ from ..extensions import db
 from ..transfer import import_checkpoint, imports_running
 from . import checkpoints
 from .applier import (
+    SERVING,
     SESSION_KEY,
     _bulk_importing,
     _committed,
@@ -45,6 +46,8 @@ def install_startup(app: Flask) -> None:
 
     @app.before_request
     def _search_startup():
+        if not app.extensions.get(SERVING):
+            app.extensions[SERVING] = True  # this process serves pages: it may embed
         ensure_started(app)
 
     try:
@@ -115,7 +118,7 @@ def _on_import_checkpoint(app: Flask, final: bool = False, **_kw) -> None:
     import is a batch job, so a missing index is built here, in the foreground."""
     try:
         if not index_ok():
-            rebuild(lock_timeout=600, only_if_broken=True)
+            rebuild(lock_timeout=600, only_if_broken=True, defer_vectors=True)
         ensure_started(app)
         if final or imports_running() != 1 or not checkpoints.enabled():
             checkpoints.catch_up(IMPORT_APPLY_LIMIT, timeout=60)

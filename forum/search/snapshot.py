@@ -173,7 +173,7 @@ def _link_generation(folder: Path, staging: Path, toc_gen: int, segments: set[st
     if not vectors.is_dir():
         return
     (staging / VECTORS_DIR).mkdir()
-    for fname in ("META.json", "BASE", "delta.npz", "INCOMPLETE"):
+    for fname in ("META.json", "BASE", "delta.npz", "INCOMPLETE", "pending.npy"):
         if (vectors / fname).is_file():
             snapshot_files.link(vectors / fname, staging / VECTORS_DIR / fname)
     staged_base = staging / VECTORS_DIR / "BASE"

@@ -1,11 +1,14 @@
 """A semantic second opinion: thread vectors from a small sentence-embedding model, fused
 with the lexical ranking by reciprocal rank fusion.
 
-Vectors are derived data like the index: the change applier writes them with the index
-(``write``), a rebuild writes them all (``fill``), check-index compares them with the
-database (``problems``). Without a usable model every function here is a no-op and
-search stays lexical; ``state`` says which, and why, for /healthz.
+Vectors are derived data like the index (``vectors.py``): the change applier writes them
+with the index (``write``) - or, for an import's batches and backlogs, records them as
+pending, embedded afterwards by the serving processes' appliers (``embed_pending``) -, a
+rebuild writes them all (``fill``), check-index compares them with the database
+(``problems``). Without a usable model every function here is a no-op and search stays
+lexical; ``state`` says which, and why (and how many threads wait), for /healthz.
 
+- ``vectors.py``: writing, deferring, embedding pending vectors, checking them.
 - ``model.py``: the ONNX model and tokenizer (local file only, checksummed).
 - ``query_graph.py``: the same model's faster graph for queries (int8 weights kept int8).
 - ``store.py``: vectors per index generation (a memory-mapped base and a small delta).
@@ -25,155 +28,62 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from flask import current_app
-from sqlalchemy.orm import Session
 
-from ...extensions import db
-from ..documents import load_threads, question_text
 from ..lru import ByteLRU
 from .fuse import nearest
-from .model import Model, ModelUnavailable, model_for
-from .store import Snapshot, VectorStore, fingerprint
+from .model import Model, ModelUnavailable
+from .store import Snapshot, VectorStore
+from .vectors import (
+    CHUNK,
+    current_model,
+    current_model_id,
+    defer_ids,
+    embed_all_pending,
+    embed_pending,
+    fill,
+    fill_ids,
+    pending_count,
+    prepare,
+    problems,
+    problems_ids,
+    thread_text,
+    write,
+)
 
 __all__ = [
+    "CHUNK",
     "Dense",
     "ModelUnavailable",
+    "clear_query_cache",
+    "current_model",
+    "current_model_id",
+    "defer_ids",
+    "embed_all_pending",
+    "embed_pending",
+    "fill",
     "fill_ids",
+    "pending_count",
+    "prepare",
+    "problems",
     "problems_ids",
     "ranking",
+    "snapshot",
     "start",
     "state",
+    "thread_text",
     "write",
 ]
 
 log = logging.getLogger(__name__)
 
 MIN_SIMILARITY = 0.2  # default SEARCH_SEMANTIC_MIN_SIMILARITY: below it, not a neighbour
-CHUNK = 256  # threads loaded from the database at a time
 QUERY_CACHE = 1024  # query vectors kept (normalised query text -> vector)
 WAIT = 5.0  # default SEARCH_SEMANTIC_WAIT: seconds a search waits for its query vector
-
-
-def thread_text(thread) -> str:
-    """What a thread's vector is made from: its title and opening post."""
-    return f"{thread.title}\n{question_text(thread)}".strip()
-
-
-def current_model() -> Model:
-    """The configured model (raises ModelUnavailable, with the reason)."""
-    return model_for(current_app.config)
-
-
-def prepare() -> None:
-    """Load the model now (once per process) if there is one: callers do this before
-    taking the index write lock, so no writer waits for a model to load."""
-    try:
-        current_model()
-    except ModelUnavailable:
-        pass
-
-
-def write(generation: str | Path, visible: list, removed: Iterable[int]) -> None:
-    """Bring the vectors of ``generation`` in line with these threads: called by the
-    change applier while it holds that generation's write lock, before it commits."""
-    vs = VectorStore(generation)
-    removed = list(removed)
-    try:
-        model = current_model()
-    except ModelUnavailable as exc:
-        if visible or removed:
-            vs.mark_incomplete(f"a change was applied without the model: {exc}")
-        return
-    if vs.meta() is None:
-        if visible or removed:  # a generation built without the model: a rebuild fixes it
-            vs.dir.mkdir(parents=True, exist_ok=True)
-            vs.write_base(model.id, [], np.zeros((0, model.dim), np.float32), [])
-            vs.mark_incomplete("the index was built without the model")
-        return
-    have = vs.fingerprints() or {}
-    texts = {t.id: thread_text(t) for t in visible}
-    fps = {i: fingerprint(model.id, text) for i, text in texts.items()}
-    changed = [i for i in sorted(texts) if have.get(i) != fps[i]]
-    gone = [i for i in removed if i in have]
-    if changed:
-        vecs = model.embed([texts[i] for i in changed])
-        vs.put(model.id, changed, vecs, [fps[i] for i in changed])
-    if gone:
-        vs.remove(model.id, gone)
-
-
-def fill(generation: str | Path, chunks: Iterable[list], progress=None) -> bool:
-    """Embed every visible thread of a new generation (``chunks``: lists of threads).
-    Returns False, writing nothing, when there is no model (search stays lexical)."""
-    try:
-        model = current_model()
-    except ModelUnavailable:
-        return False
-    ids: list[int] = []
-    fps: list[int] = []
-    parts: list[np.ndarray] = [np.zeros((0, model.dim), np.float32)]
-    for chunk in chunks:
-        texts = [thread_text(t) for t in chunk]
-        parts.append(model.embed(texts))
-        ids.extend(t.id for t in chunk)
-        fps.extend(fingerprint(model.id, text) for text in texts)
-        if progress:
-            progress(len(ids))
-    VectorStore(generation).write_base(model.id, ids, np.concatenate(parts), fps)
-    return True
-
-
-def _chunks(session: Session, ids: list[int]):
-    for start in range(0, len(ids), CHUNK):
-        part = ids[start : start + CHUNK]
-        threads = load_threads(session, part)
-        yield [threads[i] for i in part if i in threads]
-        session.expunge_all()
-
-
-def fill_ids(generation: str | Path, ids: list[int]) -> bool:
-    """``fill`` with the threads ``ids`` read from the database (a rebuild's snapshot:
-    changes after it reach the vectors through the change record, like the index)."""
-    with Session(db.engine) as session:
-        return fill(generation, _chunks(session, list(ids)))
-
-
-def problems_ids(generation: str | Path, ids: list[int]) -> list[str]:
-    """``problems`` for the visible threads ``ids``, read from the database."""
-    with Session(db.engine) as session:
-        return problems(generation, (t for chunk in _chunks(session, list(ids)) for t in chunk))
-
-
-def problems(generation: str | Path, threads: Iterable) -> list[str]:
-    """Differences between the vectors and the visible ``threads`` (none without a
-    model: then search is lexical and there is nothing to compare)."""
-    try:
-        model = current_model()
-    except ModelUnavailable:
-        return []
-    vs = VectorStore(generation)
-    meta = vs.meta()
-    if meta is None:
-        return ["the index has no thread vectors (built without the model)"]
-    if meta.get("model") != model.id:
-        return [f"thread vectors come from model {meta.get('model')}, not {model.id}"]
-    found: list[str] = []
-    if vs.incomplete():
-        found.append("thread vectors are incomplete: a change was applied without the model")
-    have = vs.fingerprints() or {}
-    for thread in threads:
-        fp = have.pop(thread.id, None)
-        if fp is None:
-            found.append(f"thread {thread.id} has no vector")
-        elif fp != fingerprint(model.id, thread_text(thread)):
-            found.append(f"thread {thread.id} has a stale vector")
-    found.extend(f"thread {i} has a vector but is not visible" for i in sorted(have))
-    return found
 
 
 _snapshots: dict[str, tuple[tuple, Snapshot | None]] = {}
@@ -215,7 +125,11 @@ def _usable(generation: str | Path | None) -> tuple[Model | None, Snapshot | Non
         return None, None, "thread vectors are incomplete: run flask forum reindex"
     count = len(snap.base_ids) + len(snap.delta_ids)
     graph = "the int8 query graph" if model.query_session is not None else "the model's graph"
-    return model, snap, f"model {model.id}, {count} vectors, queries through {graph}"
+    why = f"model {model.id}, {count} vectors, queries through {graph}"
+    waiting = pending_count(generation)
+    if waiting:  # an import's or a backlog's threads: ranked lexically until embedded
+        why += f"; {waiting} threads waiting for their vectors (computed in the background)"
+    return model, snap, why
 
 
 def state(generation: str | Path | None) -> tuple[bool, str]:

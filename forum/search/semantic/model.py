@@ -144,6 +144,28 @@ def model_for(config: dict) -> Model:
         return model
 
 
+_ids: dict[tuple, str] = {}
+
+
+def model_id_for(config: dict) -> str:
+    """The id ``model_for(config)`` has, from the file's checksum alone: what a writer
+    that defers embedding needs (a process forked from one that loaded onnxruntime must
+    not use it). Raises ModelUnavailable as ``model_for`` does for a missing file or a
+    checksum that does not match."""
+    path, sha = resolve(config)
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise ModelUnavailable(f"model file {path} not found") from exc
+    key = (str(path), st.st_mtime_ns, st.st_size)
+    digest = _ids.get(key)
+    if digest is None:
+        digest = _ids[key] = sha256_of(path)
+    if sha and digest != sha:
+        raise ModelUnavailable(f"model file {path} has sha256 {digest}, expected {sha}")
+    return f"{digest[:16]}-t{MAX_TOKENS}"
+
+
 def load(
     path: Path, sha256: str | None = None, threads: int = 1, query_graph: bool = True
 ) -> Model:

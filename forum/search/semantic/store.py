@@ -15,6 +15,10 @@ Layout of ``<generation>/vectors/``::
                        rows; also computed when absent)
     delta.npz          rows written since the base: ids, vecs, fps; fp 0 = removed
     INCOMPLETE         present when a change was applied without the model
+    pending.npy        int64 ids of visible threads whose vector is still to come: a
+                       large apply (an import, a backlog) records them instead of
+                       embedding them while it holds the write lock; the embedder
+                       (``semantic.embed_pending``) computes them afterwards
 
 Only the process holding the generation's whoosh write lock (or the rebuild filling an
 unpublished generation) writes here, so writers never race. Each write replaces a file
@@ -36,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 DIR = "vectors"
+PENDING = "pending.npy"
 COMPACT_AT = 2048  # delta rows before they are merged into a new base
 PREFILTER_AT = 20_000  # base rows from which searches prefilter by sign bits
 ROTATIONS = 3  # bases the sign bits are taken in (3 x dim bits a vector)
@@ -208,6 +213,13 @@ class VectorStore:
     def incomplete(self) -> bool:
         return (self.dir / "INCOMPLETE").exists()
 
+    def pending(self) -> np.ndarray:
+        """Sorted ids of threads whose vector is still to be computed (see ``PENDING``)."""
+        try:
+            return np.load(self.dir / PENDING).astype(np.int64, copy=False)
+        except (OSError, ValueError):
+            return np.zeros(0, np.int64)
+
     def _base_name(self) -> str | None:
         try:
             name = (self.dir / "BASE").read_text().strip()
@@ -298,6 +310,7 @@ class VectorStore:
         self._publish_base(np.asarray(ids, np.int64), vecs, np.asarray(fps, np.uint64))
         _unlink(self.dir / "delta.npz")
         _unlink(self.dir / "INCOMPLETE")
+        _unlink(self.dir / PENDING)
 
     def put(self, model: str, ids, vecs, fps) -> None:
         """Add or replace vectors of threads (``fps`` 0 marks a removed thread)."""
@@ -323,6 +336,27 @@ class VectorStore:
         if ids and self.meta() is not None:
             dim = int(self.meta()["dim"])
             self.put(model, ids, np.zeros((len(ids), dim), np.float32), [0] * len(ids))
+
+    def update_pending(self, add=(), discard=()) -> None:
+        """Record threads ``add`` as waiting for their vector and ``discard`` as no
+        longer waiting (embedded, or gone)."""
+        have = self.pending()
+        new = have
+        add = np.asarray(list(add), np.int64)
+        discard = np.asarray(list(discard), np.int64)
+        if len(add):
+            new = np.union1d(new, add)
+        if len(discard) and len(new):
+            new = np.setdiff1d(new, discard, assume_unique=True)
+        if len(new) == len(have) and np.array_equal(new, have):
+            return
+        if not len(new):
+            _unlink(self.dir / PENDING)
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f".pending.{os.getpid()}.{threading.get_ident()}.npy"
+        np.save(tmp, new)
+        os.replace(tmp, self.dir / PENDING)
 
     def mark_incomplete(self, reason: str) -> None:
         """A change went by without its vector: searches ignore these vectors until a
