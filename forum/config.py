@@ -41,6 +41,11 @@ SEARCH_SEMANTIC_MODEL_SHA256 = None  # checksum required of SEARCH_SEMANTIC_MODE
 SEARCH_SEMANTIC_THREADS = 1  # onnxruntime threads per process
 SEARCH_SEMANTIC_RRF_K = 60
 SEARCH_SEMANTIC_MIN_SIMILARITY = 0.2  # cosine below which a thread is no neighbour
+# Embed the query before the lexical search (False) or in a worker thread while it runs
+# (True): the thread saves ~0.6 ms of wall time a query on an idle machine but costs ~2 ms
+# more CPU (hand-offs, both cores busy) and waits for a core on a loaded one
+# (docs/search.md, "fourth round").
+SEARCH_SEMANTIC_OVERLAP = False
 # Queries embed through semantic/query_graph.py's graph (int8 weights kept int8; checked
 # against the file's own at load): about half the CPU of the model file's graph.
 SEARCH_SEMANTIC_QUERY_GRAPH = True

@@ -285,6 +285,7 @@ def test_an_embedding_later_than_the_wait_leaves_the_search_lexical(app, client,
         return real(self, text)
 
     monkeypatch.setattr(semantic_model.Model, "embed_query", held)
+    app.config["SEARCH_SEMANTIC_OVERLAP"] = True  # embedded in a thread, waited for 0.05 s
     app.config["SEARCH_SEMANTIC_WAIT"] = 0.05
     try:
         assert titles(client, "zebra") == ["Zebra question"]
@@ -296,6 +297,7 @@ def test_embedding_the_query_inline_or_in_a_thread_ranks_the_same(app, client):
     for n in range(6):
         f.thread(title=f"Penguin {n}", body="penguin and zebra" if n % 2 else "zebra")
     semantic.clear_query_cache()
+    app.config["SEARCH_SEMANTIC_OVERLAP"] = True
     threaded = client.get("/api/v1/search", query_string={"q": "zebra penguin"}).get_json()
     app.config["SEARCH_SEMANTIC_OVERLAP"] = False
     semantic.clear_query_cache()

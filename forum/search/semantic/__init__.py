@@ -14,9 +14,10 @@ lexical; ``state`` says which, and why (and how many threads wait), for /healthz
 - ``store.py``: vectors per index generation (a memory-mapped base and a small delta).
 - ``fuse.py``: nearest vectors to a query, and RRF.
 
-A search starts embedding its query in a worker thread (``start``) while the lexical
-evaluator runs (onnxruntime releases the GIL), then finds the nearest threads in its
-own thread and fuses (``Dense.ranking``); the last
+A search embeds its query first (``start``; with ``SEARCH_SEMANTIC_OVERLAP`` in a worker
+thread while the lexical evaluator runs - less wall time on an idle machine, more CPU),
+then finds the nearest threads after the lexical search and fuses (``Dense.ranking``);
+the last
 ``QUERY_CACHE`` query vectors are kept, so paging or repeating a query does not embed
 it again, and so are their nearest threads, for as long as the vectors they were found
 in are current (a changed thread vector makes a new snapshot, and the next search
@@ -180,7 +181,8 @@ def _executor() -> ThreadPoolExecutor:
 class Dense:
     """A query's dense side, started before the lexical search and joined after it.
 
-    ``vector``: the query's vector, embedded in a worker thread while the lexical
+    ``vector``: the query's vector, a done future (embedded before the lexical search)
+    or, with ``SEARCH_SEMANTIC_OVERLAP``, embedded in a worker thread while the lexical
     search runs (one onnxruntime call, which holds no GIL). The nearest threads are
     looked for afterwards, in the request thread: some fifty short numpy passes, which
     in the worker handed the GIL back and forth with the lexical search's Python for
@@ -235,16 +237,17 @@ def _neighbours(
 
 
 def start(generation: str | Path | None, text: str, limit: int = 50) -> Dense | None:
-    """Start embedding ``text`` in a worker thread (its ``limit`` nearest threads are
-    found when ``Dense.ranking`` asks); None when semantic search is off or the text is
-    empty."""
+    """Embed ``text`` (here, or with ``SEARCH_SEMANTIC_OVERLAP`` in a worker thread while
+    the caller's lexical search runs); its ``limit`` nearest threads are found when
+    ``Dense.ranking`` asks. None when semantic search is off, the text is empty or the
+    embedding failed (the search stays lexical)."""
     try:
         model, snap, _why = _usable(generation)
         if model is None or not text.strip():
             return None
         config = current_app.config
         floor = float(config.get("SEARCH_SEMANTIC_MIN_SIMILARITY", MIN_SIMILARITY))
-        if config.get("SEARCH_SEMANTIC_OVERLAP", True):
+        if config.get("SEARCH_SEMANTIC_OVERLAP", False):
             vector = _executor().submit(query_vector, model, text)
         else:  # here, before the lexical search (no thread hand-off)
             vector = Future()
