@@ -112,7 +112,8 @@ def _apply(name: str | None, timeout: float) -> tuple[int, bool]:
     """(rows applied, whether the write lock was busy at the first try)."""
     st = store()
     total = 0
-    semantic.prepare()  # load the model before taking the lock, not while holding it
+    if _has_newer(st, name):  # load the model before taking the lock, not while holding
+        semantic.prepare()  # it - and only when there is something to apply
     first = True
     while True:
         try:

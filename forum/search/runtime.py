@@ -10,6 +10,7 @@ bulk import applies at its checkpoints instead.
 from __future__ import annotations
 
 import logging
+import threading
 
 from flask import Flask, has_request_context
 from flask import session as web_session
@@ -18,7 +19,7 @@ from sqlalchemy import inspect
 from .. import signals
 from ..extensions import db
 from ..transfer import import_checkpoint, imports_running
-from . import checkpoints
+from . import checkpoints, semantic
 from .applier import (
     SERVING,
     SESSION_KEY,
@@ -48,6 +49,7 @@ def install_startup(app: Flask) -> None:
     def _search_startup():
         if not app.extensions.get(SERVING):
             app.extensions[SERVING] = True  # this process serves pages: it may embed
+            _load_model_soon(app)
         ensure_started(app)
 
     try:
@@ -56,6 +58,18 @@ def install_startup(app: Flask) -> None:
                 ensure_started(app)
     except Exception:
         log.exception("search start-up check failed")
+
+
+def _load_model_soon(app: Flask) -> None:
+    """A process that serves pages loads the semantic model (~1-2 s of CPU) in the
+    background after its first request, so its first search does not wait for it;
+    commands (an import, a role change) never load it unless they embed."""
+
+    def load() -> None:
+        with app.app_context():
+            semantic.prepare()
+
+    threading.Thread(target=load, name="search-model-load", daemon=True).start()
 
 
 def ensure_started(app: Flask) -> None:

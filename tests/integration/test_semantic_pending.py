@@ -247,3 +247,44 @@ def test_an_import_with_the_model_runs_its_checkpoints_beside_and_agrees(app, mo
     assert semantic.embed_all_pending(generation(app)) == 20
     assert check_index(app).exit_code == 0
     assert np.isfinite(np.asarray(vectors(app).snapshot().delta_vecs)).all()
+
+
+def test_an_import_command_never_loads_the_model(tmp_path, database_url):
+    """Loading onnxruntime and the model costs ~1-2 s of CPU: a command that only
+    records vectors as pending (an import) must not pay it, in a fresh process. The
+    packaged model (its id and vector size are known from its checksum)."""
+    from forum.search.semantic import model as semantic_model
+
+    packaged = semantic_model.packaged_model_path()
+    assert packaged is not None, "the pinned model package is a dependency"
+    tiny_model = packaged
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    app = make_app(tmp_path, database_url, tiny_model)  # the instance and its tables
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    script = f"""
+import sys
+from forum import create_app, transfer
+app = create_app({{"INSTANCE_PATH": {str(tmp_path / "instance")!r}, "SECRET_KEY": "t",
+                  "LOAD_DEMO_ON_FIRST_START": False, "SEARCH_SEMANTIC": True,
+                  "SEARCH_SEMANTIC_MODEL": {str(tiny_model)!r},
+                  {f'"SQLALCHEMY_DATABASE_URI": {database_url!r},' if database_url else ""}}})
+with app.app_context():
+    report = transfer.import_lines({[line(n) for n in range(3)]!r})
+    assert report.imported == 3, report
+    print("model loaded:", "onnxruntime" in sys.modules)
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert "model loaded: False" in out.stdout, out.stdout + out.stderr
+    with app.app_context():
+        assert len(vectors(app).pending()) == 3
+        db.session.remove()
+        db.engine.dispose()

