@@ -57,30 +57,42 @@ def _session() -> Session:
     return Session(db.engine, expire_on_commit=False)
 
 
-def _write_threads(
-    writer, threads: dict[int, Thread], ids: Iterable[int], fast: list[int] | None = None
-) -> None:
-    """Write these threads' documents (delete the hidden and gone ones). With ``fast`` (a
-    list) the visible ids are appended to it instead, for ``_fast_commit`` to write into
-    new segments, and every id's old document is deleted here: an update, as whoosh's
-    ``update_document`` does it, without whoosh's slow posting pool."""
+def _write_threads(writer, threads: dict[int, Thread], ids: Iterable[int]) -> None:
+    """Write these threads' documents (delete the hidden and gone ones)."""
     ids = list(ids)
     visible = [threads[i] for i in ids if i in threads and threads[i].is_visible]
     visible_ids = {t.id for t in visible}
     for thread_id in ids:
-        if fast is not None or thread_id not in visible_ids:
+        if thread_id not in visible_ids:
             writer.delete_by_term("id", str(thread_id))
-    if fast is not None:
-        fast.extend(t.id for t in visible)
-    else:
-        for doc in thread_documents(visible):
-            writer.update_document(**doc)
+    for doc in thread_documents(visible):
+        writer.update_document(**doc)
     # Vectors are derived like the documents: written before the index commits - or, for
-    # an import's batch or a backlog, recorded as pending and embedded after the commit
+    # a backlog, recorded as pending and embedded after the commit
     # (``semantic.embed_pending``): embedding costs ~25-45 ms of CPU a thread.
-    defer = fast is not None or len(visible) > semantic_defer_at()
+    defer = len(visible) > semantic_defer_at()
     removed = [i for i in ids if i not in visible_ids]
     semantic.write(writer.storage.folder, visible, removed, defer=defer)
+
+
+def _write_thread_ids(writer, session: Session, ids: list[int], fast: list[int]) -> None:
+    """The fast path's ``_write_threads``: every id's old document is deleted here (an
+    update, as whoosh's ``update_document`` does it) and the visible ids are appended to
+    ``fast`` for ``_fast_commit`` to write into new segments (its builder loads the
+    threads itself); their vectors are recorded as pending. Only the ids of the visible
+    threads are read here: the rows are not loaded twice."""
+    visible = set(
+        session.scalars(
+            select(Thread.id).where(
+                Thread.id.in_(ids), Thread.is_hidden.is_(False), Thread.is_deleted.is_(False)
+            )
+        )
+    )
+    for thread_id in ids:
+        writer.delete_by_term("id", str(thread_id))
+    fast.extend(i for i in ids if i in visible)
+    removed = [i for i in ids if i not in visible]
+    semantic.defer(writer.storage.folder, [i for i in ids if i in visible], removed)
 
 
 DEFER_AT = 16
@@ -251,7 +263,10 @@ def _apply_with(
                 if horizon is not None:
                     horizons.update((i, horizon) for i in new_gaps)
             thread_ids = sorted({r.thread_id for r in rows})
-            _write_threads(writer, load_threads(session, thread_ids), thread_ids, fast_ids)
+            if fast_ids is not None:
+                _write_thread_ids(writer, session, thread_ids, fast_ids)
+            else:
+                _write_threads(writer, load_threads(session, thread_ids), thread_ids)
             session.expunge_all()
             applied = max(applied, newest)
             count += len(rows)

@@ -288,3 +288,25 @@ with app.app_context():
         assert len(vectors(app).pending()) == 3
         db.session.remove()
         db.engine.dispose()
+
+
+def test_a_thread_marked_pending_whose_vector_is_current_is_not_embedded_again(
+    app, monkeypatch
+):
+    """An import's fast path marks every thread it writes pending without reading its
+    text; the embedder then skips a thread whose vector is already of its text."""
+    report = import_penguins(extra=2)
+    assert semantic.embed_all_pending(generation(app)) == 3
+    before = vectors(app).fingerprints()
+    semantic.defer(generation(app), sorted(report.thread_ids), [])
+    assert len(vectors(app).pending()) == 3
+    model = semantic.current_model()
+    embedded = []
+    real = type(model).embed
+    monkeypatch.setattr(
+        type(model), "embed", lambda self, texts: embedded.extend(texts) or real(self, texts)
+    )
+    assert semantic.embed_pending(generation(app)) == 3
+    assert embedded == []
+    assert not len(vectors(app).pending())
+    assert vectors(app).fingerprints() == before

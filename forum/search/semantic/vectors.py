@@ -104,6 +104,31 @@ def write(
         vs.remove(model_id, gone)
 
 
+def defer(generation: str | Path, visible_ids: list[int], removed: Iterable[int]) -> None:
+    """``write(defer=True)`` from ids alone (an import's fast path loads no rows): the
+    visible threads become pending - ``embed_pending`` skips those whose vector is
+    already of their text - and the vectors of ``removed`` go."""
+    vs = VectorStore(generation)
+    removed = list(removed)
+    try:
+        model_id = current_model_id()
+    except ModelUnavailable as exc:
+        if visible_ids or removed:
+            vs.mark_incomplete(f"a change was applied without the model: {exc}")
+        return
+    if vs.meta() is None:
+        if visible_ids or removed:  # a generation built without the model
+            vs.dir.mkdir(parents=True, exist_ok=True)
+            vs.mark_incomplete("the index was built without the model")
+        return
+    vs.update_pending(add=visible_ids, discard=removed)
+    if removed:
+        have = vs.fingerprints() or {}
+        gone = [i for i in removed if i in have]
+        if gone:
+            vs.remove(model_id, gone)
+
+
 def pending_count(generation: str | Path | None) -> int:
     """Threads of ``generation`` waiting for their vector (0 without vectors)."""
     return 0 if generation is None else len(VectorStore(generation).pending())
@@ -128,7 +153,12 @@ def embed_pending(generation: str | Path, limit: int = 64, lock_timeout: float =
         if not mine:
             return 0
         ids = [int(i) for i in vs.pending()[: max(int(limit), 1)]]
-        texts = _visible_texts(ids)
+        seen = _visible_texts(ids)
+        have = vs.fingerprints() or {}
+        # Marked pending by an import's fast path while its vector is already of this text:
+        # nothing to embed.
+        current = {i for i, t in seen.items() if have.get(i) == fingerprint(model.id, t)}
+        texts = {i: t for i, t in seen.items() if i not in current}
         order = sorted(texts)
         vecs = model.embed([texts[i] for i in order]) if order else None
         lock = FileStorage(str(generation)).lock(f"{INDEX_NAME}_WRITELOCK")  # whoosh's
@@ -152,8 +182,9 @@ def embed_pending(generation: str | Path, limit: int = 64, lock_timeout: float =
             else:
                 done = []
             gone = [i for i in ids if i not in now]
-            vs.update_pending(discard=[*done, *gone])
-            return len(done) + len(gone)
+            same = [i for i in sorted(current) if i in still and now.get(i) == seen[i]]
+            vs.update_pending(discard=[*done, *gone, *same])
+            return len(done) + len(gone) + len(same)
         finally:
             lock.release()
 
