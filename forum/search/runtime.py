@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from flask import Flask, has_request_context
+from flask import Flask, has_request_context, request_started
 from flask import session as web_session
 from sqlalchemy import inspect
 
@@ -47,10 +47,11 @@ def install_startup(app: Flask) -> None:
 
     @app.before_request
     def _search_startup():
-        if not app.extensions.get(SERVING):
-            app.extensions[SERVING] = True  # this process serves pages: it may embed
-            _load_model_soon(app)
         ensure_started(app)
+
+    # Any request - /healthz too, which answers before other hooks - marks a process
+    # that serves: its applier may embed pending vectors, and it loads the model soon.
+    request_started.connect(_serving, app, weak=False)
 
     try:
         with app.app_context():
@@ -58,6 +59,12 @@ def install_startup(app: Flask) -> None:
                 ensure_started(app)
     except Exception:
         log.exception("search start-up check failed")
+
+
+def _serving(app: Flask, **_kw) -> None:
+    if not app.extensions.get(SERVING):
+        app.extensions[SERVING] = True
+        _load_model_soon(app)
 
 
 def _load_model_soon(app: Flask) -> None:

@@ -217,7 +217,8 @@ def test_the_applier_embeds_pending_vectors_in_the_background(tmp_path, database
             report = import_penguins(extra=4)
             assert len(vectors(app).pending()) == 5
             client = app.test_client()
-            client.get("/")  # a request starts this process's applier
+            # Any request marks a serving process, a health probe too (it answers first).
+            assert client.get("/healthz").status_code == 200
             deadline = time.monotonic() + 30
             while len(vectors(app).pending()) and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -290,9 +291,7 @@ with app.app_context():
         db.engine.dispose()
 
 
-def test_a_thread_marked_pending_whose_vector_is_current_is_not_embedded_again(
-    app, monkeypatch
-):
+def test_a_thread_marked_pending_whose_vector_is_current_is_not_embedded_again(app, monkeypatch):
     """An import's fast path marks every thread it writes pending without reading its
     text; the embedder then skips a thread whose vector is already of its text."""
     report = import_penguins(extra=2)
