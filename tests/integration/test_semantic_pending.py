@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from sqlalchemy import update
 
-from forum import create_app, transfer
+from forum import transfer
 from forum.extensions import db
 from forum.models import Post, Thread
 from forum.search import apply_now, semantic
 from forum.search.index import store_for
 from forum.search.semantic import store as vector_store
-from tests import pgtools
+from tests.integration.test_semantic_search import make_app as make_semantic_app
 from tests.semantic_models import write_tiny_model
 
 SAME = (("zebra", "penguin"),)  # one vector for both words: only meaning connects them
@@ -35,21 +35,13 @@ def tiny_model(tmp_path_factory):
     return write_tiny_model(tmp_path_factory.mktemp("model") / "tiny.onnx", same=SAME)
 
 
-def make_app(tmp_path, database_url, tiny_model, **config):
-    if database_url:
-        pgtools.write_instance_config(tmp_path / "instance", database_url)
-    return create_app(
-        {
-            "TESTING": True,
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "LOAD_DEMO_ON_FIRST_START": False,
-            "SECRET_KEY": "test-secret",
-            "RATELIMIT_ENABLED": False,
-            "SEARCH_SEMANTIC": True,
-            "SEARCH_SEMANTIC_MODEL": str(tiny_model),
-            **({"SQLALCHEMY_DATABASE_URI": database_url} if database_url else {}),
-            **config,
-        }
+def make_app(tmp_path, database_url, model_file, **config):
+    return make_semantic_app(
+        tmp_path,
+        database_url,
+        SEARCH_SEMANTIC=True,
+        SEARCH_SEMANTIC_MODEL=str(model_file),
+        **config,
     )
 
 
@@ -258,12 +250,11 @@ def test_an_import_command_never_loads_the_model(tmp_path, database_url):
 
     packaged = semantic_model.packaged_model_path()
     assert packaged is not None, "the pinned model package is a dependency"
-    tiny_model = packaged
     import subprocess
     import sys
     from pathlib import Path
 
-    app = make_app(tmp_path, database_url, tiny_model)  # the instance and its tables
+    app = make_app(tmp_path, database_url, packaged)  # the instance and its tables
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -272,7 +263,7 @@ import sys
 from forum import create_app, transfer
 app = create_app({{"INSTANCE_PATH": {str(tmp_path / "instance")!r}, "SECRET_KEY": "t",
                   "LOAD_DEMO_ON_FIRST_START": False, "SEARCH_SEMANTIC": True,
-                  "SEARCH_SEMANTIC_MODEL": {str(tiny_model)!r},
+                  "SEARCH_SEMANTIC_MODEL": {str(packaged)!r},
                   {f'"SQLALCHEMY_DATABASE_URI": {database_url!r},' if database_url else ""}}})
 with app.app_context():
     report = transfer.import_lines({[line(n) for n in range(3)]!r})

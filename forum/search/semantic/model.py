@@ -145,35 +145,38 @@ def model_for(config: dict) -> Model:
         return model
 
 
-_ids: dict[tuple, str] = {}
+_digests: dict[tuple, str] = {}
 
 
-def model_id_for(config: dict) -> str:
-    """The id ``model_for(config)`` has, from the file's checksum alone: what a writer
-    that defers embedding needs (a process forked from one that loaded onnxruntime must
-    not use it). Raises ModelUnavailable as ``model_for`` does for a missing file or a
-    checksum that does not match."""
+def _digest(config: dict) -> str:
+    """The sha256 of the configured model file (remembered per path, mtime and size);
+    raises ModelUnavailable as ``model_for`` does for a missing file or a checksum that
+    does not match."""
     path, sha = resolve(config)
     try:
         st = path.stat()
     except OSError as exc:
         raise ModelUnavailable(f"model file {path} not found") from exc
     key = (str(path), st.st_mtime_ns, st.st_size)
-    digest = _ids.get(key)
+    digest = _digests.get(key)
     if digest is None:
-        digest = _ids[key] = sha256_of(path)
+        digest = _digests[key] = sha256_of(path)
     if sha and digest != sha:
         raise ModelUnavailable(f"model file {path} has sha256 {digest}, expected {sha}")
-    return f"{digest[:16]}-t{MAX_TOKENS}"
+    return digest
+
+
+def model_id_for(config: dict) -> str:
+    """The id ``model_for(config)`` has, from the file's checksum alone: what a writer
+    that defers embedding needs (a process forked from one that loaded onnxruntime must
+    not use it)."""
+    return f"{_digest(config)[:16]}-t{MAX_TOKENS}"
 
 
 def model_dim_for(config: dict) -> int:
     """The vector size of ``model_for(config)``: known from the checksum for the
     packaged file (no onnxruntime session made), else from loading the model."""
-    model_id_for(config)  # raises ModelUnavailable as model_for would
-    path, _sha = resolve(config)
-    st = path.stat()
-    if _ids.get((str(path), st.st_mtime_ns, st.st_size)) == PACKAGED_SHA256:
+    if _digest(config) == PACKAGED_SHA256:
         return PACKAGED_DIM
     return model_for(config).dim
 
