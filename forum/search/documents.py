@@ -142,7 +142,6 @@ def _document(thread: Thread, extras: dict[str, list[str]]) -> dict[str, Any]:
         "last_activity": thread.last_activity_at,
         "reply_count": int(thread.reply_count or 0),
         "helpful_count": int(thread.helpful_count or 0),
-        "is_resolved": thread.resolved_post_id is not None,
         "facets": facet_bytes(tags),
     }
     for key, values in extras.items():

@@ -26,7 +26,7 @@ from whoosh.support.charset import accent_map
 from .. import vocabulary
 from . import lexicon
 
-_VERSION = "forum-search-10"
+_VERSION = "forum-search-11"
 
 
 def _version() -> str:
@@ -152,6 +152,21 @@ TAG_FIELDS = ("conditions", "side_effects", "medications")
 EXTRA_FIELDS = ("tpmt", "outcome", "moved_to")
 
 
+class SortNumber(fields.NUMERIC):
+    """A number read only as a sort column. Not indexed: whoosh's numeric fields write
+    one posting per "tier" (8 per value) for range queries, which nothing here makes
+    (user text never reaches field syntax, see ``query``); those were a tenth of a
+    document's postings."""
+
+    indexed = False
+
+
+class SortDate(fields.DATETIME):
+    """A date read only as a sort column (see ``SortNumber``)."""
+
+    indexed = False
+
+
 def build_schema() -> fields.Schema:
     """One document per visible thread, plus the meta document (id ``__meta__``)."""
     return fields.Schema(
@@ -172,11 +187,11 @@ def build_schema() -> fields.Schema:
         tpmt=fields.KEYWORD(commas=True, lowercase=True),
         outcome=fields.KEYWORD(commas=True, lowercase=True),
         moved_to=fields.KEYWORD(commas=True, lowercase=True),
-        created=fields.DATETIME(sortable=True),
-        last_activity=fields.DATETIME(sortable=True),
-        reply_count=fields.NUMERIC(sortable=True),
-        helpful_count=fields.NUMERIC(sortable=True),
-        is_resolved=fields.BOOLEAN(),
+        # Sort keys only (service.SORT_COLUMNS): a column each, no postings.
+        created=SortDate(sortable=True),
+        last_activity=SortDate(sortable=True),
+        reply_count=SortNumber(sortable=True),
+        helpful_count=SortNumber(sortable=True),
         # Facet values in one column ("c:lupus s:rash m:azathioprine"), read per hit.
         facets=fields.COLUMN(),
         fingerprint=fields.STORED(),

@@ -159,7 +159,8 @@ def test_lean_postings_writer_writes_whooshs_bytes(app, tmp_path, monkeypatch):
     """``postwriter`` writes the terms and postings files byte for byte as whoosh's own
     field writer does from the same documents (lists of several blocks, spelling words,
     keyword and positions fields, the meta document); with tiny blocks left
-    uncompressed (its default) whoosh reads the same postings and statistics."""
+    uncompressed and a small zlib window (its defaults) whoosh reads the same postings
+    and statistics."""
     from forum.search import postwriter
 
     _forum(app)
@@ -169,12 +170,14 @@ def test_lean_postings_writer_writes_whooshs_bytes(app, tmp_path, monkeypatch):
     changes.apply_pending(timeout=30)
     stock, stock_prefix = _segment(tmp_path / "stock", False, monkeypatch)
     monkeypatch.setattr(postwriter, "COMPRESS_MIN", 0)
+    monkeypatch.setattr(postwriter, "WBITS", 15)  # whoosh's: zlib's default window
     _, exact_prefix = _segment(tmp_path / "exact", True, monkeypatch)
     for ext in (".trm", ".pst"):
         exact = (tmp_path / "exact" / f"{exact_prefix}{ext}").read_bytes()
         assert exact == (tmp_path / "stock" / f"{stock_prefix}{ext}").read_bytes(), ext
     assert len(exact) > 20_000
     monkeypatch.setattr(postwriter, "COMPRESS_MIN", 200)
+    monkeypatch.setattr(postwriter, "WBITS", 12)
     lean, _ = _segment(tmp_path / "lean", True, monkeypatch)
     assert _contents(lean) == _contents(stock)
     with lean.reader() as reader, stock.reader() as expected:
@@ -526,11 +529,13 @@ def test_lean_postings_writer_writes_whooshs_bytes_for_one_posting_terms(monkeyp
             return lengths.get(fieldname)
 
     monkeypatch.setattr(postwriter, "COMPRESS_MIN", 0)  # whoosh compresses every block
+    monkeypatch.setattr(postwriter, "WBITS", 15)  # with zlib's default window
     stock = _pool_files(pool, Lengths(), lean=False)
     assert _pool_files(pool, Lengths(), lean=True) == stock
     # With tiny blocks left uncompressed: the one-posting path writes what the general
     # path writes.
     monkeypatch.setattr(postwriter, "COMPRESS_MIN", 200)
+    monkeypatch.setattr(postwriter, "WBITS", 12)
     lean = _pool_files(pool, Lengths(), lean=True)
     monkeypatch.setattr(postwriter, "_one_posting", _general_path)
     assert _pool_files(pool, Lengths(), lean=True) == lean

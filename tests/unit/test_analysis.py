@@ -125,3 +125,21 @@ def test_the_cache_does_not_change_results():
     analysis._stems.clear()
     second = analysis.analyse(text)
     assert (first.words, first.stems, first.first) == (second.words, second.stems, second.first)
+
+
+def test_plain_steps_give_each_token_what_the_filters_give():
+    """``_word_of``/``_stem_of`` run the filters as plain steps (no Token and generator
+    per filter): for every raw token of the varied texts, and for tokens made to hit each
+    filter's edge (stopwords, one letter, accents, UK spellings, apostrophes, numbered
+    shorthand), the word and the stem are the filters' own."""
+    assert analysis._STEPS is not None, "an analyzer filter of a new kind: add its step"
+    raws = {raw for text in TEXT_CASES for raw in analysis._FINDALL(text)}
+    raws |= {"A", "a", "I", "The", "THE", "x", "Crohn’s", "crohn's", "Haemoglobin",
+             "OEDEMA", "immunised", "immunising", "Diarrhoea", "café", "Ärger", "6-MP",
+             "5-asa", "ŒDEMA", "naïve", "it's", "’tis", "isn't", "aza", "ok", "uk"}  # fmt: skip
+    assert len(raws) > 500
+    for raw in sorted(raws):
+        word = analysis._word_of(raw)
+        assert word == analysis._word_through_filters(raw), raw
+        if word is not None:
+            assert analysis._stem_of(word) == analysis._stem_through_filters(word), raw
