@@ -27,7 +27,8 @@ Merging: commits merge nothing until ``MERGE_AT_SEGMENTS`` segments pile up (see
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from flask import current_app
 from sqlalchemy import func, or_, select
@@ -42,6 +43,9 @@ from .documents import load_threads, meta_document, thread_documents
 from .fastwriter import _SegmentBuilder, paused_gc
 from .index import IndexUnavailable, Store, check_schema, merge_policy, read_meta, store_for
 from .schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from .ahead import Prebuilt
 
 BATCH = 500
 MAX_GAPS = 5000
@@ -81,18 +85,22 @@ def _write_thread_ids(writer, session: Session, ids: list[int], fast: list[int])
     ``fast`` for ``_fast_commit`` to write into new segments (its builder loads the
     threads itself); their vectors are recorded as pending. Only the ids of the visible
     threads are read here: the rows are not loaded twice."""
-    visible = set(
+    visible = _visible_ids(session, ids)
+    for thread_id in ids:
+        writer.delete_by_term("id", str(thread_id))
+    fast.extend(i for i in ids if i in visible)
+    removed = [i for i in ids if i not in visible]
+    semantic.defer(writer.storage.folder, [i for i in ids if i in visible], removed)
+
+
+def _visible_ids(session: Session, ids: list[int]) -> set[int]:
+    return set(
         session.scalars(
             select(Thread.id).where(
                 Thread.id.in_(ids), Thread.is_hidden.is_(False), Thread.is_deleted.is_(False)
             )
         )
     )
-    for thread_id in ids:
-        writer.delete_by_term("id", str(thread_id))
-    fast.extend(i for i in ids if i in visible)
-    removed = [i for i in ids if i not in visible]
-    semantic.defer(writer.storage.folder, [i for i in ids if i in visible], removed)
 
 
 DEFER_AT = 16
@@ -156,7 +164,9 @@ def _after_batch() -> None:
         time.sleep(pause)
 
 
-def apply_pending_bulk(limit: int, timeout: float = 60.0, procs: int | None = None) -> int:
+def apply_pending_bulk(
+    limit: int, timeout: float = 60.0, procs: int | None = None, prebuilt: Prebuilt | None = None
+) -> int:
     """For bulk imports: apply what is pending in commits of up to ``limit`` rows, each
     writing its documents into new segments with the rebuild's fast segment builder
     (``fastwriter``) instead of whoosh's writer: an import checkpoint of thousands of
@@ -164,62 +174,102 @@ def apply_pending_bulk(limit: int, timeout: float = 60.0, procs: int | None = No
     merged here (the import's checkpoints grow, so few pile up; ``merge_policy`` merges
     on later commits). Same change record, same meta document, same gaps as
     ``apply_pending``; returns the rows applied (0 when the lock stayed busy).
-    ``procs``: builder processes (None: ``build.procs_for``'s choice)."""
+    ``procs``: builder processes (None: ``build.procs_for``'s choice). ``prebuilt``:
+    segments ``ahead.prebuild`` made for the first commit (used when they still fit, else
+    discarded)."""
     total = 0
     limit = max(int(limit), 1)
-    while True:
-        done = apply_bulk_commit(limit, timeout, procs)
-        total += done
-        if done < limit:
-            return total
+    try:
+        while True:
+            done = apply_bulk_commit(limit, timeout, procs, prebuilt=prebuilt)
+            prebuilt = None
+            total += done
+            if done < limit:
+                return total
+    finally:
+        if prebuilt is not None:
+            prebuilt.discard()
 
 
-def apply_bulk_commit(limit: int, timeout: float = 60.0, procs: int | None = None) -> int:
+def apply_bulk_commit(
+    limit: int,
+    timeout: float = 60.0,
+    procs: int | None = None,
+    claimed: Callable[[int], None] | None = None,
+    prebuilt: Prebuilt | None = None,
+) -> int:
     """One commit of ``apply_pending_bulk``: up to ``limit`` pending rows; returns the
     rows applied (0 when idle or when the write lock stayed busy). Vectors are deferred
     here (pending, see ``_write_threads``): no model is loaded, so this may run in a
-    process forked from one that has onnxruntime loaded."""
+    process forked from one that has onnxruntime loaded. ``claimed(applied)`` is called
+    before the documents are built, with the change id this commit applies up to (the
+    unchanged one when there is nothing to apply): see ``ahead.prebuild``."""
     try:
         writer = store().writer(None, timeout=timeout)
     except LockError:
         return 0
     try:
-        return _apply_with(writer, limit=max(int(limit), 1), fast=True, procs=procs)
+        return _apply_with(
+            writer,
+            limit=max(int(limit), 1),
+            fast=True,
+            procs=procs,
+            claimed=claimed,
+            prebuilt=prebuilt,
+        )
     except BaseException:
         writer.cancel()
         raise
 
 
-def _fast_commit(writer, ids: list[int], procs: int | None = None) -> None:
+def _fast_commit(
+    writer, ids: list[int], procs: int | None = None, prebuilt: list | None = None
+) -> None:
     """Commit ``writer`` with new segments holding the documents of threads ``ids``,
     built as a rebuild builds them (``build``: the fast segment builder, in worker
     processes from ``SEARCH_IMPORT_PARALLEL_MIN`` threads, packs written before the
-    commit lists the segments); segments whose documents are all deleted are dropped."""
+    commit lists the segments); segments whose documents are all deleted are dropped.
+    ``prebuilt``: segments already in the index folder holding some of them
+    (``ahead.Prebuilt.install``); ``ids`` are then the others."""
     ix = writer.storage.open_index(writer.indexname)
-    procs = build.procs_for(len(ids), procs, importing=True)  # SEARCH_IMPORT_PARALLEL_MIN
-    if procs > 1:
-        segments = build._fill_parallel(ix, ids, None, None, procs)
-    else:
-        builder = _SegmentBuilder(ix, packs_from=build._packs_from(PACK_MIN_DOCS))
-        with paused_gc(), _session() as session:
-            for start in range(0, len(ids), build.CHUNK):
-                builder.add_batch(session, ids[start : start + build.CHUNK])
-            segments = builder.close()
+    segments = list(prebuilt or []) + (_build_segments(ix, ids, procs) if ids else [])
     writer.commit(
         mergetype=lambda _w, existing: [s for s in existing if s.doc_count() > 0] + segments
     )
 
 
+def _build_segments(ix, ids: list[int], procs: int | None) -> list:
+    """New segments of ``ix``'s folder holding the documents of threads ``ids``."""
+    procs = build.procs_for(len(ids), procs, importing=True)  # SEARCH_IMPORT_PARALLEL_MIN
+    if procs > 1:
+        return build._fill_parallel(ix, ids, None, None, procs)
+    builder = _SegmentBuilder(ix, packs_from=build._packs_from(PACK_MIN_DOCS))
+    with paused_gc(), _session() as session:
+        for start in range(0, len(ids), build.CHUNK):
+            builder.add_batch(session, ids[start : start + build.CHUNK])
+        return builder.close()
+
+
 def _apply_with(
-    writer, limit: int | None = None, fast: bool = False, procs: int | None = None
+    writer,
+    limit: int | None = None,
+    fast: bool = False,
+    procs: int | None = None,
+    claimed: Callable[[int], None] | None = None,
+    prebuilt: Prebuilt | None = None,
 ) -> int:
     """Apply at most ``limit`` (default ``apply_batch()``) pending rows with one writer
     and commit them with the applied id (or cancel when idle); returns the rows applied.
     Callers loop. ``fast``: documents through the fast segment builder (bulk imports),
-    in ``procs`` processes (None: ``build.procs_for``'s choice)."""
+    in ``procs`` processes (None: ``build.procs_for``'s choice); ``claimed`` and
+    ``prebuilt``: see ``apply_bulk_commit`` and ``ahead.prebuild`` (fast only)."""
     meta = read_meta(writer.searcher())
     check_schema(meta)
     applied = int(meta.get("applied", 0))
+    if prebuilt is not None and (not fast or applied != prebuilt.after):
+        prebuilt.discard()  # the rows before it were not all applied as it assumed
+        prebuilt = None
+    older: set[int] = set()  # threads of rows up to prebuilt.after (gaps filled since)
     gaps = {int(k): float(v) for k, v in meta.get("gaps", {}).items()}
     # replica.py: on PostgreSQL a gap is settled by transaction ids, not by a timeout.
     horizons = {int(k): int(v) for k, v in meta.get("gap_horizons", {}).items()}
@@ -232,6 +282,8 @@ def _apply_with(
         xmin = replica.oldest_running(session)  # before the rows are read
         while True:
             cond = SearchChange.id > applied
+            if prebuilt is not None:  # exactly its rows, so no document is older than them
+                cond = cond & (SearchChange.id <= prebuilt.last)
             if gaps:
                 cond = or_(cond, SearchChange.id.in_(list(gaps)))
             rows = session.execute(
@@ -263,6 +315,8 @@ def _apply_with(
                 if horizon is not None:
                     horizons.update((i, horizon) for i in new_gaps)
             thread_ids = sorted({r.thread_id for r in rows})
+            if prebuilt is not None:
+                older.update(r.thread_id for r in rows if r.id <= prebuilt.after)
             if fast_ids is not None:
                 _write_thread_ids(writer, session, thread_ids, fast_ids)
             else:
@@ -273,14 +327,26 @@ def _apply_with(
             changed_meta = True
             if len(rows) < BATCH or count >= limit:
                 break
+    if claimed is not None:
+        claimed(applied)
     if not changed_meta:
         writer.cancel()
+        if prebuilt is not None:
+            prebuilt.discard()
         return 0
     meta.update(applied=applied, gaps={str(k): v for k, v in gaps.items()}, schema=SCHEMA_VERSION)
     meta["gap_horizons"] = {str(k): v for k, v in horizons.items() if k in gaps}
     writer.update_document(**meta_document(meta))
     if fast_ids is not None:
-        _fast_commit(writer, fast_ids, procs)
+        ready = None
+        if prebuilt is not None:
+            fits = applied == prebuilt.last and prebuilt.ids <= set(fast_ids)
+            if fits and not (older & prebuilt.ids):
+                ready = prebuilt.install(writer.storage.folder)
+                fast_ids = [i for i in fast_ids if i not in prebuilt.ids]
+            else:
+                prebuilt.discard()
+        _fast_commit(writer, fast_ids, procs, ready)
     else:
         writer.commit(mergetype=merge_policy)
     _after_batch()

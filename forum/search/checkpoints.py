@@ -41,7 +41,7 @@ import time
 from flask import Flask, current_app
 
 from ..extensions import db
-from . import build, changes
+from . import ahead, build, changes
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,12 @@ FIRST_COMMIT = 250  # change rows in the process's first index commit
 IDLE = 0.2  # seconds between looks at the change record when nothing was pending
 SETTLE = 0.5  # seconds to let rows pile up after a commit that caught up
 IDLE_EXIT = 10.0  # seconds with nothing pending after which the process ends by itself
+UNKNOWN = -1  # the process's claim while it reads the rows of its next commit
+CLAIM_WAIT = 2.0  # seconds catch_up waits to learn the process's claim
 _lock = threading.Lock()
-_running: dict[str, tuple] = {}  # "beside": (the forked process, its stop event, its clock)
+# "beside": (the forked process, its stop event, its clock, its claim: the change id its
+# commit in progress applies up to, UNKNOWN while it reads them)
+_running: dict[str, tuple] = {}
 
 
 def enabled() -> bool:
@@ -67,31 +71,44 @@ def beside(app: Flask) -> bool:
 
     with _lock:
         if "beside" in _running:
-            proc, stop, _clock = _running["beside"]
+            proc = _running["beside"][0]
             if proc.is_alive():
                 return False
             _reap(proc)
         ctx = multiprocessing.get_context("fork")
         stop = ctx.Event()
         clock = ctx.Value("d", 0.0)  # time.monotonic() of its last sign of life; 0: none yet
+        claim = ctx.Value("q", UNKNOWN)
         proc = ctx.Process(
             target=_apply_beside,
-            args=(app, os.getpid(), stop, clock),
+            args=(app, os.getpid(), stop, clock, claim),
             name="search-import",
             daemon=True,
         )
         proc.start()
-        _running["beside"] = (proc, stop, clock)
+        _running["beside"] = (proc, stop, clock, claim)
         return True
 
 
 def catch_up(limit: int, timeout: float = 60.0) -> int:
     """Stop the process (it finishes the commit it is building) and wait for it, then
-    apply what is still pending in the foreground; returns the rows applied here."""
+    apply what is still pending in the foreground; returns the rows applied here.
+
+    While the process finishes its commit, the rows after it are built here already
+    (``ahead.prebuild``: segments in a folder of their own, without the write lock),
+    so neither core waits for the other; the final commit installs them."""
+    prebuilt = None
     with _lock:
         if "beside" in _running:
-            proc, stop, clock = _running.pop("beside")
-            stop.set()
+            proc, stop, clock, claim = _running.pop("beside")
+            with claim.get_lock():  # the process starts no commit after this
+                stop.set()
+            after = _claim_of(proc, claim)
+            if after is not None:
+                try:
+                    prebuilt = ahead.prebuild(after, limit)
+                except Exception:
+                    log.exception("building the import's last rows ahead failed")
             ready_s, stall_s = build._limits()
             started = time.monotonic()
             while proc.is_alive():
@@ -101,7 +118,19 @@ def catch_up(limit: int, timeout: float = 60.0) -> int:
                     log.error("search import process %s stuck: stopped", proc.name)
                     proc.kill()
             _reap(proc)
-        return changes.apply_pending_bulk(limit, timeout=timeout)
+        return changes.apply_pending_bulk(limit, timeout=timeout, prebuilt=prebuilt)
+
+
+def _claim_of(proc, claim) -> int | None:
+    """The change id the process's last commit applies up to, once it is known; None
+    when the process has ended (nothing to overlap) or does not say in time."""
+    deadline = time.monotonic() + CLAIM_WAIT
+    while proc.is_alive() and time.monotonic() < deadline:
+        value = claim.value
+        if value != UNKNOWN:
+            return value
+        time.sleep(0.005)
+    return None
 
 
 def _reap(proc) -> None:
@@ -111,7 +140,7 @@ def _reap(proc) -> None:
         log.error("search import process %s ended with exit code %s", proc.name, proc.exitcode)
 
 
-def _apply_beside(app: Flask, parent: int, stop, clock) -> None:
+def _apply_beside(app: Flask, parent: int, stop, clock, claim) -> None:
     """In the forked process: commit after commit of pending rows until told to stop;
     each commit takes up to half as many again as were applied before (250, 250, 250,
     375, ...), so a long import gets a few segments of growing size and the last one is
@@ -121,8 +150,17 @@ def _apply_beside(app: Flask, parent: int, stop, clock) -> None:
     with app.app_context():
         _connected(clock)
         applied, step, idle = 0, FIRST_COMMIT, 0.0
-        while not stop.is_set() and os.getppid() == parent and idle < IDLE_EXIT:
-            done = changes.apply_bulk_commit(step, timeout=1.0, procs=1)  # import: other core
+
+        def claimed(up_to: int) -> None:
+            claim.value = up_to
+
+        while os.getppid() == parent and idle < IDLE_EXIT:
+            with claim.get_lock():
+                if stop.is_set():
+                    break
+                claim.value = UNKNOWN
+            # procs=1: the import uses the other core
+            done = changes.apply_bulk_commit(step, timeout=1.0, procs=1, claimed=claimed)
             clock.value = time.monotonic()
             applied += done
             idle = idle + IDLE if done == 0 else 0.0

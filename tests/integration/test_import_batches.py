@@ -400,6 +400,99 @@ def test_import_goes_on_storing_while_its_checkpoint_is_indexed(app, monkeypatch
     index_agrees(app)
 
 
+def _end_built_ahead(app, monkeypatch, tmp_path, after_prebuild=None):
+    """An import whose checkpoint process is held in its commit until the import's end
+    has built the rows after that commit (``ahead.prebuild``); returns (the report,
+    the Prebuilt, the segments installed from it)."""
+    import os
+    import subprocess
+    import time
+
+    from forum.search import ahead, changes, runtime
+
+    monkeypatch.setattr(transfer, "BATCH", 4)
+    monkeypatch.setattr(transfer, "CHECKPOINT_EVERY", 4)
+    parent = os.getpid()
+    built = tmp_path / "built-ahead"  # seen by the forked process too
+    fast_commit = changes._fast_commit
+
+    def held_until_built_ahead(*args):
+        if os.getpid() != parent:
+            deadline = time.monotonic() + 15
+            while not built.exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return fast_commit(*args)
+
+    prebuilds, installed = [], []
+    prebuild, install = ahead.prebuild, ahead.Prebuilt.install
+
+    def recorded_prebuild(*args, **kwargs):
+        result = prebuild(*args, **kwargs)
+        prebuilds.append(result)
+        if after_prebuild and result is not None:
+            after_prebuild(result)
+        built.touch()
+        return result
+
+    def recorded_install(self, dest):
+        installed.append(install(self, dest))
+        return installed[-1]
+
+    runtime.ensure_started(app)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process killed while building ahead left its folder:
+    (changes.store().root / f".prebuild-{gone.pid}-1").mkdir()  # the next build removes it
+    monkeypatch.setattr(changes, "_fast_commit", held_until_built_ahead)
+    monkeypatch.setattr(ahead, "prebuild", recorded_prebuild)
+    monkeypatch.setattr(ahead.Prebuilt, "install", recorded_install)
+    lines = [line(n, title=f"Late heron {n}") for n in range(16)]
+    report = transfer.import_lines(lines)
+    assert (report.imported, report.skipped) == (16, [])
+    [done] = prebuilds
+    assert done is not None and done.ids and done.after > 0
+    root = changes.store().root
+    assert not list(root.glob(".prebuild-*"))  # installed or discarded, never left
+    return report, done, installed
+
+
+def test_import_end_builds_the_last_rows_while_the_checkpoint_commits(app, monkeypatch, tmp_path):
+    """At the import's end its checkpoint process may still be building a commit: the
+    rows after that commit are built meanwhile (without the write lock, in a folder of
+    their own) and installed by the final commit, so no core waits for the other. Every
+    thread is found once, the index agrees, and a re-import adds nothing."""
+    report, done, installed = _end_built_ahead(app, monkeypatch, tmp_path)
+    assert installed and installed[0] == done.segments
+    assert search.search("heron").total == 16
+    index_agrees(app)
+    again = transfer.import_lines([line(n, title=f"Late heron {n}") for n in range(16)])
+    assert (again.imported, again.already_present) == (0, 16)
+    index_agrees(app)
+
+
+def test_segments_built_ahead_are_dropped_when_a_thread_changed_meanwhile(
+    app, monkeypatch, tmp_path
+):
+    """A thread hidden after the end's segments were built ahead would be shown by them:
+    they are discarded and the rows applied as usual - the hidden thread is not found,
+    the others are, and the index agrees."""
+    from forum.services import record_search_change
+
+    hidden = []
+
+    def hide_one(done):
+        thread = db.session.get(Thread, min(done.ids))
+        thread.is_hidden = thread.question.is_hidden = True
+        record_search_change([thread.id])
+        db.session.commit()
+        hidden.append(thread.title)
+
+    report, done, installed = _end_built_ahead(app, monkeypatch, tmp_path, hide_one)
+    assert installed == []
+    assert search.search("heron").total == 15
+    assert hidden[0] not in {hit.thread.title for hit in search.search("heron").items}
+    index_agrees(app)
+
+
 @pytest.mark.parametrize("how", ["fails", "is killed"])
 def test_checkpoint_process_that_dies_leaves_its_rows_pending_for_the_end(app, monkeypatch, how):
     """When the process indexing checkpoints beside the import fails or is killed
