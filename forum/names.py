@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 
 SKELETON_MAX = 255
@@ -80,6 +80,7 @@ def _visible(ch: str) -> bool:
     return unicodedata.category(ch)[0] not in "PZC"
 
 
+@lru_cache(maxsize=16384)  # an import asks again for every line of the same author
 def skeleton(name: str) -> str:
     """What ``name`` looks like: equal skeletons mean names a reader could mistake.
 
@@ -115,6 +116,7 @@ def _words(name: str) -> list[str]:
     return [w for w in re.split(r"[\W_]+", text) if w]
 
 
+@lru_cache(maxsize=16384)
 def is_reserved(name: str) -> bool:
     """A name that is, or could be taken for, one of the forum's own voices."""
     if _loose(skeleton(name)) in _reserved():

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_, select
@@ -43,9 +43,6 @@ from .documents import load_threads, meta_document, thread_documents
 from .fastwriter import _SegmentBuilder, paused_gc
 from .index import IndexUnavailable, Store, check_schema, merge_policy, read_meta, store_for
 from .schema import SCHEMA_VERSION
-
-if TYPE_CHECKING:
-    from .ahead import Prebuilt
 
 BATCH = 500
 MAX_GAPS = 5000
@@ -165,7 +162,7 @@ def _after_batch() -> None:
 
 
 def apply_pending_bulk(
-    limit: int, timeout: float = 60.0, procs: int | None = None, prebuilt: Prebuilt | None = None
+    limit: int, timeout: float = 60.0, procs: int | None = None, prebuilt: Any = None
 ) -> int:
     """For bulk imports: apply what is pending in commits of up to ``limit`` rows, each
     writing its documents into new segments with the rebuild's fast segment builder
@@ -196,7 +193,7 @@ def apply_bulk_commit(
     timeout: float = 60.0,
     procs: int | None = None,
     claimed: Callable[[int], None] | None = None,
-    prebuilt: Prebuilt | None = None,
+    prebuilt: Any = None,
 ) -> int:
     """One commit of ``apply_pending_bulk``: up to ``limit`` pending rows; returns the
     rows applied (0 when idle or when the write lock stayed busy). Vectors are deferred
@@ -256,7 +253,7 @@ def _apply_with(
     fast: bool = False,
     procs: int | None = None,
     claimed: Callable[[int], None] | None = None,
-    prebuilt: Prebuilt | None = None,
+    prebuilt: Any = None,
 ) -> int:
     """Apply at most ``limit`` (default ``apply_batch()``) pending rows with one writer
     and commit them with the applied id (or cancel when idle); returns the rows applied.

@@ -21,12 +21,12 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-import nh3
 from blinker import Namespace
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only, selectinload
 
+from ..markdown import text_of
 from ..models import Post, Thread
 from .analysis import analyse, annotate_stems
 from .schema import EXTRA_FIELDS, META_ID
@@ -64,7 +64,7 @@ def load_threads(session: Session, ids: Iterable[int]) -> dict[int, Thread]:
 
 def plain(post: Post) -> str:
     """The words of a post, from the HTML rendered at write time (no re-rendering)."""
-    return html.unescape(nh3.clean(post.body_html or "", tags=set()))
+    return html.unescape(text_of(post.body_html or ""))
 
 
 def visible_replies(thread: Thread) -> list[Post]:

@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
         ("documents and the change record", "documents replica"),
         (
             "index writers and the change applier",
-            "fastwriter build semantic snapshot_files changes checkpoints rebuild",
+            "fastwriter build semantic snapshot_files changes ahead checkpoints rebuild",
         ),
         (
             "the process: applier thread, start-up, follower, snapshots",
