@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text
 
 from forum import signals, transfer
 from forum.extensions import db
-from forum.models import SearchChange, Thread, User
+from forum.models import Post, SearchChange, Thread, User
 from forum.search import service as search
 from forum.services import ValidationError
 
@@ -237,6 +237,24 @@ def test_bulk_path_gives_every_thread_its_rows_follow_and_order(app):
         assert follow is not None and follow.user_id == thread.author_id
     assert count(SearchChange) == 5
     index_agrees(app)
+
+
+def test_bulk_path_numbers_posts_in_the_order_of_the_file(app):
+    """Post ids follow the file's order - each question before its replies, replies in
+    the order given, threads one after another - whatever their timestamps say, as
+    one-by-one inserts would number them."""
+    replies = [
+        {"author": f"helper_{k}", "body": f"Reply {k} to thread", "created": when}
+        for k, when in enumerate(["2024-06-03T09:00:00Z", "2024-06-01T09:00:00Z", None])
+    ]
+    report = transfer.import_lines([line(n, replies=replies) for n in range(6)])
+    assert (report.imported, report.skipped) == (6, [])
+    rows = db.session.execute(select(Post.thread_id, Post.body).order_by(Post.id)).all()
+    expected = []
+    for thread_id in report.thread_ids:
+        expected.append((thread_id, "question"))
+        expected.extend((thread_id, f"Reply {k} to thread") for k in range(3))
+    assert [(t, "question" if b.startswith("Thread ") else b) for t, b in rows] == expected
 
 
 def test_batch_receiver_refusing_one_thread_skips_only_it(app):
