@@ -26,7 +26,7 @@ from whoosh import index as whoosh_index
 
 from ..models import SearchChange
 from .changes import _build_segments, _session, _visible_ids, store
-from .index import INDEX_NAME
+from .index import INDEX_NAME, remove_abandoned
 from .schema import build_schema
 
 
@@ -76,7 +76,7 @@ def prebuild(after: int, limit: int, procs: int | None = None) -> Prebuilt | Non
             return None
         thread_ids = sorted({r.thread_id for r in rows})
         visible = _visible_ids(session, thread_ids)
-    _remove_stale_prebuilds(root)
+    remove_abandoned(root, ".prebuild")  # left by a process killed before its commit
     folder = root / f".prebuild-{os.getpid()}-{time.time_ns()}"
     folder.mkdir(parents=True)
     try:
@@ -87,15 +87,3 @@ def prebuild(after: int, limit: int, procs: int | None = None) -> Prebuilt | Non
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return Prebuilt(after, max(r.id for r in rows), set(ids), folder, segments)
-
-
-def _remove_stale_prebuilds(root: Path) -> None:
-    """Folders of prebuilds whose process is gone (killed before its commit)."""
-    for path in root.glob(".prebuild-*"):
-        try:
-            pid = int(path.name.split("-")[1])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except (ValueError, IndexError, PermissionError):
-            continue

@@ -299,6 +299,19 @@ _stores: dict[str, Store] = {}
 _stores_lock = threading.Lock()
 
 
+def remove_abandoned(root: Path, prefix: str) -> None:
+    """Folders ``<prefix>-<pid>-...`` under ``root`` left by a process that is gone (a
+    snapshot's staging, an import's segments built ahead: killed before they finished)."""
+    for path in root.glob(f"{prefix}-*"):
+        try:
+            pid = int(path.name[len(prefix) + 1 :].split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
+
+
 def store_for(root: str | os.PathLike) -> Store:
     """The process-wide Store of an index root."""
     key = os.path.abspath(root)

@@ -48,7 +48,14 @@ from sqlalchemy import delete
 from ..extensions import db
 from . import replica, semantic, snapshot_files
 from .changes import _session, apply_pending, latest_change_id, store
-from .index import INDEX_NAME, IndexUnavailable, Store, check_schema, read_meta
+from .index import (
+    INDEX_NAME,
+    IndexUnavailable,
+    Store,
+    check_schema,
+    read_meta,
+    remove_abandoned,
+)
 from .rebuild import RebuildLock, _recent_generations, _remove_unpublished, index_ok
 from .schema import SCHEMA_VERSION
 from .semantic.store import DIR as VECTORS_DIR
@@ -67,7 +74,7 @@ def create(dest: str | os.PathLike, lock_timeout: float = 60.0) -> dict[str, Any
     except IndexUnavailable as exc:
         raise SnapshotRefused(f"this server has no usable search index: {exc}") from exc
     st = store()
-    _remove_abandoned(st.root)
+    remove_abandoned(st.root, ".snapshot")
     staging = st.root / f".snapshot-{os.getpid()}-{secrets.token_hex(4)}"
     try:
         try:
@@ -98,18 +105,6 @@ def create(dest: str | os.PathLike, lock_timeout: float = 60.0) -> dict[str, Any
         return manifest
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _remove_abandoned(root: Path) -> None:
-    """Staging folders of a ``create`` that was killed (its process is gone)."""
-    for path in root.glob(".snapshot-*"):
-        try:
-            pid = int(path.name.split("-")[1])
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except (ValueError, IndexError, PermissionError):
-            continue
 
 
 def _stage(st: Store, staging: Path, lock_timeout: float) -> tuple[dict, str, int]:
