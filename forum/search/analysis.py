@@ -46,7 +46,8 @@ assert ANALYZER.items[-len(_MORPH) :] == list(_MORPH) if _MORPH else True
 assert all(isinstance(item, StemFilter) for item in _MORPH)
 
 _MAX_CACHE = 400_000
-_words: dict[str, str | None] = {}  # raw token -> word (None: dropped, e.g. a stopword)
+# raw token -> (word, stem), or () when the filters drop it (a stopword)
+_pairs: dict[str, tuple[str, str] | tuple[()]] = {}
 _stems: dict[str, str] = {}  # word -> stem
 
 
@@ -133,30 +134,31 @@ def _stem_through_filters(word: str) -> str:
 
 def analyse(text: str) -> Analysed:
     """``text`` with its analysis attached (see the module docstring)."""
-    words_of = _words
-    if len(words_of) > _MAX_CACHE:
-        words_of.clear()
+    if len(_pairs) > _MAX_CACHE:
+        _pairs.clear()
         _stems.clear()
-    stems_of = _stems
-    words: list[str] = []
-    stems: list[str] = []
-    first = -1
-    for pos, raw in enumerate(_FINDALL(text)):
-        try:
-            word = words_of[raw]
-        except KeyError:
-            word = words_of[raw] = _word_of(raw)
-        if word is None:
-            continue
-        if first < 0:
-            first = pos
-        words.append(word)
-        try:
-            stems.append(stems_of[word])
-        except KeyError:
-            stem = stems_of[word] = _stem_of(word)
-            stems.append(stem)
-    return Analysed(text, words, stems, max(first, 0))
+    raws = _FINDALL(text)
+    looked = list(map(_pairs.get, raws))  # (word, stem), () for a dropped token, None: new
+    if None in looked:
+        for i, pair in enumerate(looked):
+            if pair is None:
+                looked[i] = _pairs[raws[i]] = _pair_of(raws[i])
+    kept = [pair for pair in looked if pair]
+    if not kept:
+        return Analysed(text, [], [], 0)
+    first = looked.index(kept[0])  # the tokens before it are all ()
+    return Analysed(text, [p[0] for p in kept], [p[1] for p in kept], first)
+
+
+def _pair_of(raw: str) -> tuple[str, str] | tuple[()]:
+    """(word, stem) for a raw token never seen, or () when the filters drop it."""
+    word = _word_of(raw)
+    if word is None:
+        return ()
+    stem = _stems.get(word)
+    if stem is None:
+        stem = _stems[word] = _stem_of(word)
+    return (word, stem)
 
 
 def annotate_stems(seq: Sequence[str]) -> tuple[str, str]:
@@ -165,7 +167,7 @@ def annotate_stems(seq: Sequence[str]) -> tuple[str, str]:
     The same greedy longest match over the same table, with the phrase lengths that
     can start at a stem looked up first, so most words cost one set lookup.
     """
-    table, starts = _concept_index()
+    table, starts, tokens_of = _concept_index()
     names: list[str] = []
     found: list[str] = []
     k = 0
@@ -176,15 +178,11 @@ def annotate_stems(seq: Sequence[str]) -> tuple[str, str]:
             for n in lengths:
                 if k + n <= count:
                     key = tuple(seq[k : k + n])
-                    matched = table.get(key)
-                    if matched is not None:
+                    tokens = tokens_of.get(key)
+                    if tokens is not None:
                         if n > 1:
                             names.append("_".join(key))
-                        found.extend(
-                            dict.fromkeys(
-                                t for c in matched if key in c.expandable for t in c.tokens
-                            )
-                        )
+                        found.extend(tokens)
                         k += n
                         break
             else:
@@ -194,11 +192,12 @@ def annotate_stems(seq: Sequence[str]) -> tuple[str, str]:
     return " ".join(names), " ".join(found)
 
 
-_index_cache: dict[int, tuple[dict, dict[str, tuple[int, ...]]]] = {}
+_index_cache: dict[int, tuple[dict, dict[str, tuple[int, ...]], dict[tuple, tuple]]] = {}
 
 
 def _concept_index():
-    """concepts.concepts()'s table, plus: first stem -> phrase lengths, longest first."""
+    """concepts.concepts()'s table as (table, first stem -> phrase lengths, longest
+    first, phrase -> the ``concepts`` tokens it gives a document, each once)."""
     table, _longest = concepts()
     cached = _index_cache.get(id(table))
     if cached is None:
@@ -206,6 +205,10 @@ def _concept_index():
         for key in table:
             lengths.setdefault(key[0], set()).add(len(key))
         starts = {s: tuple(sorted(ns, reverse=True)) for s, ns in lengths.items()}
+        tokens_of = {
+            key: tuple(dict.fromkeys(t for c in matched if key in c.expandable for t in c.tokens))
+            for key, matched in table.items()
+        }
         _index_cache.clear()
-        cached = _index_cache[id(table)] = (table, starts)
+        cached = _index_cache[id(table)] = (table, starts, tokens_of)
     return cached

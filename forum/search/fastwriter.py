@@ -1,7 +1,7 @@
 """Writing documents into a new whoosh segment fast (used by ``build`` for rebuilds).
 
 ``_SegmentBuilder`` adds documents to whoosh's own ``SegmentWriter``, but keeps the
-postings in a ``CompactPool`` (packed arrays instead of tuples) and writes them with
+postings in a ``pool.CompactPool`` (packed arrays instead of tuples) and writes them with
 the field lengths read back from the just-written length column, and takes an analysed
 text field's postings per word in one pass (``add_document``). The segment is the
 one whoosh's writer makes (tests/integration/test_index_speed.py compares them).
@@ -15,149 +15,22 @@ of a rebuild; the field's words are the same.
 from __future__ import annotations
 
 import gc
-from array import array
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pickle import dumps
 from typing import Any
 
 from sqlalchemy.orm import Session
 from whoosh.codec import whoosh3
 from whoosh.formats import Positions
-from whoosh.system import pack_uint
 from whoosh.util.text import utf8encode
 from whoosh.writing import SegmentWriter
 
 from . import packs, postwriter
 from .documents import load_threads, thread_documents
+from .pool import CompactPool, field_postings
 from .schema import Analysed, OnceAnalyzer
 
 MAX_POSTINGS = 12_000_000  # per segment (about 500 MB in a CompactPool)
-_SINGLE: dict[int, bytes] = {}  # position -> the encoded value of a word used once there
-
-
-def _single(pos: int) -> bytes:
-    """``Positions``' value for one occurrence at ``pos`` (remembered: most postings)."""
-    value = pack_uint(1) + dumps([pos], 2)
-    if len(_SINGLE) < 100_000:
-        _SINGLE[pos] = value
-    return value
-
-
-class CompactPool:
-    """Stands in for whoosh's ``PostingPool`` in a build writer: postings kept in memory
-    per term, in compact arrays, instead of one tuple each in a list that is sorted at
-    the end and, past ``limitmb``, pickled to disk and merged back (which is most of a
-    large rebuild's posting work). Documents arrive in number order, so each term's
-    postings are already sorted; only the terms are sorted when the segment is written.
-    Yields exactly what ``PostingPool`` yields (tests/integration/test_index_speed.py)."""
-
-    def __init__(self) -> None:
-        # (fieldname, term bytes) -> (docnums, weights, value bytes, value ends) (the
-        # last two None for postings without a value, as whoosh's spelling words are)
-        self.terms: dict[tuple[str, bytes], tuple] = {}
-        self.fieldnames: set[str] = set()
-        self.postings = 0
-        self._entries: dict[str, dict[str, tuple]] = {}  # add_positions: field -> word -> entry
-
-    def add(self, item) -> None:
-        fieldname, btext, docnum, weight, value = item
-        key = (fieldname, btext)
-        entry = self.terms.get(key)
-        if entry is None:
-            has_value = value is not None
-            entry = self.terms[key] = (
-                array("i"),
-                array("d"),
-                bytearray() if has_value else None,
-                array("I") if has_value else None,
-            )
-            self.fieldnames.add(fieldname)
-        entry[0].append(docnum)
-        entry[1].append(weight)
-        buf = entry[2]
-        if buf is not None:
-            buf += value
-            entry[3].append(len(buf))
-        elif value is not None:  # pragma: no cover - a field's postings all have values or none
-            raise ValueError(f"mixed posting values for {key!r}")
-        self.postings += 1
-
-    def add_positions(self, fieldname: str, docnum: int, value: Analysed, boost: tuple):
-        """The postings ``add`` gets from whoosh's ``add_document`` for an ``Analysed``
-        value of a positions field (``schema.OnceAnalyzer``: its stems, at positions
-        ``first``, ``first + 1``, ...), made in one pass instead of a Token and a call per
-        word. ``boost``: (the format's, the document's for the field). Returns the field
-        length (the number of stems) and the last posting's value (None without one),
-        which whoosh's loop leaves behind for the field's spelling words."""
-        poses: dict[str, list[int]] = {}
-        for pos, stem in enumerate(value.stems, value.first):
-            found = poses.get(stem)
-            if found is None:
-                poses[stem] = [pos]
-            else:
-                found.append(pos)
-        entries = self._entries.get(fieldname)
-        if entries is None:
-            entries = self._entries[fieldname] = {}
-        b0, b1 = boost
-        one = 1.0 * b0 * b1  # the weight of a word used once
-        single = _SINGLE
-        last = None
-        for word, positions in poses.items():
-            entry = entries.get(word)
-            if entry is None:
-                entry = self._entry(fieldname, word)
-                entries[word] = entry
-            entry[0].append(docnum)
-            if len(positions) == 1:
-                pos = positions[0]
-                last = single.get(pos)
-                if last is None:
-                    last = _single(pos)
-                entry[1].append(one)
-            else:
-                deltas, base = [], 0
-                for pos in positions:
-                    deltas.append(pos - base)
-                    base = pos
-                # As Positions.word_values (a float sum of 1.0 boosts, times the
-                # field's boost) and add_document (times the document's boost).
-                entry[1].append(float(len(positions)) * b0 * b1)
-                last = pack_uint(len(deltas)) + dumps(deltas, 2)
-            buf = entry[2]
-            buf += last
-            entry[3].append(len(buf))
-        self.postings += len(poses)
-        return len(value.stems), last
-
-    def _entry(self, fieldname: str, word: str) -> tuple:
-        key = (fieldname, word.encode("utf-8"))  # what whoosh's utf8encode gives
-        entry = self.terms.get(key)
-        if entry is None:
-            entry = self.terms[key] = (array("i"), array("d"), bytearray(), array("I"))
-            self.fieldnames.add(fieldname)
-        return entry
-
-    def iter_postings(self):
-        terms = self.terms
-        for key in sorted(terms):
-            fieldname, btext = key
-            docs, weights, buf, ends = terms[key]
-            if buf is None:
-                for i in range(len(docs)):
-                    yield fieldname, btext, docs[i], weights[i], None
-            else:
-                data = bytes(buf)
-                start = 0
-                for i in range(len(docs)):
-                    end = ends[i]
-                    yield fieldname, btext, docs[i], weights[i], data[start:end]
-                    start = end
-
-    def cleanup(self) -> None:
-        self.terms = {}
-        self._entries = {}
 
 
 class _BuildWriter(SegmentWriter):
@@ -183,6 +56,7 @@ class _BuildWriter(SegmentWriter):
         docnum = self.docnum
         pool = self.pool
         add_post = pool.add
+        memo = self.__dict__.setdefault("_indexed", {})  # see pool.field_postings
         docboost = self._doc_boost(fields)
         fieldnames = sorted(name for name in fields if not name.startswith("_"))
         self._check_fields(schema, fieldnames)
@@ -208,7 +82,9 @@ class _BuildWriter(SegmentWriter):
                         vbytes = last if last is not None else vbytes
                     else:
                         scorable = field.scorable
-                        for tbytes, freq, weight, vbytes in field.index(value):
+                        for tbytes, freq, weight, vbytes in field_postings(
+                            field, fieldname, value, memo
+                        ):
                             weight *= fieldboost
                             if scorable:
                                 length += freq

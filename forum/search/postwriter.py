@@ -7,7 +7,7 @@ that per-term machinery was the largest part of indexing a thread (~2.3 of ~5.8 
 the shared 2-core machine). This module writes the same bytes - the ``.pst`` blocks
 (header, then per block of ``blocklimit`` postings its length, its pickled statistics
 and its zlib-compressed pickled data) and the ``.trm`` ordered hash (entries, 256 hash
-tables with linear probing, directory, extras) - from a ``fastwriter.CompactPool``'s
+tables with linear probing, directory, extras) - from a ``pool.CompactPool``'s
 arrays with one buffered write per few megabytes: whoosh 2.7's ``W3Codec`` format,
 read by whoosh and by this package's own decoder unchanged. One difference: blocks
 whose pickle is under ``COMPRESS_MIN`` bytes are not compressed (whoosh's writer means to

@@ -509,7 +509,7 @@ def test_lean_postings_writer_writes_whooshs_bytes_for_one_posting_terms(monkeyp
     from whoosh.system import pack_uint
 
     from forum.search import postwriter
-    from forum.search.fastwriter import CompactPool
+    from forum.search.pool import CompactPool
 
     pool = CompactPool()
     docnums = [0, 7, 255, 256, 4_000, 65_535, 65_536, 300_000]
@@ -587,3 +587,37 @@ def test_packs_written_from_the_builders_pool_equal_packs_decoded_from_the_segme
         builder.add_batch(session, _visible_ids())
     [small] = builder.close()
     assert not packs.pack_path(str(tmp_path / "ix"), small.segment_id()).exists()
+
+
+def test_frequency_fields_shortcut_gives_whooshs_postings():
+    """The builder counts a space-separated field's words in one pass and remembers the
+    postings of short keyword values (``pool.field_postings``); both must give what whoosh's
+    ``field.index`` gives - bytes, counts, weights (with a field boost), packed counts, in
+    order - for repeated words, tabs and line breaks, other Unicode spaces (not
+    separators for whoosh), non-ASCII words, commas, case and empty values."""
+    from whoosh import fields
+
+    from forum.search.pool import field_postings
+
+    schema = build_schema()
+    boosted = fields.TEXT(analyzer=schema["concepts"].analyzer, phrase=False, field_boost=2.5)
+    values = [
+        "",
+        "   ",
+        "x:dose x:dose x:blood_test condition:lupus x:dose",
+        "a\tb\nc\r\nd  a",
+        "caf\u00e9 na\u00efve caf\u00e9 \u00a0nbsp\u2003em\u00a0space",
+        "Lupus, Crohns-disease , LUPUS,,",
+        "one",
+    ]
+    memo: dict = {}
+    for name, field in [(n, schema[n]) for n in ("names", "concepts", "conditions", "tpmt")] + [
+        ("boosted", boosted)
+    ]:
+        for value in values * 2:  # the second time from the memo
+            assert list(field_postings(field, name, value, memo)) == list(field.index(value)), (
+                name,
+                value,
+            )
+    assert ("conditions", "one") in memo  # the keyword values were remembered
+    assert not any(key[0] == "concepts" for key in memo)  # counted, not remembered

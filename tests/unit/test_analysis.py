@@ -121,7 +121,7 @@ def test_a_plain_string_still_goes_through_the_analyzer():
 def test_the_cache_does_not_change_results():
     text = TEXTS[6] + " " + TEXTS[7]
     first = analysis.analyse(text)
-    analysis._words.clear()
+    analysis._pairs.clear()
     analysis._stems.clear()
     second = analysis.analyse(text)
     assert (first.words, first.stems, first.first) == (second.words, second.stems, second.first)

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = tuple(
         ("text analysis", "lexicon schema concepts analysis"),
         (
             "whoosh storage",
-            "index lru packs blocks segment threadids matches phrases spelling postwriter",
+            "index lru packs blocks segment threadids matches phrases spelling postwriter pool",
         ),
         ("documents and the change record", "documents replica"),
         (
