@@ -38,7 +38,7 @@ from whoosh.index import LockError
 
 from ..extensions import db
 from ..models import SearchChange, Thread
-from . import build, replica, semantic
+from . import build, replica, semantic, threadids
 from .documents import load_threads, meta_document, thread_documents
 from .fastwriter import _SegmentBuilder, paused_gc
 from .index import IndexUnavailable, Store, check_schema, merge_policy, read_meta, store_for
@@ -83,11 +83,22 @@ def _write_thread_ids(writer, session: Session, ids: list[int], fast: list[int])
     threads itself); their vectors are recorded as pending. Only the ids of the visible
     threads are read here: the rows are not loaded twice."""
     visible = _visible_ids(session, ids)
-    for thread_id in ids:
-        writer.delete_by_term("id", str(thread_id))
+    _delete_threads(writer, ids)
     fast.extend(i for i in ids if i in visible)
     removed = [i for i in ids if i not in visible]
     semantic.defer(writer.storage.folder, [i for i in ids if i in visible], removed)
+
+
+def _delete_threads(writer, ids: list[int]) -> None:
+    """``writer.delete_by_term("id", str(i))`` for each of ``ids``, the documents found
+    in the segments' thread id columns at once (``threadids.documents_of``)."""
+    found = threadids.documents_of(writer.searcher(), ids)
+    if found is None:
+        for thread_id in ids:
+            writer.delete_by_term("id", str(thread_id))
+        return
+    for docnum in found:
+        writer.delete_document(docnum)
 
 
 def _visible_ids(session: Session, ids: list[int]) -> set[int]:

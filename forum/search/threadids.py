@@ -59,3 +59,26 @@ def thread_ids(col: np.ndarray, docnums) -> list[int | None]:
     """The thread id of each document number (None for one that is no thread's)."""
     found = col[np.asarray(docnums, np.int64)] if len(docnums) else col[:0]
     return [None if t == NO_THREAD else int(t) for t in found.tolist()]
+
+
+def documents_of(searcher, ids: list[int]) -> list[int] | None:
+    """The live document numbers of ``searcher`` that belong to threads ``ids``: what
+    a ``Term("id", str(i))`` lookup per id finds, from each segment's column at once. A
+    term lookup costs ~5 us per id and segment, so an import's commit of thousands of
+    threads spent a noticeable share of its time looking for documents that a first
+    import never has. None when the searcher has a reader of another kind."""
+    from whoosh.reading import EmptyReader, SegmentReader
+
+    reader = searcher.reader()
+    if isinstance(reader, EmptyReader) or not ids:
+        return []
+    leaves = [(reader, 0)] if isinstance(reader, SegmentReader) else reader.leaf_readers()
+    if any(type(leaf) is not SegmentReader or leaf.is_closed for leaf, _ in leaves):
+        return None
+    wanted = np.unique(np.asarray(ids, np.int64))
+    found: list[int] = []
+    for leaf, offset in leaves:
+        col = segment_column(Segment(leaf, offset))
+        hits = np.flatnonzero(np.isin(col, wanted)).tolist()
+        found.extend(offset + d for d in hits if not leaf.is_deleted(d))
+    return found

@@ -596,3 +596,32 @@ def test_checkpoint_process_that_hangs_is_stopped_and_its_rows_applied(
     assert "search-import stuck: stopped" in caplog.text
     assert search.search("methotrexate").total == 11
     index_agrees(app)
+
+
+def test_bulk_apply_replaces_the_documents_of_threads_already_indexed(app):
+    """The bulk apply finds a changed thread's old document in whichever segment holds it
+    (two imports: two segments) and deletes it: an edited thread is found once, by its
+    new words only, a hidden one not at all, and the others are untouched."""
+    from whoosh.query import Term
+
+    from forum.search import changes, threadids
+    from forum.services import commit, record_search_change
+
+    first = transfer.import_lines([line(n) for n in range(5)]).thread_ids
+    second = transfer.import_lines([line(n) for n in range(5, 10)]).thread_ids
+    st = changes.store()
+    with st.searcher() as searcher:
+        assert len(searcher.reader().leaf_readers()) >= 2
+        ids = [*first, *second, 999_999]  # and one that is in no segment
+        assert sorted(threadids.documents_of(searcher, ids)) == sorted(
+            d for i in ids for d in searcher.docs_for_query(Term("id", str(i)))
+        )
+    edited, hidden = first[1], second[2]
+    db.session.get(Thread, edited).title = "Renamed to ask about sunscreen"
+    db.session.get(Thread, hidden).is_hidden = True
+    record_search_change([edited, hidden])
+    commit()
+    assert changes.apply_pending_bulk(100) == 2
+    assert [hit.thread.id for hit in search.search("sunscreen").items] == [edited]
+    assert search.search("methotrexate").total == 8  # ten, less the renamed and the hidden
+    index_agrees(app)
