@@ -28,6 +28,7 @@ from ..services import (
     PermissionDenied,
     ValidationError,
     commit,
+    insert_rows,
     record_search_change,
 )
 
@@ -335,9 +336,8 @@ def _insert_posts_and_tags(items: Sequence[PreparedThread], ids: list[int], now:
     # gives serial ids in the rows' order, as one-by-one inserts would; the ids are not
     # needed here, so no RETURNING (on PostgreSQL its parameter-ordered form cost ~5% of a
     # 5,000-thread import: tests/integration/test_import_batches.py checks the order).
-    db.session.execute(insert(Post), posts)
-    if tags:
-        db.session.execute(insert(ThreadTag), tags)
+    insert_rows(Post, posts)
+    insert_rows(ThreadTag, tags)
 
 
 def create_thread(

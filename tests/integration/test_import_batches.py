@@ -74,25 +74,30 @@ def test_thread_refused_by_a_receiver_mid_batch_skips_only_itself(app):
 
 
 def _refuse_title_in_the_database(title: str) -> None:
+    _refuse_in_the_database("threads", "title", title)
+
+
+def _refuse_in_the_database(table: str, column: str, value: str) -> None:
+    """A trigger that makes the database refuse a row of ``table`` with this value."""
     if db.engine.dialect.name == "sqlite":
         db.session.execute(
             text(
-                "CREATE TRIGGER refuse_one BEFORE INSERT ON threads "
-                f"WHEN NEW.title = '{title}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+                f"CREATE TRIGGER refuse_one BEFORE INSERT ON {table} "
+                f"WHEN NEW.{column} = '{value}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
             )
         )
     else:
         db.session.execute(
             text(
                 "CREATE FUNCTION refuse_one() RETURNS trigger AS $$ BEGIN "
-                f"IF NEW.title = '{title}' THEN RAISE EXCEPTION 'refused' "
+                f"IF NEW.{column} = '{value}' THEN RAISE EXCEPTION 'refused' "
                 "USING ERRCODE = 'check_violation'; END IF; RETURN NEW; END $$ "
                 "LANGUAGE plpgsql"
             )
         )
         db.session.execute(
             text(
-                "CREATE TRIGGER refuse_one BEFORE INSERT ON threads "
+                f"CREATE TRIGGER refuse_one BEFORE INSERT ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION refuse_one()"
             )
         )
@@ -110,6 +115,21 @@ def test_insert_refused_by_the_database_mid_batch_skips_only_itself(app):
     # Nothing of the refused thread stayed: no posts, no change record, no new account.
     assert count(SearchChange) == 4
     assert search.search("methotrexate").total == 4
+    index_agrees(app)
+
+
+def test_reply_refused_by_the_database_mid_batch_skips_only_its_thread(app):
+    """The batch's posts go in with one statement (on PostgreSQL a COPY): a reply the
+    database refuses fails the batch as an INSERT would, and only its thread is
+    skipped when the batch is retried thread by thread."""
+    _refuse_in_the_database("posts", "body", "A reply the database refuses.")
+    lines = [line(n) for n in range(5)]
+    lines[3] = line(3, replies=[{"author": "helper_1", "body": "A reply the database refuses."}])
+    report = transfer.import_lines(lines)
+    assert [n for n, _reason in report.skipped] == [4]
+    assert report.imported == 4 and count(Thread) == 4
+    assert count(Post) == 8  # a question and a reply each, none of the refused thread's
+    assert count(SearchChange) == 4
     index_agrees(app)
 
 
