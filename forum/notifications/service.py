@@ -13,14 +13,14 @@ from datetime import datetime
 from functools import cache
 
 from flask import g
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import aliased, selectinload
 
 from .. import vocabulary
 from ..extensions import db
 from ..models import Post, Thread, ThreadTag, User, utcnow
 from ..numbers import parse_int
-from ..services import NotFound, ValidationError, commit
+from ..services import NotFound, ValidationError, commit, insert_rows
 from ..threads.queries import Page
 from . import links
 from .models import FOLLOW_KINDS, Follow, Notification
@@ -151,13 +151,20 @@ def auto_follow(user: User | None, thread: Thread) -> None:
 def auto_follow_new(threads) -> None:
     """``auto_follow`` for new threads (``StoredThread`` rows, with authors) in one bulk
     insert: a new thread id has no follows yet (ids are never reused)."""
+    now = utcnow()
     rows = [
-        {"user_id": t.author_id, "kind": "thread", "key": str(t.id), "thread_id": t.id}
+        {
+            "user_id": t.author_id,
+            "kind": "thread",
+            "key": str(t.id),
+            "thread_id": t.id,
+            "created_at": now,
+            "last_seen_at": now,
+        }
         for t in threads
         if t.author_id is not None
     ]
-    if rows:
-        db.session.execute(insert(Follow), rows)
+    insert_rows(Follow, rows)
 
 
 # --- follows ---------------------------------------------------------------------

@@ -268,7 +268,7 @@ def persist_imported(items: Sequence[PreparedThread]) -> list[int]:
         now = utcnow()  # for rows without a time, as the ORM default would give them
         ids = _insert_threads(items, now)
         _insert_posts_and_tags(items, ids, now)
-        db.session.execute(insert(SearchChange), [{"thread_id": i} for i in ids])
+        insert_rows(SearchChange, [{"thread_id": i, "created_at": now} for i in ids])
         stored = [
             StoredThread(i, item.author.id if item.author is not None else None, item.import_key)
             for i, item in zip(ids, items, strict=True)
