@@ -65,6 +65,7 @@ log = logging.getLogger(__name__)
 
 APPLIER_BUSY_RETRY = 0.1
 EMBED_CHUNK = 32  # default SEARCH_SEMANTIC_EMBED_CHUNK: threads embedded per round
+EXIT_WAIT = 15.0  # seconds a process's exit waits for its appliers to finish a round
 SERVING = "forum_search_serving"  # app.extensions key: set once this process served a page
 SESSION_KEY = "search_after"
 
@@ -382,3 +383,20 @@ def _apply_own_writes_at_exit() -> None:
                 db.session.remove()
         except Exception:  # noqa: BLE001 - the rows stay pending for the next process
             log.debug("search: could not apply this process's changes at exit")
+
+
+@atexit.register
+def _stop_appliers_at_exit() -> None:
+    """Stop this process's appliers and let a round in progress finish before the
+    interpreter goes: an applier thread killed inside onnxruntime (embedding a chunk of
+    pending vectors, ~1-2 s) aborted the whole process at its exit ("terminate called
+    without an active exception", SIGABRT) - a gunicorn worker replaced after
+    ``max_requests``, a server stopped. An applier that is resting wakes and ends at once.
+    Registered after ``_apply_own_writes_at_exit``, so it runs before it."""
+    mine = [a for a in list(_appliers) if a.pid == os.getpid()]
+    for applier in mine:
+        applier.stop()
+    deadline = time.monotonic() + EXIT_WAIT
+    for applier in mine:
+        if applier.is_alive() and applier is not threading.current_thread():
+            applier.join(max(0.0, deadline - time.monotonic()))

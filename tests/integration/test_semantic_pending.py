@@ -300,3 +300,59 @@ def test_a_thread_marked_pending_whose_vector_is_current_is_not_embedded_again(a
     assert embedded == []
     assert not len(vectors(app).pending())
     assert vectors(app).fingerprints() == before
+
+
+def test_a_server_process_exiting_while_it_embeds_finishes_the_chunk_first(tmp_path, database_url):
+    """A serving process embeds pending vectors in its applier thread, in onnxruntime
+    (~1-2 s a chunk with the packaged model). When the process exits meanwhile (a
+    gunicorn worker replaced, a server stopped), the chunk must finish before the
+    interpreter goes: a thread killed inside onnxruntime aborted the process
+    ("terminate called without an active exception", SIGABRT)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from forum.search.semantic import model as semantic_model
+
+    packaged = semantic_model.packaged_model_path()
+    assert packaged is not None, "the pinned model package is a dependency"
+    app = make_app(tmp_path, database_url, packaged)  # the instance and its tables
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    marks = tmp_path / "marks"
+    script = f"""
+import time
+from pathlib import Path
+from forum import create_app, transfer
+from forum.search import semantic
+marks = Path({str(marks)!r})
+app = create_app({{"INSTANCE_PATH": {str(tmp_path / "instance")!r}, "SECRET_KEY": "t",
+                  "LOAD_DEMO_ON_FIRST_START": False, "SEARCH_SEMANTIC": True,
+                  "SEARCH_SEMANTIC_MODEL": {str(packaged)!r},
+                  {f'"SQLALCHEMY_DATABASE_URI": {database_url!r},' if database_url else ""}}})
+with app.app_context():
+    assert transfer.import_lines({[line(n) for n in range(40)]!r}).imported == 40
+    model = semantic.current_model()  # the process-wide model the applier uses
+    embed = model.embed
+    def marked(texts):
+        with marks.open("a") as out:
+            out.write("started\\n")
+        vectors = embed(texts)
+        with marks.open("a") as out:
+            out.write("finished\\n")
+        return vectors
+    model.embed = marked
+assert app.test_client().get("/healthz").status_code == 200  # now a serving process
+deadline = time.monotonic() + 60
+while not (marks.exists() and "started" in marks.read_text()):
+    assert time.monotonic() < deadline, "the applier never started embedding"
+    time.sleep(0.005)
+"""  # the script ends here, while the applier embeds
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=180
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "terminate called" not in out.stderr
+    assert marks.read_text().split() == ["started", "finished"]
