@@ -2,9 +2,10 @@
 
 import os
 
-from forum import create_app
+from forum import create_app, settle
 
 app = create_app()
 
 if __name__ == "__main__":
+    settle()
     app.run(host="127.0.0.1", port=int(os.environ.get("PORT", "5000")))

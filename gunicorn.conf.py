@@ -64,10 +64,14 @@ control_socket_disable = not os.environ.get("FORUM_CONTROL_SOCKET")
 
 def post_worker_init(worker):
     """Follow the search change record from the start, not from the first request (one
-    worker per server follows; the others stand by)."""
+    worker per server follows; the others stand by); then settle the worker's start-up
+    objects out of the garbage collector's way (``forum.settle``)."""
     try:
         from forum.search.follower import ensure_follower
 
         ensure_follower(worker.wsgi)
     except Exception:
         worker.log.exception("could not start the search follower")
+    from forum import settle
+
+    settle()

@@ -109,9 +109,12 @@ def main() -> None:
     ap.add_argument("--profile-page", default="condition newest", help="which page to profile")
     ap.add_argument("--only", action="append", help="measure only these pages (repeatable)")
     ap.add_argument("--long-thread", type=int, default=200, help="replies of the long thread")
+    ap.add_argument(
+        "--no-settle", action="store_true", help="skip forum.settle() (servers call it)"
+    )
     args = ap.parse_args()
 
-    from forum import create_app
+    from forum import create_app, settle
     from forum.extensions import db
     from forum.models import Post, Thread, User
 
@@ -128,6 +131,8 @@ def main() -> None:
         ident = member.get_id()
         long_id = _long_thread(db, member, args.long_thread)
         posts = db.session.scalar(select(func.count()).select_from(Post))
+    if not args.no_settle:
+        settle()  # as gunicorn's post_worker_init and `python app.py` do
     paths = [(name, path or f"/t/{busiest}") for name, path in PAGES]
     paths = [(n, f"/t/{long_id}" if p == "LONG" else p) for n, p in paths if p != "LONG" or long_id]
     fresh = _new_searches()
