@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from whoosh import index as whoosh_index
 
 from ..extensions import db
+from . import analysis
 from .documents import load_threads, thread_documents
 from .fastwriter import _SegmentBuilder, paused_gc
 
@@ -169,6 +170,7 @@ def _start_workers(ids, procs, name, target, make_args):
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
+    analysis.prepare()  # the workers inherit the concept table
     jobs = ctx.Queue()
     results = ctx.Queue()
     for start in range(0, len(ids), CHUNK):

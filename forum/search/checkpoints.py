@@ -41,7 +41,7 @@ import time
 from flask import Flask, current_app
 
 from ..extensions import db
-from . import ahead, build, changes
+from . import ahead, analysis, build, changes
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ def beside(app: Flask) -> bool:
                 return False
             _reap(proc)
         ctx = multiprocessing.get_context("fork")
+        analysis.prepare()  # inherited by this process and the import's later workers
         stop = ctx.Event()
         clock = ctx.Value("d", 0.0)  # time.monotonic() of its last sign of life; 0: none yet
         claim = ctx.Value("q", UNKNOWN)
