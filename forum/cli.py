@@ -40,15 +40,16 @@ def import_threads(file) -> None:
     Bad lines are reported with their number and skipped; the exit code is 1 when any
     line was skipped. Threads imported before are reported as already present.
     """
-    from . import transfer
+    from . import settled, transfer
 
     buffered = _lines(file)
     total = len(buffered) if buffered is not None else _count_lines(file)
     source = buffered if buffered is not None else file
-    started = time.perf_counter()
-    with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
-        report = transfer.import_lines(source, tick=lambda: bar.update(1))
-    elapsed = time.perf_counter() - started
+    with settled():
+        started = time.perf_counter()
+        with click.progressbar(length=total, label="Importing", file=sys.stderr) as bar:
+            report = transfer.import_lines(source, tick=lambda: bar.update(1))
+        elapsed = time.perf_counter() - started
     _print_report(report, elapsed)
     _print_vectors_waiting()
     if report.skipped:

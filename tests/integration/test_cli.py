@@ -44,6 +44,28 @@ def test_import_good_file(runner, tmp_path):
     assert thread_count() == 2
 
 
+def test_import_keeps_the_apps_start_up_objects_out_of_the_collectors_way(runner, tmp_path):
+    """While it imports, the command holds the app's start-up objects frozen: ~10 full
+    collections walked them all again (0.6 s of a 5,000-thread import); afterwards they
+    are thawed, so a process hosting many apps still collects the ones it drops."""
+    import gc
+
+    from forum import transfer
+
+    seen: list[int] = []
+
+    def at_checkpoint(_app, **_kw):
+        seen.append(gc.get_freeze_count())
+
+    gc.unfreeze()
+    path = write(tmp_path / "in.jsonl", [thread_line("One"), thread_line("Two")])
+    with transfer.import_checkpoint.connected_to(at_checkpoint):
+        result = runner.invoke(args=["forum", "import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert seen and min(seen) > 10_000  # frozen during the import
+    assert gc.get_freeze_count() == 0  # thawed after
+
+
 def test_import_twice_creates_no_duplicates(runner, tmp_path):
     path = write(tmp_path / "in.jsonl", [thread_line("One"), thread_line("Two")])
     runner.invoke(args=["forum", "import", str(path)])
