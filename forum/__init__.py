@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import atexit
 import gc
+import logging
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,14 +16,33 @@ from flask import Flask
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_apps: weakref.WeakSet[Flask] = weakref.WeakSet()  # this process's apps, for the exit
+
+
 @atexit.register
 def _freeze_at_exit() -> None:
-    """Last of this process's exit handlers (registered first): freeze what is alive, so
-    the interpreter's final garbage collection does not walk every object once more on
-    the way out - ~0.45 s of a 2,000-thread import on PostgreSQL, ~0.1 s after. Nothing
-    is lost: objects still alive at exit are not promised their finalizers, files and
-    connections are closed by their owners, and the memory goes back with the process."""
+    """Last of this process's exit handlers (registered first): close the apps' database
+    connections, then freeze what is alive, so the interpreter's final garbage collection
+    does not walk every object once more on the way out - ~0.45 s of a 2,000-thread
+    import on PostgreSQL, ~0.1 s after. The connections are closed here because that
+    collection is what closed the ones held in reference cycles: a SQLite database left
+    open keeps its write-ahead log beside it, unmerged, and a copy of ``forum.db`` alone
+    would miss the latest writes."""
+    for app in list(_apps):
+        _close_connections(app)
     gc.freeze()
+
+
+def _close_connections(app: Flask) -> None:
+    from .extensions import db
+
+    try:
+        with app.app_context():
+            db.session.remove()
+            for engine in db.engines.values():
+                engine.dispose()
+    except Exception:  # noqa: BLE001 - exiting anyway; the OS closes what is left
+        logging.getLogger(__name__).debug("closing connections at exit failed", exc_info=True)
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -49,6 +70,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import bootstrap
 
     bootstrap.init_app(app)
+    _apps.add(app)
     return app
 
 

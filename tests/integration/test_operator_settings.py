@@ -139,3 +139,51 @@ def test_a_process_freezes_what_is_alive_before_the_interpreter_tears_down():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["frozen before exit: False", "frozen at exit: True"]
+
+
+def test_an_import_command_leaves_the_sqlite_database_whole_when_it_exits(tmp_path):
+    """The exit freezes what is alive (so the interpreter's last collection is short),
+    after closing the app's database connections: a SQLite database left open keeps its
+    write-ahead log beside it, and a copy of forum.db alone would miss the import."""
+    import json
+    import os
+    import sqlite3
+    import subprocess
+    import sys
+
+    instance = tmp_path / "instance"
+    lines = tmp_path / "in.jsonl"
+    lines.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "title": f"Question {n} about aza and sunburn",
+                    "body": "Does anyone else burn faster since starting?",
+                    "author": f"walker_{n}",
+                    "created": "2024-06-01T10:00:00Z",
+                    "conditions": ["Lupus"],
+                }
+            )
+            + "\n"
+            for n in range(30)
+        ),
+        encoding="utf-8",
+    )
+    env = dict(os.environ, FORUM_INSTANCE_PATH=str(instance), FORUM_SEARCH_SEMANTIC="false")
+    env.pop("FORUM_TEST_DATABASE_URL", None)
+    for args in (["init-db"], ["import", str(lines)]):
+        out = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "app", "forum", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert out.returncode == 0, out.stderr
+    assert not (instance / "forum.db-wal").exists()
+    copy = tmp_path / "copy.db"
+    copy.write_bytes((instance / "forum.db").read_bytes())  # the file alone
+    with sqlite3.connect(copy) as conn:
+        query = "SELECT count(*) FROM threads WHERE title LIKE 'Question % about aza and sunburn'"
+        assert conn.execute(query).fetchone() == (30,)
