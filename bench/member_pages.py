@@ -4,6 +4,8 @@ Runs in-process through Flask's test client (no HTTP server), one request at a t
 against a forum already loaded with ``bench/bulk_load.py``. Anonymous reads use the page
 cache (PAGE_CACHE on, so after the first miss they are hits); member reads are never cached.
 Creates (once) a member ``bench_member`` who follows nothing and has voted on a few replies.
+After start-up it calls ``forum.settle()`` as gunicorn's workers and ``python app.py`` do
+(``--no-settle`` leaves it out, to compare).
 
 "thread" is the corpus's busiest thread (at most 50 replies: 16 posts in the generated
 forums); "thread, 200 replies" is a thread of 200 replies the bench adds once (through the
