@@ -540,14 +540,15 @@ def phase_index(server: Gunicorn, instance: Path, args, threads: list[int], rep:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    # Kill it once it has started filling a new generation (or after a few seconds).
+    # Kill it as soon as it has started a new generation (or after a few seconds). The
+    # rebuild of this small forum takes a few tenths of a second after that, and its
+    # process exits right after (0.1 s): a later kill could land after the end.
     before = set(p.name for p in index_root(instance).glob("gen-*"))
     deadline = time.monotonic() + args.reindex_kill_after
     while time.monotonic() < deadline and proc.poll() is None:
         if set(p.name for p in index_root(instance).glob("gen-*")) - before:
-            time.sleep(0.3)
             break
-        time.sleep(0.1)
+        time.sleep(0.01)
     was_running = proc.poll() is None
     proc.send_signal(signal.SIGKILL)
     proc.wait()
