@@ -332,10 +332,9 @@ def _insert_posts_and_tags(items: Sequence[PreparedThread], ids: list[int], now:
             for kind, slugs in item.tags.items()
             for slug in slugs
         )
-    # A multi-row INSERT (or, without multi-row VALUES, one execution per row in order)
-    # gives serial ids in the rows' order, as one-by-one inserts would; the ids are not
-    # needed here, so no RETURNING (on PostgreSQL its parameter-ordered form cost ~5% of a
-    # 5,000-thread import: tests/integration/test_import_batches.py checks the order).
+    # ``insert_rows`` (an INSERT of the rows in order, a COPY on PostgreSQL) gives serial
+    # ids in the rows' order, as one-by-one inserts would; the ids are not needed here, so
+    # no RETURNING (tests/integration/test_import_batches.py checks the order).
     insert_rows(Post, posts)
     insert_rows(ThreadTag, tags)
 

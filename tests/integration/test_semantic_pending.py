@@ -242,37 +242,51 @@ def test_an_import_with_the_model_runs_its_checkpoints_beside_and_agrees(app, mo
     assert np.isfinite(np.asarray(vectors(app).snapshot().delta_vecs)).all()
 
 
-def test_an_import_command_never_loads_the_model(tmp_path, database_url):
-    """Loading onnxruntime and the model costs ~1-2 s of CPU: a command that only
-    records vectors as pending (an import) must not pay it, in a fresh process. The
-    packaged model (its id and vector size are known from its checksum)."""
-    from forum.search.semantic import model as semantic_model
-
-    packaged = semantic_model.packaged_model_path()
-    assert packaged is not None, "the pinned model package is a dependency"
+def _run_with_packaged_model(tmp_path, database_url, body: str, timeout: int = 120):
+    """Run ``body`` in a fresh Python process, after ``app = create_app(...)`` on an
+    instance made here with the packaged model (its id and vector size are known from its
+    checksum). Returns (this process's app on that instance, the finished process)."""
     import subprocess
     import sys
     from pathlib import Path
 
+    from forum.search.semantic import model as semantic_model
+
+    packaged = semantic_model.packaged_model_path()
+    assert packaged is not None, "the pinned model package is a dependency"
     app = make_app(tmp_path, database_url, packaged)  # the instance and its tables
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    database = f'"SQLALCHEMY_DATABASE_URI": {database_url!r},' if database_url else ""
     script = f"""
-import sys
-from forum import create_app, transfer
+from forum import create_app
 app = create_app({{"INSTANCE_PATH": {str(tmp_path / "instance")!r}, "SECRET_KEY": "t",
                   "LOAD_DEMO_ON_FIRST_START": False, "SEARCH_SEMANTIC": True,
-                  "SEARCH_SEMANTIC_MODEL": {str(packaged)!r},
-                  {f'"SQLALCHEMY_DATABASE_URI": {database_url!r},' if database_url else ""}}})
+                  "SEARCH_SEMANTIC_MODEL": {str(packaged)!r}, {database}}})
+{body}"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=timeout
+    )
+    return app, out
+
+
+def test_an_import_command_never_loads_the_model(tmp_path, database_url):
+    """Loading onnxruntime and the model costs ~1-2 s of CPU: a command that only
+    records vectors as pending (an import) must not pay it, in a fresh process, with
+    the packaged model."""
+    app, out = _run_with_packaged_model(
+        tmp_path,
+        database_url,
+        f"""
+import sys
+from forum import transfer
 with app.app_context():
     report = transfer.import_lines({[line(n) for n in range(3)]!r})
     assert report.imported == 3, report
     print("model loaded:", "onnxruntime" in sys.modules)
-"""
-    root = Path(__file__).resolve().parents[2]
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120
+""",
     )
     assert out.returncode == 0, out.stderr
     assert "model loaded: False" in out.stdout, out.stdout + out.stderr
@@ -308,29 +322,16 @@ def test_a_server_process_exiting_while_it_embeds_finishes_the_chunk_first(tmp_p
     gunicorn worker replaced, a server stopped), the chunk must finish before the
     interpreter goes: a thread killed inside onnxruntime aborted the process
     ("terminate called without an active exception", SIGABRT)."""
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    from forum.search.semantic import model as semantic_model
-
-    packaged = semantic_model.packaged_model_path()
-    assert packaged is not None, "the pinned model package is a dependency"
-    app = make_app(tmp_path, database_url, packaged)  # the instance and its tables
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
     marks = tmp_path / "marks"
-    script = f"""
+    _app, out = _run_with_packaged_model(
+        tmp_path,
+        database_url,
+        f"""
 import time
 from pathlib import Path
-from forum import create_app, transfer
+from forum import transfer
 from forum.search import semantic
 marks = Path({str(marks)!r})
-app = create_app({{"INSTANCE_PATH": {str(tmp_path / "instance")!r}, "SECRET_KEY": "t",
-                  "LOAD_DEMO_ON_FIRST_START": False, "SEARCH_SEMANTIC": True,
-                  "SEARCH_SEMANTIC_MODEL": {str(packaged)!r},
-                  {f'"SQLALCHEMY_DATABASE_URI": {database_url!r},' if database_url else ""}}})
 with app.app_context():
     assert transfer.import_lines({[line(n) for n in range(40)]!r}).imported == 40
     model = semantic.current_model()  # the process-wide model the applier uses
@@ -348,10 +349,8 @@ deadline = time.monotonic() + 60
 while not (marks.exists() and "started" in marks.read_text()):
     assert time.monotonic() < deadline, "the applier never started embedding"
     time.sleep(0.005)
-"""  # the script ends here, while the applier embeds
-    root = Path(__file__).resolve().parents[2]
-    out = subprocess.run(
-        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=180
+""",  # the script ends here, while the applier embeds
+        timeout=180,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "terminate called" not in out.stderr
